@@ -1,0 +1,301 @@
+"""The ``punctual.dev/v1`` ScheduledJob API as pydantic models. Pure.
+
+These models are the single source of truth: the CRD in ``crds/`` is generated from them
+(``punctual crd``), the operator parses resources with them, and the kubectl plugin reads status
+with them. Field names are the wire names (camelCase), as in the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "VERSION",
+    "ActiveRun",
+    "CatchUpPolicy",
+    "ConcurrencyPolicy",
+    "Condition",
+    "HistoryRecord",
+    "JobTemplate",
+    "ObjectMetaTemplate",
+    "QueuedSlot",
+    "Result",
+    "ScheduledJobSpec",
+    "ScheduledJobStatus",
+    "Time",
+    "Trigger",
+    "format_time",
+    "parse_time",
+]
+
+GROUP = "punctual.dev"
+VERSION = "v1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "ScheduledJob"
+PLURAL = "scheduledjobs"
+SINGULAR = "scheduledjob"
+SHORT_NAMES = ("sj",)
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix; whole seconds unless there is a fraction."""
+    utc = value.astimezone(UTC)
+    if utc.microsecond:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp into an aware UTC datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _to_utc(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_time(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return value
+
+
+Time = Annotated[datetime, PlainSerializer(format_time, return_type=str)]
+"""An aware UTC datetime that serialises as RFC 3339 (``2026-11-23T10:00:00Z``)."""
+
+
+class ConcurrencyPolicy(StrEnum):
+    """What to do with a slot that comes due while a run is still active."""
+
+    ALLOW = "Allow"
+    FORBID = "Forbid"
+    REPLACE = "Replace"
+    QUEUE = "Queue"
+
+
+class CatchUpPolicy(StrEnum):
+    """Which slots missed during an operator or API outage are started on recovery."""
+
+    NONE = "None"
+    LATEST = "Latest"
+    ALL = "All"
+
+
+class Trigger(StrEnum):
+    """Why a run exists."""
+
+    SCHEDULE = "schedule"
+    CATCHUP = "catchup"
+    MANUAL = "manual"
+
+
+class Result(StrEnum):
+    """The outcome recorded for a slot or run."""
+
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+    REPLACED = "Replaced"
+    MISSED = "Missed"
+    DROPPED = "Dropped"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, use_enum_values=False)
+
+
+class ObjectMetaTemplate(_Model):
+    """Labels and annotations copied onto every Job (like a CronJob's jobTemplate.metadata)."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class JobTemplate(_Model):
+    """A batch/v1 JobTemplateSpec. ``spec`` is a JobSpec, passed to the API server as written.
+
+    The CRD keeps ``spec`` with ``x-kubernetes-preserve-unknown-fields`` instead of embedding the
+    JobSpec schema: the full PodSpec schema is hundreds of kilobytes, pins the CRD to one Kubernetes
+    minor, and the API server validates the Job anyway when the operator creates it (a rejection
+    becomes a condition and an Event on the ScheduledJob).
+    """
+
+    metadata: ObjectMetaTemplate = Field(default_factory=ObjectMetaTemplate)
+    spec: dict[str, Any] = Field(
+        description="A batch/v1 JobSpec (template.spec.containers is required).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+    @field_validator("spec")
+    @classmethod
+    def _needs_containers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        template = value.get("template")
+        pod_spec = template.get("spec") if isinstance(template, dict) else None
+        containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
+        if not isinstance(containers, list) or not containers:
+            raise ValueError("jobTemplate.spec.template.spec.containers must list at least one container")
+        return value
+
+
+class ScheduledJobSpec(_Model):
+    """What to run and when. A CronJob's spec pasted in works unchanged."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schedule: str | None = Field(
+        default=None,
+        description=(
+            "Cron expression: 5 fields, or 6 with a leading seconds field; macros @yearly @annually "
+            "@monthly @weekly @daily @midnight @hourly; @every <duration>; Jenkins H tokens."
+        ),
+    )
+    schedules: list[str] | None = Field(
+        default=None,
+        description="Several cron expressions; the run times are their union. Exclusive with schedule.",
+    )
+    timeZone: str | None = Field(
+        default=None, description="IANA time zone name for the schedule (default: the operator's, UTC)."
+    )
+    jitter: str | None = Field(
+        default=None,
+        description="Maximum deterministic per-slot start delay, e.g. 30s; each slot waits in [0, jitter).",
+    )
+    suspend: bool = Field(default=False, description="Slots while suspended are neither run nor caught up.")
+    concurrencyPolicy: ConcurrencyPolicy = Field(
+        default=ConcurrencyPolicy.ALLOW,
+        description="Allow, Forbid (skip the slot), Replace (delete the active run), Queue (start it later).",
+    )
+    maxQueued: int = Field(default=1, ge=1, le=100, description="Queue policy: most slots kept waiting.")
+    startingDeadlineSeconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="A slot that cannot start within this many seconds of its time is recorded Missed.",
+    )
+    catchUp: CatchUpPolicy = Field(
+        default=CatchUpPolicy.LATEST,
+        description="Slots missed during an outage: None, Latest (CronJob's behaviour) or All.",
+    )
+    maxCatchUp: int = Field(
+        default=100, ge=0, le=1000, description="catchUp All: most missed slots started; older ones Missed."
+    )
+    jobTemplate: JobTemplate = Field(description="The Job to create for each run (batch/v1 JobTemplateSpec).")
+    successfulJobsHistoryLimit: int = Field(default=3, ge=0, le=1000, description="Succeeded Jobs kept.")
+    failedJobsHistoryLimit: int = Field(default=1, ge=0, le=1000, description="Failed Jobs kept.")
+    historyLimit: int = Field(default=20, ge=0, le=100, description="Run records kept in status.history.")
+
+    @model_validator(mode="after")
+    def _one_schedule_field(self) -> ScheduledJobSpec:
+        if self.schedule is None and not self.schedules:
+            raise ValueError("set spec.schedule (or spec.schedules), e.g. schedule: '*/15 * * * *'")
+        if self.schedule is not None and self.schedules:
+            raise ValueError("set spec.schedule or spec.schedules, not both")
+        return self
+
+    def expressions(self) -> list[str]:
+        """The cron expressions, whichever field holds them."""
+        return [self.schedule] if self.schedule is not None else list(self.schedules or [])
+
+
+class Condition(_Model):
+    """A metav1.Condition."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    lastTransitionTime: Time
+    observedGeneration: int | None = None
+
+
+class ActiveRun(_Model):
+    """A run whose Job has not finished."""
+
+    name: str
+    scheduledTime: Time
+    trigger: Trigger
+    startTime: Time | None = None
+
+
+class QueuedSlot(_Model):
+    """A slot waiting for the active run to end (Queue policy, or a serialised catch-up)."""
+
+    scheduledTime: Time
+    trigger: Trigger
+    job: str
+    queuedAt: Time
+    dueTime: Time | None = None
+
+
+class HistoryRecord(_Model):
+    """One slot's or run's outcome. Newest first in ``status.history``."""
+
+    job: str
+    scheduledTime: Time
+    trigger: Trigger
+    result: Result
+    startTime: Time | None = None
+    completionTime: Time | None = None
+    durationSeconds: float | None = None
+    reason: str | None = None
+    message: str | None = None
+    exitCode: int | None = None
+    image: str | None = None
+    imageID: str | None = None
+    slotCount: int | None = Field(
+        default=None, description="For an aggregated Missed record: how many slots it stands for."
+    )
+
+
+class ScheduledJobStatus(_Model):
+    """What the operator observed and decided. Rebuildable from the Jobs it owns."""
+
+    observedGeneration: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    nextScheduleTime: Time | None = None
+    lastScheduleTime: Time | None = None
+    scheduledThrough: Time | None = Field(
+        default=None, description="Every slot at or before this time has been decided."
+    )
+    lastSuccessfulTime: Time | None = None
+    lastFailureTime: Time | None = None
+    lastHandledRunRequest: str | None = None
+    active: list[ActiveRun] = Field(default_factory=list)
+    queued: list[QueuedSlot] = Field(default_factory=list)
+    history: list[HistoryRecord] = Field(default_factory=list)
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="Slots and runs per result since creation (Running: runs started)."
+    )
+    activeCount: int = Field(default=0, description="len(active), for the printer column.")
+    queuedCount: int = Field(default=0, description="len(queued), for the printer column.")
+    lastResult: str | None = Field(default=None, description="The newest finished record's result.")
+
+    @field_validator(
+        "nextScheduleTime",
+        "lastScheduleTime",
+        "scheduledThrough",
+        "lastSuccessfulTime",
+        "lastFailureTime",
+        mode="before",
+    )
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return _to_utc(value)

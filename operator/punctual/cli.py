@@ -1,0 +1,164 @@
+"""The ``punctual`` command: ``run``, ``simulate``, ``crd``, ``sandbox``. A thin shell.
+
+Each subcommand parses its arguments and hands over to the module that does the work; errors a
+user can fix are printed as one line and exit 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from punctual.durations import DurationError, parse_duration
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A problem with the command line or its input files; printed as one line."""
+
+
+def _durations(text: str) -> list[timedelta]:
+    try:
+        return [parse_duration(p) for p in text.split(",") if p.strip()]
+    except DurationError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _load_one(path: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    docs = [d for d in docs if isinstance(d, dict) and d.get("kind") == "ScheduledJob"]
+    if len(docs) != 1:
+        raise UsageError(f"{path}: expected exactly one ScheduledJob document, found {len(docs)}")
+    return docs[0]
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from punctual.core import SpecError, build_schedule, parse_spec
+    from punctual.schedule import load_zone
+    from punctual.simulate import Simulation, format_json, format_table, parse_when
+
+    doc = _load_one(args.file)
+    try:
+        spec = parse_spec(doc.get("spec") or {})
+    except SpecError as exc:
+        raise UsageError(f"{args.file}: {exc}") from exc
+    zone = load_zone(spec.timeZone or args.default_time_zone)
+    try:
+        start = parse_when(args.from_, zone=zone)
+        until = parse_when(args.until, zone=zone)
+        down = []
+        for window in args.down:
+            a, sep, b = window.partition("..")
+            if not sep:
+                raise UsageError(f"--down {window!r}: use START..END")
+            down.append((parse_when(a, zone=zone), parse_when(b, zone=zone)))
+        run_now = [parse_when(t, zone=zone) for t in args.run_now]
+    except ValueError as exc:
+        raise UsageError(f"bad time: {exc}") from exc
+    if until < start:
+        raise UsageError("--until is before --from")
+    durations = _durations(args.durations or args.duration or "1m")
+    failures = frozenset(int(x) for x in args.fail.split(",") if x.strip()) if args.fail else frozenset()
+    try:
+        sim = Simulation(
+            doc,
+            start=start,
+            until=until,
+            durations=durations,
+            failures=failures,
+            down=down,
+            run_now=run_now,
+            default_time_zone=args.default_time_zone,
+        )
+        _ = build_schedule  # the same validation the operator applies runs in Simulation
+        rows = sim.run()
+    except SpecError as exc:
+        raise UsageError(f"{args.file}: {exc}") from exc
+    if args.output == "json":
+        print(format_json(rows))
+    else:
+        print(f"# {doc.get('metadata', {}).get('name', '?')}: times in {zone.key}")
+        print(format_table(rows, zone=zone))
+    return 0
+
+
+def _cmd_crd(args: argparse.Namespace) -> int:
+    from punctual.crd import crd_yaml
+
+    sys.stdout.write(crd_yaml())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from punctual.runtime import run_operator
+
+    return run_operator()
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    try:
+        from punctual.sandbox.app import run_sandbox
+    except ImportError as exc:
+        raise UsageError(f"the sandbox needs its extra: pip install 'punctual[sandbox]' ({exc})") from exc
+    return run_sandbox(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="punctual", description="Cron for Kubernetes that never silently skips a run.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator (settings from PUNCTUAL_* environment variables)")
+    run.set_defaults(func=_cmd_run)
+
+    sim = sub.add_parser("simulate", help="replay a ScheduledJob on a virtual clock")
+    sim.add_argument("file", help="a YAML file with one ScheduledJob ('-' for stdin)")
+    sim.add_argument("--from", dest="from_", required=True, help="start (RFC 3339, or local time in the job's zone)")
+    sim.add_argument("--until", required=True, help="end of the replay")
+    sim.add_argument("--durations", help="run durations, cycled: 20m,27m,34m")
+    sim.add_argument("--duration", help="one duration for every run")
+    sim.add_argument("--fail", help="run numbers (1-based) that fail: 3,5")
+    sim.add_argument("--down", action="append", default=[], help="operator down: START..END (repeatable)")
+    sim.add_argument("--run-now", action="append", default=[], help="a manual run request at this time (repeatable)")
+    sim.add_argument("--default-time-zone", default="UTC", help="zone for a spec without timeZone")
+    sim.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    sim.set_defaults(func=_cmd_simulate)
+
+    crd = sub.add_parser("crd", help="print the ScheduledJob CustomResourceDefinition")
+    crd.set_defaults(func=_cmd_crd)
+
+    sandbox = sub.add_parser("sandbox", help="emulated cluster + simulated Jobs + the real operator, on 127.0.0.1")
+    sandbox.add_argument("-f", "--filename", action="append", default=[], help="ScheduledJob files or folders to apply")
+    sandbox.add_argument("--kubeconfig-out", help="write the kubeconfig here and keep it")
+    sandbox.add_argument("--port", type=int, default=0, help="API emulator port (default: any free port)")
+    sandbox.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: any free)")
+    sandbox.add_argument("--for", dest="for_", help="stop by itself after this long (e.g. 30s)")
+    sandbox.set_defaults(func=_cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``punctual`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The ScheduledJob CustomResourceDefinition, generated from the pydantic models. Pure.
+
+``punctual crd`` prints it; ``crds/scheduledjobs.punctual.dev.yaml`` is its committed output and a
+test fails when the two differ. pydantic's JSON Schema is turned into a *structural* OpenAPI v3
+schema: references inlined, ``Optional`` collapsed to the plain type, titles dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from punctual.api import (
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+    ScheduledJobSpec,
+    ScheduledJobStatus,
+)
+
+__all__ = ["crd_manifest", "crd_yaml", "openapi_schema"]
+
+_KEEP = {
+    "type", "description", "default", "enum", "minimum", "maximum", "items", "properties", "required",
+    "format", "pattern", "minItems", "maxItems", "additionalProperties", "x-kubernetes-preserve-unknown-fields",
+    "maxLength", "minLength",
+}
+
+
+def _convert(node: Any, defs: dict[str, Any]) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].split("/")[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _convert(merged, defs)
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(options) == 1:
+            return _convert({**options[0], **rest}, defs)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key not in _KEEP:
+            continue
+        if key == "properties":
+            out[key] = {name: _convert(sub, defs) for name, sub in value.items()}
+        elif key == "additionalProperties" and value is False:
+            continue  # structural schemas forbid it beside properties; pruning drops unknown fields
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _convert(value, defs)
+        elif key == "default" and value is None:
+            continue
+        else:
+            out[key] = value
+    if out.get("format") == "date-time":
+        out["type"] = "string"
+    if out.get("x-kubernetes-preserve-unknown-fields"):
+        out["type"] = "object"
+        out.pop("additionalProperties", None)
+    if "enum" in out and "type" not in out:
+        out["type"] = "string"
+    return out
+
+
+def openapi_schema(model: type[Any]) -> dict[str, Any]:
+    """A structural OpenAPI v3 schema for one pydantic model."""
+    raw = model.model_json_schema(mode="serialization", by_alias=True)
+    defs = raw.get("$defs", {})
+    return dict(_convert(raw, defs))
+
+
+def crd_manifest() -> dict[str, Any]:
+    """The full CRD object."""
+    spec_schema = openapi_schema(ScheduledJobSpec)
+    status_schema = openapi_schema(ScheduledJobStatus)
+    printer = [
+        {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+        {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+        {"name": "Active", "type": "integer", "jsonPath": ".status.activeCount"},
+        {"name": "Queued", "type": "integer", "jsonPath": ".status.queuedCount"},
+        {"name": "Last Result", "type": "string", "jsonPath": ".status.lastResult"},
+        {"name": "Last Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+        {"name": "Next Run", "type": "date", "jsonPath": ".status.nextScheduleTime"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}", "labels": {"app.kubernetes.io/name": "punctual"}},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["all", "batch"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": printer,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A ScheduledJob runs a Job on a cron schedule; cron that never silently "
+                            "skips a run.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+class _NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def crd_yaml() -> str:
+    """The CRD as YAML, exactly as committed in ``crds/``."""
+    header = "# Generated by `punctual crd` from operator/punctual/api.py. Do not edit by hand.\n"
+    return header + yaml.dump(crd_manifest(), Dumper=_NoAliases, sort_keys=False, width=100)

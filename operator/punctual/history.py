@@ -1,0 +1,61 @@
+"""Run history in ``status.history``: folding Jobs into records, trimming, counting. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from punctual.api import HistoryRecord, Result
+from punctual.jobs import JobPhase, ObservedJob
+
+__all__ = ["FINAL_RESULTS", "bump_counts", "record_from_job", "trim"]
+
+FINAL_RESULTS = frozenset(
+    {Result.SUCCEEDED, Result.FAILED, Result.SKIPPED, Result.REPLACED, Result.MISSED, Result.DROPPED}
+)
+
+
+def record_from_job(job: ObservedJob, previous: HistoryRecord | None) -> HistoryRecord:
+    """The history record of a run after observing its Job (keeps a recorded Replaced as it is)."""
+    if previous is not None and previous.result is Result.REPLACED:
+        return previous
+    result = {
+        JobPhase.ACTIVE: Result.RUNNING,
+        JobPhase.SUCCEEDED: Result.SUCCEEDED,
+        JobPhase.FAILED: Result.FAILED,
+    }[job.phase]
+    start = job.start_time or (previous.startTime if previous else None) or job.created
+    duration = None
+    if job.completion_time is not None and start is not None:
+        duration = max(0.0, (job.completion_time - start).total_seconds())
+    return HistoryRecord(
+        job=job.name,
+        scheduledTime=job.scheduled_time,
+        trigger=job.trigger,
+        result=result,
+        startTime=start,
+        completionTime=job.completion_time,
+        durationSeconds=duration,
+        reason=job.reason if job.finished else None,
+        message=job.message if job.finished else None,
+        exitCode=job.exit_code,
+        image=job.image,
+        imageID=job.image_id,
+    )
+
+
+def trim(records: Iterable[HistoryRecord], *, limit: int) -> list[HistoryRecord]:
+    """Newest first (by scheduled time, then start), at most ``limit``; running records are kept."""
+    ordered = sorted(
+        records,
+        key=lambda r: (r.scheduledTime, r.startTime or r.scheduledTime, r.job),
+        reverse=True,
+    )
+    running = [r for r in ordered if r.result is Result.RUNNING]
+    finished = [r for r in ordered if r.result is not Result.RUNNING]
+    keep = set(id(r) for r in running) | set(id(r) for r in finished[: max(0, limit - len(running))])
+    return [r for r in ordered if id(r) in keep]
+
+
+def bump_counts(counts: dict[str, int], result: Result, n: int = 1) -> None:
+    """Add ``n`` to the per-result tally (``status.counts``)."""
+    counts[result.value] = counts.get(result.value, 0) + n

@@ -1,0 +1,227 @@
+"""Jobs of a ScheduledJob: deterministic names, the batch/v1 manifest, and reading a Job back. Pure.
+
+A scheduled run's Job name is derived from the ScheduledJob and its slot time, so a crash between
+"create Job" and "write status" cannot start the same slot twice: the second create finds the name
+taken and the operator adopts its own Job (as CronJob's ``getJobName`` does).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from punctual.api import API_VERSION, KIND, ScheduledJobSpec, Trigger, format_time, parse_time
+
+__all__ = [
+    "ANNOTATION_DURATION_BUDGET",
+    "ANNOTATION_RUN_REQUEST",
+    "ANNOTATION_SCHEDULED_TIME",
+    "LABEL_SCHEDULED_JOB",
+    "LABEL_TRIGGER",
+    "MAX_NAME",
+    "JobPhase",
+    "ObservedJob",
+    "Owner",
+    "build_job",
+    "label_value",
+    "manual_job_name",
+    "observe_job",
+    "slot_job_name",
+]
+
+LABEL_SCHEDULED_JOB = "punctual.dev/scheduledjob"
+LABEL_TRIGGER = "punctual.dev/trigger"
+ANNOTATION_SCHEDULED_TIME = "punctual.dev/scheduled-time"
+ANNOTATION_RUN_REQUEST = "punctual.dev/run-requested-at"
+ANNOTATION_DURATION_BUDGET = "punctual.dev/duration-budget"
+MAX_NAME = 63  # the Job controller copies the Job name into a pod label value: at most 63 characters
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:5]
+
+
+def _fit(base: str, suffix: str) -> str:
+    """``base-suffix`` within 63 characters; a long base is cut and made unique with a hash."""
+    if len(base) + 1 + len(suffix) <= MAX_NAME:
+        return f"{base}-{suffix}"
+    keep = MAX_NAME - len(suffix) - 1 - 6
+    cut = base[:keep].rstrip("-.")
+    return f"{cut}-{_short_hash(base)}-{suffix}"
+
+
+def label_value(name: str) -> str:
+    """A ScheduledJob name as a label value (at most 63 characters, cut and hashed if longer)."""
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{name[: MAX_NAME - 6].rstrip('-.')}-{_short_hash(name)}"
+
+
+def slot_job_name(name: str, slot: datetime, *, seconds: bool) -> str:
+    """``<name>-<epoch minutes>`` (or epoch seconds for second-level schedules)."""
+    epoch = int(slot.timestamp())
+    return _fit(name, str(epoch if seconds else epoch // 60))
+
+
+def manual_job_name(name: str, token: str) -> str:
+    """The Job of an on-demand run: keyed by the request token, so a retry adopts instead of duplicating."""
+    return _fit(name, "m" + hashlib.sha256(token.encode()).hexdigest()[:8])
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ScheduledJob a Job belongs to."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+def build_job(
+    owner: Owner,
+    spec: ScheduledJobSpec,
+    *,
+    job_name: str,
+    slot: datetime,
+    trigger: Trigger,
+) -> dict[str, Any]:
+    """The batch/v1 Job manifest for one run."""
+    template = spec.jobTemplate
+    ours = {LABEL_SCHEDULED_JOB: label_value(owner.name), LABEL_TRIGGER: trigger.value}
+    job_spec = copy.deepcopy(template.spec)
+    pod_template = job_spec.setdefault("template", {})
+    pod_meta = pod_template.setdefault("metadata", {})
+    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **ours}
+    env = [
+        {"name": "PUNCTUAL_SCHEDULED_TIME", "value": format_time(slot)},
+        {"name": "PUNCTUAL_TRIGGER", "value": trigger.value},
+        {"name": "PUNCTUAL_RUN", "value": job_name},
+    ]
+    pod_spec = pod_template.setdefault("spec", {})
+    for key in ("initContainers", "containers"):
+        for container in pod_spec.get(key) or []:
+            names = {e["name"] for e in env}
+            kept = [e for e in container.get("env") or [] if e.get("name") not in names]
+            container["env"] = kept + copy.deepcopy(env)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": owner.namespace,
+            "labels": {**template.metadata.labels, **ours},
+            "annotations": {**template.metadata.annotations, ANNOTATION_SCHEDULED_TIME: format_time(slot)},
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": KIND,
+                    "name": owner.name,
+                    "uid": owner.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }
+
+
+class JobPhase(StrEnum):
+    """A Job as the scheduler sees it."""
+
+    ACTIVE = "Active"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """What the core needs to know about one of its Jobs."""
+
+    name: str
+    scheduled_time: datetime
+    trigger: Trigger
+    phase: JobPhase
+    created: datetime | None = None
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    image: str | None = None
+    image_id: str | None = None
+    deleting: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.phase is not JobPhase.ACTIVE
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_time(value) if isinstance(value, str) and value else None
+
+
+def _terminated(pod: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get(
+            "terminated"
+        )
+        if state and "exitCode" in state:
+            return int(state["exitCode"]), status.get("imageID") or None
+    return None, None
+
+
+def observe_job(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = ()) -> ObservedJob | None:
+    """Read a Job (and its Pods, for the exit code and image ID); None if it is not a Punctual run."""
+    meta = job.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    slot = _time(annotations.get(ANNOTATION_SCHEDULED_TIME))
+    if slot is None:
+        return None
+    try:
+        trigger = Trigger(labels.get(LABEL_TRIGGER, Trigger.SCHEDULE.value))
+    except ValueError:
+        trigger = Trigger.SCHEDULE
+    status = job.get("status") or {}
+    phase = JobPhase.ACTIVE
+    reason = message = None
+    finished_at = _time(status.get("completionTime"))
+    for cond in status.get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") in ("Complete", "SuccessCriteriaMet") and phase is JobPhase.ACTIVE:
+            phase = JobPhase.SUCCEEDED
+            reason = cond.get("reason") or "Completed"
+        elif cond.get("type") in ("Failed", "FailureTarget"):
+            phase = JobPhase.FAILED
+            reason = cond.get("reason") or "Failed"
+            message = cond.get("message")
+            finished_at = finished_at or _time(cond.get("lastTransitionTime"))
+    containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    image = containers[0].get("image") if containers else None
+    exit_code = image_id = None
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
+        code, pod_image_id = _terminated(pod)
+        if code is not None:
+            exit_code, image_id = code, pod_image_id
+    return ObservedJob(
+        name=str(meta.get("name")),
+        scheduled_time=slot,
+        trigger=trigger,
+        phase=phase,
+        created=_time(meta.get("creationTimestamp")),
+        start_time=_time(status.get("startTime")),
+        completion_time=finished_at if phase is not JobPhase.ACTIVE else None,
+        reason=reason,
+        message=message,
+        exit_code=exit_code,
+        image=image,
+        image_id=image_id,
+        deleting=bool(meta.get("deletionTimestamp")),
+    )

@@ -1,0 +1,243 @@
+"""``punctual simulate``: replay a ScheduledJob on a virtual clock through the real core. Pure.
+
+The simulation owns a virtual world (Jobs that take given durations and fail when told to), an
+operator that is up or down in given windows, and on-demand run requests at given times. At every
+moment the real operator would act (a wake-up, a Job finishing, the operator coming back, a run
+request) it calls :func:`punctual.core.decide`, the same function the operator calls, and applies
+the decision to the world. Nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
+from punctual.core import Decision, Subject, build_schedule, decide, parse_spec
+from punctual.jobs import JobPhase, ObservedJob
+
+__all__ = ["Row", "SimJob", "Simulation", "format_json", "format_table", "parse_when"]
+
+MAX_STEPS = 1_000_000  # a guard against a bug turning the replay into an endless loop
+
+
+def parse_when(text: str, *, zone: Any = UTC) -> datetime:
+    """An RFC 3339 time, or a local ``YYYY-MM-DD[ T]HH:MM[:SS]`` in the given zone."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+@dataclass
+class SimJob:
+    """A simulated Job: starts when created, ends after its duration."""
+
+    name: str
+    slot: datetime
+    trigger: Trigger
+    run: int
+    created: datetime
+    finish_at: datetime
+    fail: bool
+    image: str | None
+
+    def observe(self, now: datetime) -> ObservedJob:
+        done = now >= self.finish_at
+        phase = JobPhase.ACTIVE if not done else (JobPhase.FAILED if self.fail else JobPhase.SUCCEEDED)
+        return ObservedJob(
+            name=self.name,
+            scheduled_time=self.slot,
+            trigger=self.trigger,
+            phase=phase,
+            created=self.created,
+            start_time=self.created,
+            completion_time=self.finish_at if done else None,
+            reason=("BackoffLimitExceeded" if self.fail else "Completed") if done else None,
+            exit_code=(1 if self.fail else 0) if done else None,
+            image=self.image,
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the run table."""
+
+    number: int
+    job: str
+    slot: datetime
+    trigger: str
+    started: datetime | None
+    finished: datetime | None
+    result: str
+    reason: str
+    slot_count: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "#": self.number,
+            "job": self.job,
+            "slot": format_time(self.slot),
+            "trigger": self.trigger,
+            "started": format_time(self.started) if self.started else None,
+            "finished": format_time(self.finished) if self.finished else None,
+            "result": self.result,
+            "reason": self.reason,
+            "slotCount": self.slot_count,
+        }
+
+
+@dataclass
+class Simulation:
+    """One ScheduledJob replayed from ``start`` to ``until``."""
+
+    document: Mapping[str, Any]
+    start: datetime
+    until: datetime
+    durations: Sequence[timedelta] = (timedelta(minutes=1),)
+    failures: frozenset[int] = frozenset()
+    down: Sequence[tuple[datetime, datetime]] = ()
+    run_now: Sequence[datetime] = ()
+    default_time_zone: str = "UTC"
+    jobs: dict[str, SimJob] = field(default_factory=dict)
+    records: dict[str, HistoryRecord] = field(default_factory=dict)
+    decisions: list[tuple[datetime, Decision]] = field(default_factory=list)
+    status: ScheduledJobStatus = field(default_factory=ScheduledJobStatus)
+
+    def __post_init__(self) -> None:
+        meta = self.document.get("metadata") or {}
+        spec = parse_spec(self.document.get("spec") or {})
+        self.subject = Subject(
+            namespace=str(meta.get("namespace") or "default"),
+            name=str(meta.get("name") or "simulated"),
+            uid="simulated",
+            creation=self.start,
+            spec=spec,
+            generation=1,
+        )
+        build_schedule(self.subject, default_time_zone=self.default_time_zone)  # fail early on bad input
+        # The object exists from `start`; a slot exactly at `start` is due then.
+        self.status = ScheduledJobStatus(scheduledThrough=self.start - timedelta(microseconds=1))
+        if not self.durations:
+            self.durations = (timedelta(minutes=1),)
+        self._requests = sorted(self.run_now)
+        self._token: str | None = None
+        self._started: list[str] = []
+
+    def _up(self, t: datetime) -> bool:
+        return not any(a <= t < b for a, b in self.down)
+
+    def _next_up(self, t: datetime) -> datetime:
+        for a, b in sorted(self.down):
+            if a <= t < b:
+                t = b
+        return t
+
+    def _apply(self, t: datetime, decision: Decision) -> None:
+        for delete in decision.deletes:
+            job = self.jobs.get(delete.name)
+            if job is not None and delete.reason == "Replaced" and job.finish_at > t:
+                del self.jobs[delete.name]
+            elif job is not None and delete.reason == "HistoryLimit":
+                del self.jobs[delete.name]
+        for create in decision.creates:
+            run = len(self._started) + 1
+            duration = self.durations[(run - 1) % len(self.durations)]
+            containers = create.manifest["spec"]["template"]["spec"]["containers"]
+            self.jobs[create.name] = SimJob(
+                name=create.name,
+                slot=create.slot,
+                trigger=create.trigger,
+                run=run,
+                created=t,
+                finish_at=t + duration,
+                fail=run in self.failures,
+                image=containers[0].get("image"),
+            )
+            self._started.append(create.name)
+        for record in decision.records:
+            self.records[record.job] = record
+        self.status = decision.status
+
+    def run(self) -> list[Row]:
+        """Replay and return the run table, oldest slot first."""
+        t = self.start
+        wake: datetime | None = t
+        steps = 0
+        while t <= self.until:
+            steps += 1
+            if steps > MAX_STEPS:
+                raise RuntimeError("simulation did not converge")
+            while self._requests and self._requests[0] <= t:
+                self._token = f"simulated-{format_time(self._requests.pop(0))}"
+            if self._up(t):
+                subject = Subject(**{**self.subject.__dict__, "run_request": self._token})
+                observed = [j.observe(t) for j in self.jobs.values()]
+                decision = decide(subject, status=self.status, jobs=observed, now=t,
+                                  default_time_zone=self.default_time_zone)
+                self.decisions.append((t, decision))
+                self._apply(t, decision)
+                wake = decision.wake_at
+            candidates = [j.finish_at for j in self.jobs.values() if j.finish_at > t]
+            candidates += [r for r in self._requests if r > t]
+            if wake is not None and wake > t:
+                candidates.append(wake)
+            candidates += [b for a, b in self.down if b > t]
+            if not candidates:
+                break
+            nxt = min(candidates)
+            if not self._up(nxt):
+                nxt = self._next_up(nxt)
+            t = nxt
+        return self.rows()
+
+    def rows(self) -> list[Row]:
+        records = sorted(
+            self.records.values(), key=lambda r: (r.scheduledTime, r.startTime or r.scheduledTime, r.job)
+        )
+        out = []
+        for i, r in enumerate(records, start=1):
+            job = self.jobs.get(r.job)
+            finished = r.completionTime
+            result = r.result.value
+            if r.result is Result.RUNNING and job is not None and job.finish_at > self.until:
+                result = "Running"
+            out.append(
+                Row(
+                    number=i,
+                    job=r.job,
+                    slot=r.scheduledTime,
+                    trigger=r.trigger.value,
+                    started=r.startTime,
+                    finished=finished,
+                    result=result,
+                    reason=r.reason or "",
+                    slot_count=r.slotCount or 1,
+                )
+            )
+        return out
+
+
+def _local(value: datetime | None, zone: Any) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def format_table(rows: Sequence[Row], *, zone: Any = UTC) -> str:
+    """The run table as aligned text, times in the schedule's zone."""
+    header = ("#", "SLOT", "TRIGGER", "STARTED", "FINISHED", "RESULT", "REASON")
+    lines = [header]
+    for r in rows:
+        reason = r.reason + (f" ({r.slot_count} slots)" if r.slot_count > 1 else "")
+        lines.append(
+            (str(r.number), _local(r.slot, zone), r.trigger, _local(r.started, zone), _local(r.finished, zone),
+             r.result, reason)
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def format_json(rows: Sequence[Row]) -> str:
+    return json.dumps([r.as_json() for r in rows], indent=2)
