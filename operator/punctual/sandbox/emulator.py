@@ -63,7 +63,11 @@ def write_kubeconfig(path: str | Path, *, server: str, namespace: str = "default
         "contexts": [
             {
                 "name": "punctual-sandbox",
-                "context": {"cluster": "punctual-sandbox", "user": "punctual-sandbox", "namespace": namespace},
+                "context": {
+                    "cluster": "punctual-sandbox",
+                    "user": "punctual-sandbox",
+                    "namespace": namespace,
+                },
             }
         ],
         "current-context": "punctual-sandbox",
@@ -117,7 +121,7 @@ class _Helpers:
 
         def op(store: Store) -> list[Body]:
             rd = self._resource(store, api_version, kind_or_plural)
-            items: list[Body] = store.list(rd, namespace, selector)["items"]
+            items: list[Body] = store.list_objects(rd, namespace, selector)["items"]
             return items
 
         return self._call(op)
@@ -140,13 +144,21 @@ class _Helpers:
         return self._call(op)
 
     def patch_status(
-        self, api_version: str, kind_or_plural: str, name: str, status: Mapping[str, Any], *, namespace: str | None = None
+        self,
+        api_version: str,
+        kind_or_plural: str,
+        name: str,
+        status: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
     ) -> Body:
         """Merge-patch ``.status`` via the status subresource."""
         patch = {"status": dict(status)}
         return self.patch(api_version, kind_or_plural, name, patch, namespace=namespace, subresource="status")
 
-    def delete(self, api_version: str, kind_or_plural: str, name: str, *, namespace: str | None = None) -> Body:
+    def delete(
+        self, api_version: str, kind_or_plural: str, name: str, *, namespace: str | None = None
+    ) -> Body:
         return self._call(lambda s: s.delete(self._resource(s, api_version, kind_or_plural), namespace, name))
 
     def install_crd(self, crd: Mapping[str, Any]) -> Body:
@@ -206,7 +218,9 @@ class AsyncEmulator(_Helpers):
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._store = Store(clock=self._clock, seed=self._seed, history_limit=self._history_limit)
-        self._handler = ApiHandler(self._store, injector=self._injector, bookmark_interval=self._bookmark_interval)
+        self._handler = ApiHandler(
+            self._store, injector=self._injector, bookmark_interval=self._bookmark_interval
+        )
         await self._handler.__aenter__()  # kmock's stream feeder for user reactions
         self._runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self._handler), handle_signals=False)
         await self._runner.setup()
@@ -405,7 +419,9 @@ class Emulator(AsyncEmulator):
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m punctual.sandbox.emulator", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m punctual.sandbox.emulator", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--kubeconfig-out", type=Path, default=None, help="write a kubeconfig here")
@@ -441,4 +457,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -38,7 +38,9 @@ def status_body(
 class ApiError(Exception):
     """An error answered as a ``Status`` body with the given HTTP code."""
 
-    def __init__(self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{code} {reason}: {message}")
         self.code = code
         self.reason = reason
@@ -93,5 +95,7 @@ def invalid(group: str, plural: str, name: str, message: str) -> ApiError:
     return ApiError(422, "Invalid", text, details=_details(group, plural, name))
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, "MethodNotAllowed", message)

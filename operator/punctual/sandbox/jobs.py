@@ -149,7 +149,9 @@ class JobController:
         status = job.get("status") or {}
         finished = any(c.get("type") in ("Complete", "Failed") for c in status.get("conditions") or [])
         if kind == "ADDED" and uid not in self._runs and not finished and not job["spec"].get("suspend"):
-            self._runs[uid] = asyncio.create_task(self._run(job), name=f"sandbox-job-{job['metadata']['name']}")
+            self._runs[uid] = asyncio.create_task(
+                self._run(job), name=f"sandbox-job-{job['metadata']['name']}"
+            )
 
     async def _run(self, job: Body) -> None:
         try:
@@ -187,8 +189,14 @@ class JobController:
         image: str = container.get("image", "busybox")
         labels = {**(template.get("metadata", {}).get("labels") or {})}
         labels.update({"job-name": name, "batch.kubernetes.io/job-name": name})
-        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta["uid"],
-                 "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+        owner = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": name,
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
         pod = store.create(
             pods,
             namespace,
@@ -212,11 +220,19 @@ class JobController:
             "restartCount": 0,
             "state": {"running": {"startedAt": started_at}},
         }
-        pod_status: Body = {"phase": "Running", "startTime": started_at, "podIP": "10.0.0.1",
-                            "containerStatuses": [container_status]}  # fmt: skip
-        store.patch(pods, namespace, pod_name, {"status": pod_status}, content_type=_MERGE, subresource="status")
+        pod_status: Body = {
+            "phase": "Running",
+            "startTime": started_at,
+            "podIP": "10.0.0.1",
+            "containerStatuses": [container_status],
+        }
+        store.patch(
+            pods, namespace, pod_name, {"status": pod_status}, content_type=_MERGE, subresource="status"
+        )
         store.pod_logs[(namespace, pod_name)] = self._log_lines(job, pod_name, image, container)
-        store.patch(jobs, namespace, name, {"status": {"ready": 1}}, content_type=_MERGE, subresource="status")
+        store.patch(
+            jobs, namespace, name, {"status": {"ready": 1}}, content_type=_MERGE, subresource="status"
+        )
 
         # 3. It runs for its duration, or until its deadline.
         deadline = job["spec"].get("activeDeadlineSeconds")
@@ -236,36 +252,57 @@ class JobController:
             "finishedAt": finished_at,
             "containerID": f"containerd://{digest[:32]}{pod['metadata']['uid'][:8]}",
         }
-        final_container = {**container_status, "ready": False, "started": False, "state": {"terminated": terminated},
-                           "imageID": f"docker.io/library/{image}@sha256:{digest}"}  # fmt: skip
-        pod_patch = {"status": {"phase": "Succeeded" if succeeded else "Failed", "containerStatuses": [final_container]}}
+        final_container = {
+            **container_status,
+            "ready": False,
+            "started": False,
+            "state": {"terminated": terminated},
+            "imageID": f"docker.io/library/{image}@sha256:{digest}",
+        }
+        pod_patch = {
+            "status": {
+                "phase": "Succeeded" if succeeded else "Failed",
+                "containerStatuses": [final_container],
+            }
+        }
         store.patch(pods, namespace, pod_name, pod_patch, content_type=_MERGE, subresource="status")
         log_key = (namespace, pod_name)
-        store.pod_logs[log_key] = store.pod_logs.get(log_key, "") + f"job {name} finished with exit code {exit_code}\n"
+        store.pod_logs[log_key] = (
+            store.pod_logs.get(log_key, "") + f"job {name} finished with exit code {exit_code}\n"
+        )
 
         # 5. The Job finishes.
-        def condition(kind: str, reason: str = "", message: str = "") -> Body:
-            return {"type": kind, "status": "True", "reason": reason, "message": message,
-                    "lastProbeTime": finished_at, "lastTransitionTime": finished_at}  # fmt: skip
+        def conditions(kinds: tuple[str, str], reason: str, message: str) -> list[Body]:
+            return [
+                {
+                    "type": kind,
+                    "status": "True",
+                    "reason": reason,
+                    "message": message,
+                    "lastProbeTime": finished_at,
+                    "lastTransitionTime": finished_at,
+                }
+                for kind in kinds
+            ]
 
         job_status: Body = {"active": None, "ready": 0, "terminating": 0}
         if succeeded:
-            job_status |= {"succeeded": 1, "completionTime": finished_at, "conditions": [
-                condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
-                condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
-            ]}  # fmt: skip
+            message = "Reached expected number of succeeded pods"
+            job_status["succeeded"] = 1
+            job_status["completionTime"] = finished_at
+            job_status["conditions"] = conditions(
+                ("SuccessCriteriaMet", "Complete"), "CompletionsReached", message
+            )
         elif deadline_exceeded:
             message = "Job was active longer than specified deadline"
-            job_status |= {"failed": 1, "conditions": [
-                condition("FailureTarget", "DeadlineExceeded", message),
-                condition("Failed", "DeadlineExceeded", message),
-            ]}  # fmt: skip
+            job_status["failed"] = 1
+            job_status["conditions"] = conditions(("FailureTarget", "Failed"), "DeadlineExceeded", message)
         else:
             message = "Job has reached the specified backoff limit"
-            job_status |= {"failed": 1, "conditions": [
-                condition("FailureTarget", "BackoffLimitExceeded", message),
-                condition("Failed", "BackoffLimitExceeded", message),
-            ]}  # fmt: skip
+            job_status["failed"] = 1
+            job_status["conditions"] = conditions(
+                ("FailureTarget", "Failed"), "BackoffLimitExceeded", message
+            )
         store.patch(jobs, namespace, name, {"status": job_status}, content_type=_MERGE, subresource="status")
 
     @staticmethod

@@ -10,6 +10,8 @@ CRD ``openAPIV3Schema`` defaults are applied by :func:`apply_schema_defaults`.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,8 @@ __all__ = [
     "api_resource_list_body",
     "api_versions_body",
     "apply_schema_defaults",
+    "openapi_v3_document",
+    "openapi_v3_root",
     "resources_from_crd",
     "version_body",
 ]
@@ -223,7 +227,13 @@ def _resource_entries(rd: ResourceDef) -> list[dict[str, Any]]:
         verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
         kind = rd.kind if sub != "scale" else "Scale"
         entries.append(
-            {"name": f"{rd.plural}/{sub}", "singularName": "", "namespaced": rd.namespaced, "kind": kind, "verbs": verbs}
+            {
+                "name": f"{rd.plural}/{sub}",
+                "singularName": "",
+                "namespaced": rd.namespaced,
+                "kind": kind,
+                "verbs": verbs,
+            }
         )
     return entries
 
@@ -238,6 +248,57 @@ def api_resource_list_body(defs: Iterable[ResourceDef], group: str, version: str
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": [entry for rd in selected for entry in _resource_entries(rd)],
     }
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def openapi_v3_document(defs: Iterable[ResourceDef], group: str, version: str) -> dict[str, Any] | None:
+    """A minimal OpenAPI v3 document of one group/version: PATCH operations only.
+
+    kubectl (``apply``, ``create``) reads it to decide that the server validates fields
+    itself (the ``fieldValidation`` query parameter), and then skips its own client-side
+    validation, which would need the complete schemas of all types.
+    """
+    selected = [rd for rd in defs if rd.group == group and rd.version == version]
+    if not selected:
+        return None
+    paths: dict[str, Any] = {}
+    for rd in selected:
+        prefix = f"/{_gv_path(group, version)}/" + ("namespaces/{namespace}/" if rd.namespaced else "")
+        paths[f"{prefix}{rd.plural}/{{name}}"] = {
+            "patch": {
+                "operationId": f"patch{rd.kind}",
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rd.kind},
+                "parameters": [
+                    {"name": name, "in": "query", "schema": {"type": "string"}}
+                    for name in ("dryRun", "fieldManager", "fieldValidation", "force")
+                ],
+                "responses": {"200": {"description": "OK"}},
+            }
+        }
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (punctual sandbox)", "version": "v1.37.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }
+
+
+def openapi_v3_root(defs: Iterable[ResourceDef]) -> dict[str, Any]:
+    """The ``/openapi/v3`` index; the hash changes when the served resources change."""
+    defs = list(defs)
+    gvs = sorted({(rd.group, rd.version) for rd in defs})
+    paths: dict[str, Any] = {}
+    for group, version in gvs:
+        doc = json.dumps(openapi_v3_document(defs, group, version), sort_keys=True)
+        digest = hashlib.sha256(doc.encode()).hexdigest()[:32].upper()
+        paths[_gv_path(group, version)] = {
+            "serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"
+        }
+    return {"paths": paths}
 
 
 def version_body() -> dict[str, Any]:

@@ -38,9 +38,11 @@ from punctual.sandbox.resources import (
     api_group_list_body,
     api_resource_list_body,
     api_versions_body,
+    openapi_v3_document,
+    openapi_v3_root,
     version_body,
 )
-from punctual.sandbox.selectors import Selector, SelectorError
+from punctual.sandbox.selectors import FieldRequirement, Selector, SelectorError
 from punctual.sandbox.store import Body, Store
 
 __all__ = ["ApiHandler", "RequestRecord", "Route", "parse_route"]
@@ -55,7 +57,7 @@ _DEFAULT_WATCH_TIMEOUT = 1800.0
 class Route:
     """What a URL path addresses: a discovery document or a resource/object/subresource."""
 
-    kind: str  # root, version, api, apis, group, resources, openapi, resource
+    kind: str  # root, version, api, apis, group, resources, openapi, openapi-v3, resource
     group: str = ""
     version: str = ""
     plural: str = ""
@@ -82,6 +84,14 @@ def parse_route(path: str) -> Route | None:
     if parts == ["version"]:
         return Route("version")
     if parts[0] == "openapi":
+        if parts[1:2] != ["v3"]:
+            return Route("openapi")  # v2 is not served: kubectl copes when v3 exists
+        if len(parts) == 2:
+            return Route("openapi-v3")
+        if parts[2] == "api" and len(parts) == 4:
+            return Route("openapi-v3", group="", version=parts[3])
+        if parts[2] == "apis" and len(parts) == 5:
+            return Route("openapi-v3", group=parts[3], version=parts[4])
         return Route("openapi")
     if parts[0] == "api":
         if len(parts) == 1:
@@ -119,7 +129,7 @@ def _error(error: errors.ApiError, headers: dict[str, str] | None = None) -> aio
     return _json(error.body(), status=error.code, headers=headers)
 
 
-class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
+class ApiHandler(kmock.RawHandler):
     """A kmock handler that emulates the Kubernetes API over a :class:`Store`."""
 
     def __init__(
@@ -163,7 +173,9 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
         except Exception as e:
             logger.exception("The emulated API failed on %s %s", raw.method, raw.path_qs)
             response = _error(errors.ApiError(500, "InternalError", f"{type(e).__name__}: {e}"))
-        resource = f"{route.plural}.{route.group}" if route and route.group else (route.plural if route else "")
+        resource = (
+            f"{route.plural}.{route.group}" if route and route.group else (route.plural if route else "")
+        )
         self.request_log.append(RequestRecord(raw.method, raw.path, verb, response.status, resource))
         self.verb_counts[verb] += 1
         return response
@@ -215,7 +227,9 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
             body=body,
             text=body.decode(errors="replace"),
             data=data,
-            resource=kmock.resource(route.group, route.version, route.plural) if route and is_resource else None,
+            resource=kmock.resource(route.group, route.version, route.plural)
+            if route and is_resource
+            else None,
             namespace=route.namespace if route else None,
             name=route.name if route else None,
             subresource=route.subresource if route else None,
@@ -248,20 +262,30 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
         if verb in ("list", "watch", "deletecollection"):
             selector = Selector.parse(labels=query.get("labelSelector"), fields=query.get("fieldSelector"))
             if route.name is not None:  # the legacy watch of one object: /…/plural/NAME?watch=true
-                selector = Selector(labels=selector.labels, fields=(*selector.fields, *Selector.parse(
-                    labels=None, fields=f"metadata.name={route.name}").fields))  # fmt: skip
+                pinned = FieldRequirement(("metadata", "name"), route.name)
+                selector = Selector(labels=selector.labels, fields=(*selector.fields, pinned))
             if verb == "watch":
                 return await self._watch(raw, rd, route.namespace, selector)
             if verb == "deletecollection":
                 names = [obj["metadata"]["name"] for obj in store.iter_objects(rd, route.namespace, selector)]
                 items = [store.delete(rd, route.namespace, name) for name in names]
-                return _json({"kind": f"{rd.kind}List", "apiVersion": rd.api_version, "metadata": {}, "items": items})
+                return _json(
+                    {"kind": f"{rd.kind}List", "apiVersion": rd.api_version, "metadata": {}, "items": items}
+                )
             limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
-            return _json(store.list(rd, route.namespace, selector, limit=limit, continue_token=query.get("continue")))
+            return _json(
+                store.list_objects(
+                    rd, route.namespace, selector, limit=limit, continue_token=query.get("continue")
+                )
+            )
 
         data = self._parse_body(body) if verb in ("create", "update", "patch", "delete") else None
         if verb == "create":
-            if route.namespace is None and rd.namespaced and not (data or {}).get("metadata", {}).get("namespace"):
+            if (
+                route.namespace is None
+                and rd.namespaced
+                and not (data or {}).get("metadata", {}).get("namespace")
+            ):
                 raise errors.method_not_allowed("a namespaced object must be created in a namespace")
             return _json(store.create(rd, route.namespace, data or {}), status=201)
         if route.name is None:
@@ -273,12 +297,19 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
         if verb == "get":
             return _json(store.get(rd, route.namespace, route.name))
         if verb == "update":
-            return _json(store.replace(rd, route.namespace, route.name, data or {}, subresource=route.subresource))
+            return _json(
+                store.replace(rd, route.namespace, route.name, data or {}, subresource=route.subresource)
+            )
         if verb == "patch":
             content_type = raw.headers.get("Content-Type", "application/merge-patch+json")
             return _json(
                 store.patch(
-                    rd, route.namespace, route.name, data, content_type=content_type, subresource=route.subresource
+                    rd,
+                    route.namespace,
+                    route.name,
+                    data,
+                    content_type=content_type,
+                    subresource=route.subresource,
                 )
             )
         if verb == "delete":
@@ -286,7 +317,11 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
             propagation = options.get("propagationPolicy") or query.get("propagationPolicy")
             return _json(
                 store.delete(
-                    rd, route.namespace, route.name, preconditions=options.get("preconditions"), propagation=propagation
+                    rd,
+                    route.namespace,
+                    route.name,
+                    preconditions=options.get("preconditions"),
+                    propagation=propagation,
                 )
             )
         raise errors.method_not_allowed()
@@ -315,6 +350,10 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
                 result = api_group_list_body(defs)
             case "group":
                 result = api_group_body(defs, route.group)
+            case "openapi-v3" if not route.version:
+                result = openapi_v3_root(defs)
+            case "openapi-v3":
+                result = openapi_v3_document(defs, route.group, route.version)
             case _:
                 result = api_resource_list_body(defs, route.group, route.version)
         if result is None:
@@ -343,7 +382,9 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
             since = None
         bookmarks = query.get("allowWatchBookmarks") in _TRUE
         timeout_text = query.get("timeoutSeconds", "")
-        timeout = float(timeout_text) if timeout_text.replace(".", "", 1).isdigit() else _DEFAULT_WATCH_TIMEOUT
+        timeout = (
+            float(timeout_text) if timeout_text.replace(".", "", 1).isdigit() else _DEFAULT_WATCH_TIMEOUT
+        )
         try:
             watcher, initial = self.store.watch(rd, namespace, selector, since=since)
         except errors.ApiError as e:
@@ -360,7 +401,10 @@ class ApiHandler(kmock.RawHandler):  # type: ignore[misc]
             meta: Body = {"resourceVersion": self.store.resource_version}
             if end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-            event = {"type": "BOOKMARK", "object": {"kind": rd.kind, "apiVersion": rd.api_version, "metadata": meta}}
+            event = {
+                "type": "BOOKMARK",
+                "object": {"kind": rd.kind, "apiVersion": rd.api_version, "metadata": meta},
+            }
             return json.dumps(event).encode() + b"\n"
 
         self.watch_count += 1

@@ -26,7 +26,12 @@ from typing import Any
 
 from punctual.sandbox import errors
 from punctual.sandbox.patching import PatchError, apply_patch
-from punctual.sandbox.resources import BUILTIN_RESOURCES, ResourceDef, apply_schema_defaults, resources_from_crd
+from punctual.sandbox.resources import (
+    BUILTIN_RESOURCES,
+    ResourceDef,
+    apply_schema_defaults,
+    resources_from_crd,
+)
 from punctual.sandbox.selectors import Selector
 
 __all__ = [
@@ -111,6 +116,10 @@ class Watcher:
         self.queue.put_nowait(None)
 
 
+def _condition(kind: str, reason: str, message: str, now: str) -> Body:
+    return {"type": kind, "status": "True", "reason": reason, "message": message, "lastTransitionTime": now}
+
+
 def _spec_part(obj: Mapping[str, Any], *, with_status: bool) -> dict[str, Any]:
     """What a generation covers: everything but metadata (and status, if it is a subresource)."""
     skipped = {"metadata", "status"} if with_status else {"metadata"}
@@ -120,7 +129,9 @@ def _spec_part(obj: Mapping[str, Any], *, with_status: bool) -> dict[str, Any]:
 class Store:
     """Objects, resource registry, watch fan-out. See the module docstring for threading."""
 
-    def __init__(self, *, clock: Clock = utcnow, history_limit: int = 10_000, seed: int | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock = utcnow, history_limit: int = 10_000, seed: int | None = None
+    ) -> None:
         self.clock = clock
         self.history_limit = history_limit
         self._random = random.Random(seed)
@@ -217,7 +228,7 @@ class Store:
                 if selector.matches(obj):
                     yield self.present(rd, obj)
 
-    def list(
+    def list_objects(
         self,
         rd: ResourceDef,
         namespace: str | None,
@@ -342,7 +353,9 @@ class Store:
             suffix = "".join(self._random.choice(_NAME_CHARS) for _ in range(5))
             name = f"{meta['generateName']}{suffix}"
         if not name:
-            raise errors.invalid(rd.group, rd.plural, "", "metadata.name: Required value: name or generateName is required")
+            raise errors.invalid(
+                rd.group, rd.plural, "", "metadata.name: Required value: name or generateName is required"
+            )
         bucket = self._table(rd).setdefault(scope, {})
         if name in bucket:
             raise errors.already_exists(rd.group, rd.plural, name)
@@ -365,7 +378,12 @@ class Store:
         new_defs = self._apply_builtin_defaults(rd, obj)
         meta["resourceVersion"] = self._next_rv()
         # Canonical key order, as the real API renders it: apiVersion, kind, metadata, the rest.
-        obj = {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), "metadata": obj.pop("metadata"), **obj}
+        obj = {
+            "apiVersion": obj.pop("apiVersion"),
+            "kind": obj.pop("kind"),
+            "metadata": obj.pop("metadata"),
+            **obj,
+        }
 
         bucket[name] = obj
         ref: ObjectRef = (rd.group, rd.plural, scope, name)
@@ -391,12 +409,12 @@ class Store:
                 "acceptedNames": names,
                 "storedVersions": [v["name"] for v in obj["spec"].get("versions", []) if v.get("storage")],
                 "conditions": [
-                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "lastTransitionTime": now,
-                     "message": "no conflicts found"},
-                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                     "lastTransitionTime": now, "message": "the initial names have been accepted"},
+                    _condition("NamesAccepted", "NoConflicts", "no conflicts found", now),
+                    _condition(
+                        "Established", "InitialNamesAccepted", "the initial names have been accepted", now
+                    ),
                 ],
-            }  # fmt: skip
+            }
             return new_defs
         if rd.storage_key == _NAMESPACES:
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
@@ -406,7 +424,12 @@ class Store:
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif rd.storage_key == ("batch", "jobs"):
             spec = obj.setdefault("spec", {})
-            for key, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6), ("suspend", False)):
+            for key, value in (
+                ("parallelism", 1),
+                ("completions", 1),
+                ("backoffLimit", 6),
+                ("suspend", False),
+            ):
                 spec.setdefault(key, value)
             spec.setdefault("completionMode", "NonIndexed")
             labels = {
@@ -422,14 +445,22 @@ class Store:
         return []
 
     def replace(
-        self, rd: ResourceDef, namespace: str | None, name: str, body: Mapping[str, Any], *, subresource: str | None = None
+        self,
+        rd: ResourceDef,
+        namespace: str | None,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
     ) -> Body:
         """PUT: the whole object (or only its status via the status subresource)."""
         if not isinstance(body, Mapping):
             raise errors.bad_request("the body must be a JSON object")
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
-            raise errors.bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
         return self._write(rd, namespace, name, copy.deepcopy(dict(body)), subresource=subresource)
 
     def patch(
@@ -449,7 +480,9 @@ class Store:
             raise errors.ApiError(422, "Invalid", str(e)) from e
         return self._write(rd, namespace, name, patched, subresource=subresource)
 
-    def _write(self, rd: ResourceDef, namespace: str | None, name: str, new: Body, *, subresource: str | None) -> Body:
+    def _write(
+        self, rd: ResourceDef, namespace: str | None, name: str, new: Body, *, subresource: str | None
+    ) -> Body:
         old = self._raw(rd, namespace, name)
         old_meta: Body = old["metadata"]
         new_meta: Body = new.get("metadata") or {}
@@ -505,8 +538,13 @@ class Store:
         meta = old["metadata"]
         preconditions = preconditions or {}
         if preconditions.get("uid") and preconditions["uid"] != meta["uid"]:
-            raise errors.conflict(rd.group, rd.plural, name, "Precondition failed: UID in precondition mismatch")
-        if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta["resourceVersion"]:
+            raise errors.conflict(
+                rd.group, rd.plural, name, "Precondition failed: UID in precondition mismatch"
+            )
+        if (
+            preconditions.get("resourceVersion")
+            and preconditions["resourceVersion"] != meta["resourceVersion"]
+        ):
             raise errors.conflict(rd.group, rd.plural, name, "Precondition failed: ResourceVersion mismatch")
         ref: ObjectRef = (rd.group, rd.plural, self._scope(rd, namespace), name)
         if meta.get("finalizers"):
