@@ -1,0 +1,3 @@
+"""`kubectl sj`: the kubectl plugin for Punctual ScheduledJobs."""
+
+__all__: list[str] = []
