@@ -218,18 +218,21 @@ class AsyncEmulator(_Helpers):
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._store = Store(clock=self._clock, seed=self._seed, history_limit=self._history_limit)
-        self._handler = ApiHandler(
-            self._store, injector=self._injector, bookmark_interval=self._bookmark_interval
-        )
+        self._handler = ApiHandler(self._store, injector=self._injector, bookmark_interval=self._bookmark_interval)
         await self._handler.__aenter__()  # kmock's stream feeder for user reactions
-        self._runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self._handler), handle_signals=False)
-        await self._runner.setup()
-        site = aiohttp.web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-        self._handler.server_address = f"{self.host}:{self.port}"
-        for controller in self.controllers:
-            await controller.start(self._store)
+        try:
+            server = aiohttp.web.Server(self._handler)
+            self._runner = aiohttp.web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
+            await self._runner.setup()
+            site = aiohttp.web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+            self.port = int(self._runner.addresses[0][1])
+            self._handler.server_address = f"{self.host}:{self.port}"
+            for controller in self.controllers:
+                await controller.start(self._store)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         for controller in reversed(self.controllers):
@@ -241,7 +244,7 @@ class AsyncEmulator(_Helpers):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._handler is not None:
+        if self._handler is not None and self._handler.active:
             await self._handler.__aexit__(None, None, None)
 
     async def add_controller(self, controller: Controller) -> None:
