@@ -23,7 +23,9 @@ def record_from_job(job: ObservedJob, previous: HistoryRecord | None) -> History
         JobPhase.SUCCEEDED: Result.SUCCEEDED,
         JobPhase.FAILED: Result.FAILED,
     }[job.phase]
-    start = job.start_time or (previous.startTime if previous else None) or job.created
+    # The start recorded when the Job was created wins over the Job's own startTime: rewriting it
+    # would cost a status write per run for nothing.
+    start = (previous.startTime if previous else None) or job.start_time or job.created
     duration = None
     if job.completion_time is not None and start is not None:
         duration = max(0.0, (job.completion_time - start).total_seconds())

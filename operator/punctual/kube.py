@@ -1,0 +1,272 @@
+"""The one module that talks to the Kubernetes API (besides kopf's own watching).
+
+Credentials come from the official ``kubernetes`` client's config loaders (kubeconfig or
+in-cluster), so the operator, kopf's login handler and the kubectl plugin agree on how to reach a
+cluster. Requests are made with aiohttp on one pooled session, counted for metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import aiohttp
+
+from punctual.api import API_VERSION, GROUP, KIND, PLURAL, VERSION, format_time
+
+__all__ = [
+    "ApiError",
+    "ClusterUnreachable",
+    "Credentials",
+    "CrdMissing",
+    "Kube",
+    "RequestCounter",
+    "load_credentials",
+]
+
+
+class ApiError(Exception):
+    """The API server answered with an error status."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying later: server errors, throttling, timeouts."""
+        return self.status >= 500 or self.status in (408, 429)
+
+
+class ClusterUnreachable(Exception):
+    """No API server answered at the configured address."""
+
+
+class CrdMissing(Exception):
+    """The ScheduledJob CRD is not installed."""
+
+
+class RequestCounter(Protocol):
+    """Where API request counts go (the metrics module implements it)."""
+
+    def api_request(self, verb: str, *, error_code: int | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach and authenticate to one API server."""
+
+    server: str
+    ca_path: str | None = None
+    insecure: bool = False
+    token: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+    default_namespace: str = "default"
+
+
+def load_credentials(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
+    """From a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config), else the in-cluster service account."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    namespace = "default"
+    try:
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        try:
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+            chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+            namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
+        except Exception:  # the namespace is a convenience; the loader above already validated the file
+            namespace = "default"
+    except Exception as kube_error:
+        if kubeconfig:
+            raise ClusterUnreachable(f"cannot load kubeconfig {kubeconfig}: {kube_error}") from kube_error
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+        except Exception as exc:
+            raise ClusterUnreachable(
+                "no Kubernetes configuration: set KUBECONFIG or PUNCTUAL_KUBECONFIG, or run in a cluster "
+                f"({kube_error}; {exc})"
+            ) from exc
+    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
+    return Credentials(
+        server=str(cfg.host).rstrip("/"),
+        ca_path=cfg.ssl_ca_cert or None,
+        insecure=not cfg.verify_ssl,
+        token=token or None,
+        cert_path=cfg.cert_file or None,
+        key_path=cfg.key_file or None,
+        default_namespace=namespace,
+    )
+
+
+class Kube:
+    """A small async client for the calls the operator makes."""
+
+    def __init__(self, credentials: Credentials, *, counter: RequestCounter | None = None, timeout: float = 30) -> None:
+        self.credentials = credentials
+        self._counter = counter
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Kube:
+        ssl_context: ssl.SSLContext | bool = True
+        creds = self.credentials
+        if creds.server.startswith("https"):
+            ctx = ssl.create_default_context(cafile=creds.ca_path) if creds.ca_path else ssl.create_default_context()
+            if creds.insecure:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if creds.cert_path and creds.key_path:
+                ctx.load_cert_chain(creds.cert_path, creds.key_path)
+            ssl_context = ctx
+        headers = {"Accept": "application/json", "User-Agent": "punctual-operator"}
+        if creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        connector = aiohttp.TCPConnector(ssl=ssl_context, limit=64)
+        self._session = aiohttp.ClientSession(headers=headers, connector=connector, timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+        verb: str | None = None,
+    ) -> dict[str, Any]:
+        """One API call; raises ApiError on an error status, ClusterUnreachable on no answer."""
+        if self._session is None:
+            raise RuntimeError("Kube used outside 'async with'")
+        verb = verb or method.lower()
+        url = self.credentials.server + path
+        data = json.dumps(body) if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        try:
+            async with self._session.request(method, url, data=data, params=params, headers=headers) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    if self._counter:
+                        self._counter.api_request(verb, error_code=resp.status)
+                    try:
+                        payload = json.loads(text)
+                        reason, message = str(payload.get("reason", "")), str(payload.get("message", text))
+                    except ValueError:
+                        reason, message = resp.reason or "", text[:500]
+                    raise ApiError(resp.status, reason, message)
+                if self._counter:
+                    self._counter.api_request(verb)
+                return dict(json.loads(text)) if text else {}
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            if self._counter:
+                self._counter.api_request(verb, error_code=0)
+            raise ClusterUnreachable(f"{method} {url}: {exc or type(exc).__name__}") from exc
+
+    # -- the calls the operator makes ------------------------------------------------------
+
+    async def check_crd(self) -> None:
+        """Raise CrdMissing when the ScheduledJob resource is not served."""
+        try:
+            found = await self.request("GET", f"/apis/{GROUP}/{VERSION}", verb="discovery")
+        except ApiError as exc:
+            if exc.status == 404:
+                raise CrdMissing(self._crd_hint()) from exc
+            raise
+        if not any(r.get("name") == PLURAL for r in found.get("resources", [])):
+            raise CrdMissing(self._crd_hint())
+
+    @staticmethod
+    def _crd_hint() -> str:
+        return (
+            f"the ScheduledJob CRD ({PLURAL}.{GROUP}) is not installed; install it with "
+            "'kubectl apply -f crds/scheduledjobs.punctual.dev.yaml' or 'helm install punctual charts/punctual'"
+        )
+
+    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", body=manifest, verb="create")
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any]:
+        return await self.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", verb="get")
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and its pods (background propagation); a Job already gone is fine."""
+        try:
+            await self.request(
+                "DELETE",
+                f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+                verb="delete",
+            )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """One merge patch of the status subresource."""
+        return await self.request(
+            "PATCH",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+            verb="patch",
+        )
+
+    async def post_event(
+        self,
+        *,
+        namespace: str,
+        name: str,
+        uid: str,
+        type_: str,
+        reason: str,
+        message: str,
+        now: datetime,
+        instance: str,
+    ) -> None:
+        stamp = format_time(now.replace(microsecond=0))
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": namespace},
+            "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": name, "namespace": namespace, "uid": uid},
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "punctual"},
+            "reportingComponent": "punctual.dev/operator",
+            "reportingInstance": instance,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        await self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event, verb="create")
+
+    async def get_peering(self, name: str, namespace: str | None) -> dict[str, Any] | None:
+        """kopf's peering object (KopfPeering in a namespace, or ClusterKopfPeering)."""
+        path = (
+            f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{name}"
+            if namespace
+            else f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}"
+        )
+        try:
+            return await self.request("GET", path, verb="get")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise

@@ -1,0 +1,583 @@
+"""The operator: kopf watches, one central scheduler, and the reconcile of one ScheduledJob.
+
+kopf watches ScheduledJobs, their Jobs and Pods and keeps this module's caches current (event
+handlers only: kopf stores no progress and posts no Events of its own). The scheduler wakes each
+ScheduledJob at its next slot; every wake-up runs the same numbered reconcile:
+
+1. load the ScheduledJob and its Jobs from the caches,
+2. parse the spec (an invalid one gets a condition and an Event, never a crash),
+3. call the pure core (``punctual.core.decide``) with ``now`` from the injected clock,
+4. create Jobs (AlreadyExists with our owner reference: adopt it), then delete Jobs,
+5. write status in one merge patch (only when it changed),
+6. emit Events and update metrics,
+7. requeue at the core's next wake-up.
+
+API calls all go through :mod:`punctual.kube`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import kopf
+from aiohttp import web
+from pydantic import ValidationError
+
+from punctual.api import GROUP, PLURAL, VERSION, HistoryRecord, Result, ScheduledJobStatus, Trigger, parse_time
+from punctual.core import Decision, SpecError, Subject, build_schedule, decide, decide_invalid, parse_spec
+from punctual.jobs import ANNOTATION_DURATION_BUDGET, ANNOTATION_RUN_REQUEST, LABEL_SCHEDULED_JOB, observe_job
+from punctual.kube import ApiError, ClusterUnreachable, CrdMissing, Credentials, Kube, load_credentials
+from punctual.metrics import Metrics, make_app
+from punctual.scheduler import Clock, Scheduler, WallClock
+from punctual.settings import Settings, SettingsError
+
+__all__ = ["Operator", "configure_logging", "run_operator"]
+
+log = logging.getLogger("punctual")
+Key = tuple[str, str]
+Body = dict[str, Any]
+RETRY = timedelta(seconds=5)
+MAX_EVENTS_PER_RECONCILE = 10  # a 10,000-slot catch-up must not post 10,000 Events
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Root logging in the chosen format; kopf's own chatter kept at WARNING."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _key(body: Mapping[str, Any]) -> Key:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _rv(body: Mapping[str, Any]) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _controller(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, uid) of the ScheduledJob that controls this object."""
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "ScheduledJob" and ref.get("apiVersion", "").startswith(GROUP):
+            return str(ref.get("name")), str(ref.get("uid"))
+    return None
+
+
+class Operator:
+    """One operator instance: its kopf registry, caches, scheduler and API client."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        credentials: Credentials | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or WallClock()
+        self.credentials = credentials
+        self.metrics = metrics or Metrics()
+        self.registry = kopf.OperatorRegistry()
+        self.instance = settings.pod_name or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 10000}"
+        self.priority = settings.peering_priority if settings.peering_priority is not None else random.randint(1, 10**6)
+        self.sjs: dict[Key, Body] = {}
+        self.jobs: dict[Key, dict[str, Body]] = {}
+        self.pods: dict[Key, dict[str, Body]] = {}  # (namespace, job name) -> pods
+        self.job_owner: dict[Key, Key] = {}
+        self.scheduler: Scheduler[Key] = Scheduler(
+            clock=self.clock,
+            evaluate=self.reconcile,
+            workers=settings.workers,
+            on_heap_size=self.metrics.set_heap_size,
+        )
+        self.kube: Kube | None = None
+        self.ready = threading.Event()
+        self.leader = not settings.peering
+        self.metrics_port: int | None = None
+        self._register()
+
+    # -- kopf wiring --------------------------------------------------------------------------
+
+    def kopf_settings(self) -> kopf.OperatorSettings:
+        s = kopf.OperatorSettings()
+        s.posting.enabled = False  # Events are ours, one per decision; none from the framework
+        s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        s.watching.server_timeout = self.settings.watch_timeout
+        s.watching.client_timeout = self.settings.watch_timeout + 10
+        s.watching.connect_timeout = 10
+        s.networking.request_timeout = 30
+        return s
+
+    def _register(self) -> None:
+        reg = self.registry
+
+        @kopf.on.login(registry=reg)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            creds = self._credentials()
+            return kopf.ConnectionInfo(
+                server=creds.server,
+                ca_path=creds.ca_path,
+                insecure=creds.insecure,
+                token=creds.token,
+                certificate_path=creds.cert_path,
+                private_key_path=creds.key_path,
+                default_namespace=creds.default_namespace,
+            )
+
+        @kopf.on.event(GROUP, VERSION, PLURAL, registry=reg)
+        def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
+            self.on_scheduledjob(event.get("type"), dict(event["object"]))
+
+        @kopf.on.event("batch", "v1", "jobs", labels={LABEL_SCHEDULED_JOB: kopf.PRESENT}, registry=reg)
+        def job_event(event: Mapping[str, Any], **_: Any) -> None:
+            self.on_job(event.get("type"), dict(event["object"]))
+
+        @kopf.on.event("", "v1", "pods", labels={LABEL_SCHEDULED_JOB: kopf.PRESENT}, registry=reg)
+        def pod_event(event: Mapping[str, Any], **_: Any) -> None:
+            self.on_pod(event.get("type"), dict(event["object"]))
+
+    def _credentials(self) -> Credentials:
+        if self.credentials is None:
+            self.credentials = load_credentials(self.settings.kubeconfig, self.settings.context)
+        return self.credentials
+
+    # -- cache maintenance (called from kopf's watch events) ------------------------------------
+
+    def on_scheduledjob(self, kind: str | None, body: Body) -> None:
+        key = _key(body)
+        if kind == "DELETED":
+            self.sjs.pop(key, None)
+            self.scheduler.forget(key)
+            self.metrics.forget(*key)
+            self.metrics.set_scheduledjobs(len(self.sjs))
+            return
+        old = self.sjs.get(key)
+        if old is not None and _rv(old) > _rv(body):
+            return  # our own patch response is newer than this event
+        self.sjs[key] = body
+        self.metrics.set_scheduledjobs(len(self.sjs))
+        if old is None or self._wants_reconcile(old, body):
+            self.scheduler.wake(key)
+
+    @staticmethod
+    def _wants_reconcile(old: Body, new: Body) -> bool:
+        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+        if om.get("generation") != nm.get("generation") or om.get("uid") != nm.get("uid"):
+            return True
+        oa, na = om.get("annotations") or {}, nm.get("annotations") or {}
+        return bool(
+            oa.get(ANNOTATION_RUN_REQUEST) != na.get(ANNOTATION_RUN_REQUEST)
+            or oa.get(ANNOTATION_DURATION_BUDGET) != na.get(ANNOTATION_DURATION_BUDGET)
+        )
+
+    def _remember_job(self, owner: Key, body: Body) -> None:
+        name = str((body.get("metadata") or {}).get("name"))
+        jobs = self.jobs.setdefault(owner, {})
+        old = jobs.get(name)
+        if old is None or _rv(body) >= _rv(old):
+            jobs[name] = body
+        self.job_owner[(owner[0], name)] = owner
+
+    def on_job(self, kind: str | None, body: Body) -> None:
+        ref = _controller(body)
+        if ref is None:
+            return
+        ns, job_name = _key(body)
+        owner = (ns, ref[0])
+        before = self.jobs.get(owner, {}).get(job_name)
+        if kind == "DELETED":
+            self.jobs.get(owner, {}).pop(job_name, None)
+            self.job_owner.pop((ns, job_name), None)
+            self.pods.pop((ns, job_name), None)
+        else:
+            self._remember_job(owner, body)
+        if before is None or kind == "DELETED" or self._job_phase(before) != self._job_phase(body):
+            self.scheduler.wake(owner)
+
+    @staticmethod
+    def _job_phase(body: Mapping[str, Any]) -> str:
+        observed = observe_job(body)
+        return observed.phase.value if observed else "?"
+
+    def on_pod(self, kind: str | None, body: Body) -> None:
+        meta = body.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        job_name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+        if not job_name:
+            return
+        ns = str(meta.get("namespace") or "")
+        pods = self.pods.setdefault((ns, job_name), {})
+        name = str(meta.get("name"))
+        if kind == "DELETED":
+            pods.pop(name, None)
+            return
+        before = pods.get(name)
+        pods[name] = body
+        phase = (body.get("status") or {}).get("phase")
+        was = (before or {}).get("status", {}).get("phase")
+        owner = self.job_owner.get((ns, job_name))
+        if owner is not None and phase != was and phase in ("Succeeded", "Failed"):
+            self.scheduler.wake(owner)
+
+    # -- the reconcile ----------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> datetime | None:
+        """Reconcile one ScheduledJob (steps in the module docstring); returns the next wake-up."""
+        started = time.monotonic()
+        try:
+            return await self._reconcile(key)
+        finally:
+            self.metrics.observe_reconcile(time.monotonic() - started)
+
+    async def _reconcile(self, key: Key) -> datetime | None:
+        kube = self.kube
+        if kube is None or not self.leader:
+            return None
+        # 1. Load the ScheduledJob and its Jobs from the caches.
+        body = self.sjs.get(key)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        ns, name = key
+        meta = body.get("metadata") or {}
+        uid = str(meta.get("uid"))
+        now = self.clock.now()
+        raw_status = body.get("status") or {}
+        try:
+            status = ScheduledJobStatus.model_validate(raw_status)
+        except ValidationError:
+            log.warning("%s/%s: unreadable status, rebuilding it from the Jobs", ns, name)
+            status = ScheduledJobStatus()
+        # 2-3. Parse the spec and decide.
+        subject: Subject | None = None
+        try:
+            spec = parse_spec(body.get("spec") or {})
+            subject = Subject(
+                namespace=ns,
+                name=name,
+                uid=uid,
+                creation=parse_time(str(meta.get("creationTimestamp"))) if meta.get("creationTimestamp") else now,
+                spec=spec,
+                generation=meta.get("generation"),
+                run_request=(meta.get("annotations") or {}).get(ANNOTATION_RUN_REQUEST),
+            )
+            observed = []
+            for job in self.jobs.get(key, {}).values():
+                ref = _controller(job)
+                if ref is None or ref[1] != uid:
+                    continue  # a Job of an earlier object with the same name
+                found = observe_job(job, list(self.pods.get((ns, str(job["metadata"]["name"])), {}).values()))
+                if found is not None:
+                    observed.append(found)
+            decision = decide(subject, status=status, jobs=observed, now=now,
+                              default_time_zone=self.settings.default_time_zone)
+        except SpecError as exc:
+            log.warning("%s/%s: invalid spec: %s", ns, name, exc)
+            decision = decide_invalid(meta.get("generation"), status=status, error=str(exc), now=now)
+        # 4. Create Jobs, then delete Jobs.
+        failed: dict[str, str] = {}
+        for create in decision.creates:
+            try:
+                self._remember_job(key, await kube.create_job(ns, create.manifest))
+            except ApiError as exc:
+                if exc.status == 409:
+                    existing = await kube.get_job(ns, create.name)
+                    ref = _controller(existing)
+                    if ref is not None and ref[1] == uid:
+                        self._remember_job(key, existing)  # ours from before a crash: adopt it
+                        continue
+                    failed[create.name] = f"a Job named {create.name} exists and is not owned by this ScheduledJob"
+                elif exc.transient:
+                    log.warning("%s/%s: creating Job %s: %s; retrying", ns, name, create.name, exc)
+                    return now + RETRY  # no status write: the slot is decided again, nothing is lost
+                else:
+                    failed[create.name] = exc.message
+            except ClusterUnreachable as exc:
+                log.warning("%s/%s: API unreachable: %s; retrying", ns, name, exc)
+                return now + RETRY
+        for delete in decision.deletes:
+            try:
+                await kube.delete_job(ns, delete.name)
+            except (ApiError, ClusterUnreachable) as exc:
+                log.warning("%s/%s: deleting Job %s: %s", ns, name, delete.name, exc)
+        new_status, events = decision.status, list(decision.events)
+        if failed:
+            new_status, events = self._creation_failed(new_status, events, failed, now)
+        # 5. Write status, in one merge patch, when it changed.
+        await self._write_status(key, raw_status, new_status)
+        # 6. Events and metrics.
+        await self._post_events(ns, name, uid, events, now)
+        self._observe(key, status, decision, new_status, subject, now, failed)
+        # 7. Requeue.
+        return decision.wake_at
+
+    @staticmethod
+    def _creation_failed(
+        status: ScheduledJobStatus, events: list[Any], failed: Mapping[str, str], now: datetime
+    ) -> tuple[ScheduledJobStatus, list[Any]]:
+        from punctual.core import Event
+
+        new = status.model_copy(deep=True)
+        for i, rec in enumerate(new.history):
+            if rec.job in failed:
+                new.history[i] = rec.model_copy(
+                    update={"result": Result.FAILED, "reason": "JobCreateFailed", "message": failed[rec.job],
+                            "completionTime": now}
+                )
+        new.active = [a for a in new.active if a.name not in failed]
+        new.activeCount = len(new.active)
+        events = [e for e in events if not (e.reason == "RunStarted" and any(j in e.message for j in failed))]
+        for job, why in failed.items():
+            events.append(Event("Warning", "JobCreateFailed", f"cannot create Job {job}: {why}"))
+        for i, cond in enumerate(new.conditions):
+            if cond.type == "Ready":
+                new.conditions[i] = cond.model_copy(
+                    update={"status": "False", "reason": "JobCreateFailed", "message": next(iter(failed.values())),
+                            "lastTransitionTime": now}
+                )
+        return new, events
+
+    async def _write_status(self, key: Key, raw: Mapping[str, Any], status: ScheduledJobStatus) -> None:
+        assert self.kube is not None
+        new = status.model_dump(mode="json", exclude_none=True)
+        if new == raw:
+            return
+        patch: dict[str, Any] = dict(new)
+        for field in raw:
+            if field not in new:
+                patch[field] = None  # merge patch: null removes the field
+        try:
+            updated = await self.kube.patch_status(key[0], key[1], patch)
+        except ApiError as exc:
+            if exc.status == 404:
+                return  # deleted meanwhile
+            raise
+        if updated:
+            self.on_scheduledjob("MODIFIED", updated)
+
+    async def _post_events(self, ns: str, name: str, uid: str, events: list[Any], now: datetime) -> None:
+        assert self.kube is not None
+        for event in events[:MAX_EVENTS_PER_RECONCILE]:
+            try:
+                await self.kube.post_event(
+                    namespace=ns, name=name, uid=uid, type_=event.type, reason=event.reason,
+                    message=event.message, now=now, instance=self.instance,
+                )
+            except (ApiError, ClusterUnreachable) as exc:
+                log.info("%s/%s: could not post Event %s: %s", ns, name, event.reason, exc)
+        for event in events:
+            log.log(logging.WARNING if event.type == "Warning" else logging.INFO,
+                    "%s/%s: %s: %s", ns, name, event.reason, event.message)
+
+    def _observe(
+        self,
+        key: Key,
+        before: ScheduledJobStatus,
+        decision: Decision,
+        after: ScheduledJobStatus,
+        subject: Subject | None,
+        now: datetime,
+        failed: Mapping[str, str],
+    ) -> None:
+        ns, name = key
+        m = self.metrics
+        previous: dict[str, HistoryRecord] = {r.job: r for r in before.history}
+        for create in decision.creates:
+            if create.name in failed:
+                continue
+            lag = None if create.trigger is Trigger.MANUAL else (now - create.slot).total_seconds()
+            m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)  # type: ignore[arg-type]
+        for rec in decision.records:
+            old = previous.get(rec.job)
+            if old is not None and old.result is rec.result:
+                continue
+            if rec.result in (Result.SUCCEEDED, Result.FAILED, Result.REPLACED):
+                m.run_finished(ns, name, result=rec.result.value,  # type: ignore[arg-type]
+                               duration_seconds=rec.durationSeconds, exit_code=rec.exitCode,
+                               finished_at=rec.completionTime or now)
+            if rec.result in (Result.SKIPPED, Result.MISSED, Result.DROPPED, Result.REPLACED):
+                m.slot_outcome(ns, name, outcome=rec.result.value, n=rec.slotCount or 1)  # type: ignore[arg-type]
+        interval = budget = None
+        if subject is not None:
+            with contextlib.suppress(SpecError):
+                hint = build_schedule(subject, default_time_zone=self.settings.default_time_zone).interval_hint(now)
+                interval = hint.total_seconds() if hint else None
+            raw_budget = ((self.sjs.get(key) or {}).get("metadata", {}).get("annotations") or {}).get(
+                ANNOTATION_DURATION_BUDGET
+            )
+            if raw_budget:
+                from punctual.durations import DurationError, parse_duration
+
+                with contextlib.suppress(DurationError):
+                    budget = parse_duration(raw_budget).total_seconds()
+        starts = [a.startTime for a in after.active if a.startTime is not None]
+        m.set_state(
+            ns, name,
+            active=len(after.active),
+            queued=len(after.queued),
+            next_run=after.nextScheduleTime,
+            interval_seconds=interval,
+            budget_seconds=budget,
+            oldest_active_start=min(starts) if starts else None,
+            suspended=subject.spec.suspend if subject else None,
+            last_success=after.lastSuccessfulTime,
+            last_failure=after.lastFailureTime,
+        )
+
+    # -- peering: only the leader schedules -----------------------------------------------------
+
+    def _is_leader(self, peering: Mapping[str, Any] | None, now: datetime) -> bool:
+        """kopf's rule: pause while another live peer has the same or a higher priority."""
+        if peering is None:
+            return False
+        for peer_id, info in (peering.get("status") or {}).items():
+            if peer_id == self.instance or not isinstance(info, Mapping):
+                continue
+            try:
+                seen = parse_time(str(info.get("lastseen")))
+                lifetime = float(info.get("lifetime", 60))
+                priority = int(info.get("priority", 0))
+            except (ValueError, TypeError):
+                continue
+            if seen + timedelta(seconds=lifetime) >= now and priority >= self.priority:
+                return False
+        return True
+
+    async def _watch_leadership(self, interval: float) -> None:
+        assert self.kube is not None
+        namespace = self.settings.namespaces[0] if len(self.settings.namespaces) == 1 else None
+        while True:
+            try:
+                peering = await self.kube.get_peering(self.settings.peering, namespace)
+                leader = self._is_leader(peering, self.clock.now())
+            except (ApiError, ClusterUnreachable) as exc:
+                log.warning("peering check failed: %s", exc)
+                leader = False
+            if leader != self.leader:
+                log.info("%s scheduling (priority %s)", "resuming" if leader else "pausing", self.priority)
+                self.leader = leader
+                self.scheduler.paused = not leader
+                if leader:
+                    for key in list(self.sjs):
+                        self.scheduler.wake(key)  # catch up whatever the previous leader left
+            await asyncio.sleep(interval)
+
+    # -- running ------------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        *,
+        stop_flag: asyncio.Event | threading.Event | None = None,
+        ready_flag: threading.Event | None = None,
+        peering_interval: float = 2.0,
+    ) -> None:
+        """Check the cluster, serve metrics, and run kopf and the scheduler until stopped."""
+        creds = self._credentials()
+        async with Kube(creds, counter=self.metrics) as kube:
+            self.kube = kube
+            await kube.check_crd()
+            runner = web.AppRunner(make_app(self.metrics, ready=self.ready.is_set, alive=lambda: True))
+            await runner.setup()
+            site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.metrics_port = sockets[0].getsockname()[1] if sockets else self.settings.metrics_port
+            self.scheduler.paused = not self.leader
+            tasks = [asyncio.create_task(self.scheduler.run(), name="punctual-scheduler")]
+            if self.settings.peering:
+                tasks.append(asyncio.create_task(self._watch_leadership(peering_interval), name="punctual-peering"))
+            kopf_ready = threading.Event()
+
+            async def mark_ready() -> None:
+                while not kopf_ready.is_set():
+                    await asyncio.sleep(0.05)
+                self.ready.set()
+                if ready_flag is not None:
+                    ready_flag.set()
+
+            tasks.append(asyncio.create_task(mark_ready()))
+            try:
+                await kopf.operator(
+                    registry=self.registry,
+                    settings=self.kopf_settings(),
+                    clusterwide=not self.settings.namespaces,
+                    namespaces=list(self.settings.namespaces),
+                    standalone=not self.settings.peering,
+                    peering_name=self.settings.peering or None,
+                    priority=self.priority,
+                    identity=self.instance,  # type: ignore[arg-type]
+                    stop_flag=stop_flag,
+                    ready_flag=kopf_ready,
+                )
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await runner.cleanup()
+                self.kube = None
+
+
+def run_operator(env: Mapping[str, str] | None = None) -> int:
+    """``punctual run``: settings from the environment, clear errors on a bad start."""
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    operator = Operator(settings)
+    try:
+        creds = operator._credentials()
+    except ClusterUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    log.info("Punctual starting against %s (namespaces: %s)", creds.server, ", ".join(settings.namespaces) or "all")
+    try:
+        asyncio.run(operator.run())
+    except ClusterUnreachable as exc:
+        print(f"error: cannot reach the Kubernetes API at {creds.server}: {exc}", file=sys.stderr)
+        return 1
+    except CrdMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0

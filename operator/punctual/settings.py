@@ -1,0 +1,71 @@
+"""Operator settings from ``PUNCTUAL_*`` environment variables: one model, validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from punctual.schedule import ScheduleError, load_zone
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A bad ``PUNCTUAL_*`` variable; the message names it."""
+
+
+class Settings(BaseModel):
+    """Everything ``punctual run`` can be told. Field ``x`` comes from ``PUNCTUAL_X``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespaces: tuple[str, ...] = Field(default=(), description="Namespaces to watch; empty: all.")
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=8080, ge=0, le=65535, description="Metrics, /healthz, /readyz; 0: any.")
+    log_format: Literal["json", "text"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    default_time_zone: str = "UTC"
+    peering: str = Field(default="", description="kopf peering name; empty: standalone (one replica).")
+    peering_priority: int | None = Field(default=None, description="Fixed priority; default: random.")
+    pod_name: str | None = None
+    kubeconfig: str | None = Field(default=None, description="Path; default: in-cluster or ~/.kube/config.")
+    context: str | None = None
+    workers: int = Field(default=32, ge=1, le=1024, description="Concurrent reconciles.")
+    watch_timeout: int = Field(default=300, ge=1, description="Seconds per watch request.")
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            load_zone(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the ``PUNCTUAL_*`` variables (empty values count as unset)."""
+        source = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = source.get(f"PUNCTUAL_{name.upper()}", "").strip()
+            if not raw:
+                continue
+            if name == "namespaces":
+                values[name] = tuple(n.strip() for n in raw.split(",") if n.strip())
+            elif name in ("log_format",):
+                values[name] = raw.lower()
+            elif name in ("log_level",):
+                values[name] = raw.upper()
+            else:
+                values[name] = raw
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"PUNCTUAL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise SettingsError(problems) from exc
