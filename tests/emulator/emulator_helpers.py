@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["WIDGETS", "WIDGET_CRD", "Api", "widget"]
+__all__ = ["WIDGETS", "WIDGET_CRD", "Api", "wait_for", "widget"]
 
 WIDGET_CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -92,3 +92,17 @@ class Api:
 
 def widget(name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": spec}
+
+
+def wait_for(predicate: Any, *, timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate()`` until it returns something truthy; return that or fail."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out waiting for {predicate}")
+        time.sleep(interval)

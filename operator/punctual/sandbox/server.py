@@ -11,8 +11,8 @@ It runs on the emulator's event loop. kmock internals this module depends on:
   ``/api/v1/namespaces`` (it expects a namespace name after ``namespaces``) and stores every
   request forever; we parse URLs ourselves and build ``kmock.Request`` objects only when user
   reactions exist (passing its private ``raw_request`` init field, needed for streams);
-- ``RawHandler._handle`` (to run user reactions) and ``Root._payloads`` (to skip that when
-  there are none).
+- ``RawHandler._handle`` (to run user reactions), ``Root._payloads`` (to skip that when
+  there are none) and ``Root._requests`` (kmock's filters match only the requests logged there).
 """
 
 from __future__ import annotations
@@ -235,6 +235,9 @@ class ApiHandler(kmock.RawHandler):
             subresource=route.subresource if route else None,
             raw_request=raw,
         )
+        # kmock's filters only see the requests in the root's log, so log it (only in this case:
+        # the log grows forever, which is fine for tests that opt into kmock reactions).
+        self._requests.append(request)
         try:
             response: aiohttp.web.StreamResponse = await self._handle(request)
         except NotImplementedError:
