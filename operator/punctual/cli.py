@@ -40,7 +40,7 @@ def _load_one(path: str) -> dict[str, Any]:
     docs = [d for d in docs if isinstance(d, dict) and d.get("kind") == "ScheduledJob"]
     if len(docs) != 1:
         raise UsageError(f"{path}: expected exactly one ScheduledJob document, found {len(docs)}")
-    return docs[0]
+    return dict(docs[0])
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -111,7 +111,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         from punctual.sandbox.app import run_sandbox
     except ImportError as exc:
         raise UsageError(f"the sandbox needs its extra: pip install 'punctual[sandbox]' ({exc})") from exc
-    return run_sandbox(args)
+    code: int = run_sandbox(args)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:

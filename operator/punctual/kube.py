@@ -79,9 +79,11 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
     cfg = client.Configuration()
     namespace = "default"
     try:
-        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=cfg
+        )
         try:
-            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
             chosen = next((c for c in contexts if c["name"] == context), active) if context else active
             namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
         except Exception:  # the namespace is a convenience; the loader above already validated the file
@@ -90,7 +92,7 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
         if kubeconfig:
             raise ClusterUnreachable(f"cannot load kubeconfig {kubeconfig}: {kube_error}") from kube_error
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except Exception as exc:
             raise ClusterUnreachable(
                 "no Kubernetes configuration: set KUBECONFIG or PUNCTUAL_KUBECONFIG, or run in a cluster "

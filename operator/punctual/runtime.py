@@ -543,7 +543,7 @@ class Operator:
                     standalone=not self.settings.peering,
                     peering_name=self.settings.peering or None,
                     priority=self.priority,
-                    identity=self.instance,  # type: ignore[arg-type]
+                    identity=self.instance,
                     stop_flag=stop_flag,
                     ready_flag=kopf_ready,
                 )
