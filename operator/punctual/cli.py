@@ -116,7 +116,9 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="punctual", description="Cron for Kubernetes that never silently skips a run.")
+    parser = argparse.ArgumentParser(
+        prog="punctual", description="Cron for Kubernetes that never silently skips a run."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator (settings from PUNCTUAL_* environment variables)")
@@ -124,13 +126,17 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="replay a ScheduledJob on a virtual clock")
     sim.add_argument("file", help="a YAML file with one ScheduledJob ('-' for stdin)")
-    sim.add_argument("--from", dest="from_", required=True, help="start (RFC 3339, or local time in the job's zone)")
+    sim.add_argument(
+        "--from", dest="from_", required=True, help="start (RFC 3339, or local time in the job's zone)"
+    )
     sim.add_argument("--until", required=True, help="end of the replay")
     sim.add_argument("--durations", help="run durations, cycled: 20m,27m,34m")
     sim.add_argument("--duration", help="one duration for every run")
     sim.add_argument("--fail", help="run numbers (1-based) that fail: 3,5")
     sim.add_argument("--down", action="append", default=[], help="operator down: START..END (repeatable)")
-    sim.add_argument("--run-now", action="append", default=[], help="a manual run request at this time (repeatable)")
+    sim.add_argument(
+        "--run-now", action="append", default=[], help="a manual run request at this time (repeatable)"
+    )
     sim.add_argument("--default-time-zone", default="UTC", help="zone for a spec without timeZone")
     sim.add_argument("-o", "--output", choices=("table", "json"), default="table")
     sim.set_defaults(func=_cmd_simulate)
@@ -138,11 +144,17 @@ def _parser() -> argparse.ArgumentParser:
     crd = sub.add_parser("crd", help="print the ScheduledJob CustomResourceDefinition")
     crd.set_defaults(func=_cmd_crd)
 
-    sandbox = sub.add_parser("sandbox", help="emulated cluster + simulated Jobs + the real operator, on 127.0.0.1")
-    sandbox.add_argument("-f", "--filename", action="append", default=[], help="ScheduledJob files or folders to apply")
+    sandbox = sub.add_parser(
+        "sandbox", help="emulated cluster + simulated Jobs + the real operator, on 127.0.0.1"
+    )
+    sandbox.add_argument(
+        "-f", "--filename", action="append", default=[], help="ScheduledJob files or folders to apply"
+    )
     sandbox.add_argument("--kubeconfig-out", help="write the kubeconfig here and keep it")
     sandbox.add_argument("--port", type=int, default=0, help="API emulator port (default: any free port)")
-    sandbox.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: any free)")
+    sandbox.add_argument(
+        "--metrics-port", type=int, default=0, help="operator metrics port (default: any free)"
+    )
     sandbox.add_argument("--for", dest="for_", help="stop by itself after this long (e.g. 30s)")
     sandbox.set_defaults(func=_cmd_sandbox)
     return parser

@@ -202,7 +202,9 @@ def _set_condition(
     return sorted(out, key=lambda c: c.type)
 
 
-def decide_invalid(subject_generation: int | None, *, status: ScheduledJobStatus, error: str, now: datetime) -> Decision:
+def decide_invalid(
+    subject_generation: int | None, *, status: ScheduledJobStatus, error: str, now: datetime
+) -> Decision:
     """An invalid spec: say so in conditions and an Event; schedule nothing, never crash."""
     new = status.model_copy(deep=True)
     new.observedGeneration = subject_generation
@@ -255,10 +257,14 @@ class _Work:
         self.history[record.job] = record
         self.touched[record.job] = record
 
-    def record(self, *, job: str, slot: datetime, trigger: Trigger, result: Result, reason: str, message: str) -> None:
+    def record(
+        self, *, job: str, slot: datetime, trigger: Trigger, result: Result, reason: str, message: str
+    ) -> None:
         """Record a slot that will not run (Skipped, Missed, Dropped)."""
         self.put(
-            HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=result, reason=reason, message=message)
+            HistoryRecord(
+                job=job, scheduledTime=slot, trigger=trigger, result=result, reason=reason, message=message
+            )
         )
         bump_counts(self.counts, result)
         kind: Literal["Normal", "Warning"] = "Normal" if result is Result.SKIPPED else "Warning"
@@ -279,7 +285,9 @@ class _Work:
         self.creates.append(CreateJob(name=job, slot=slot, trigger=trigger, manifest=manifest))
         self.active[job] = ActiveRun(name=job, scheduledTime=slot, trigger=trigger, startTime=self.now)
         self.put(
-            HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=Result.RUNNING, startTime=self.now)
+            HistoryRecord(
+                job=job, scheduledTime=slot, trigger=trigger, result=Result.RUNNING, startTime=self.now
+            )
         )
         bump_counts(self.counts, Result.RUNNING)  # "Running" counts runs started
         self.events.append(
@@ -330,8 +338,12 @@ class _Work:
                 return
             if any(q.job == job for q in self.queue):
                 return
-            self.queue.append(QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due))
-            self.events.append(Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})"))
+            self.queue.append(
+                QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due)
+            )
+            self.events.append(
+                Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})")
+            )
             return
         if policy is ConcurrencyPolicy.FORBID and busy:
             running = ", ".join(sorted(self.active)) or "a queued catch-up"
@@ -396,7 +408,10 @@ def _fold_jobs(work: _Work, jobs: Sequence[ObservedJob], status: ScheduledJobSta
                 work.events.append(Event("Warning", "RunFailed", f"Job {job.name} failed{detail}{code}"))
         if job.phase is JobPhase.ACTIVE and not job.deleting and record.result is Result.RUNNING:
             work.active[job.name] = ActiveRun(
-                name=job.name, scheduledTime=job.scheduled_time, trigger=job.trigger, startTime=record.startTime
+                name=job.name,
+                scheduledTime=job.scheduled_time,
+                trigger=job.trigger,
+                startTime=record.startTime,
             )
     seen = {j.name for j in jobs}
     for name, rec in list(work.history.items()):
@@ -413,10 +428,15 @@ def _fold_jobs(work: _Work, jobs: Sequence[ObservedJob], status: ScheduledJobSta
                 )
                 work.put(closed)
                 bump_counts(work.counts, Result.FAILED)
-                work.events.append(Event("Warning", "RunFailed", f"Job {name} disappeared before it finished"))
+                work.events.append(
+                    Event("Warning", "RunFailed", f"Job {name} disappeared before it finished")
+                )
             else:
                 work.active.setdefault(
-                    name, ActiveRun(name=name, scheduledTime=rec.scheduledTime, trigger=rec.trigger, startTime=started)
+                    name,
+                    ActiveRun(
+                        name=name, scheduledTime=rec.scheduledTime, trigger=rec.trigger, startTime=started
+                    ),
                 )
     return new
 
@@ -491,10 +511,17 @@ def _due_slots(work: _Work, cursor: datetime) -> tuple[datetime, datetime | None
     late = due[:-1] if on_time else due
     to_run: list[tuple[datetime, datetime, Trigger]] = []
     if spec.catchUp is CatchUpPolicy.NONE:
-        _missed(work, [s for s, _ in late], reason="CatchUpNone", message="missed during an outage (catchUp None)")
+        _missed(
+            work, [s for s, _ in late], reason="CatchUpNone", message="missed during an outage (catchUp None)"
+        )
     elif spec.catchUp is CatchUpPolicy.LATEST:
         superseded = late if on_time else late[:-1]
-        _missed(work, [s for s, _ in superseded], reason="Superseded", message="a later slot ran instead (catchUp Latest)")
+        _missed(
+            work,
+            [s for s, _ in superseded],
+            reason="Superseded",
+            message="a later slot ran instead (catchUp Latest)",
+        )
         if not on_time and late:
             to_run.append((late[-1][0], late[-1][1], Trigger.CATCHUP))
     else:
@@ -583,7 +610,9 @@ def decide(
     new.active = sorted(work.active.values(), key=lambda a: (a.scheduledTime, a.name))
     new.activeCount = len(new.active)
     new.queuedCount = len(new.queued)
-    new.lastResult = next((r.result.value for r in new.history if r.result is not Result.RUNNING), new.lastResult)
+    new.lastResult = next(
+        (r.result.value for r in new.history if r.result is not Result.RUNNING), new.lastResult
+    )
     new.scheduledThrough = cursor
     if work.last_started_slot is not None and (
         new.lastScheduleTime is None or work.last_started_slot > new.lastScheduleTime
@@ -595,10 +624,18 @@ def decide(
     suspended = subject.spec.suspend
     for type_, value, reason, message in (
         ("ScheduleValid", "True", "Valid", "the schedule and spec are valid"),
-        ("Suspended", "True" if suspended else "False", "Suspended" if suspended else "Active",
-         "spec.suspend is true: slots are not run" if suspended else "slots run as scheduled"),
-        ("Ready", "True", "Suspended" if suspended else "Scheduling",
-         "suspended" if suspended else f"next run at {format_time(upcoming) if upcoming else 'never'}"),
+        (
+            "Suspended",
+            "True" if suspended else "False",
+            "Suspended" if suspended else "Active",
+            "spec.suspend is true: slots are not run" if suspended else "slots run as scheduled",
+        ),
+        (
+            "Ready",
+            "True",
+            "Suspended" if suspended else "Scheduling",
+            "suspended" if suspended else f"next run at {format_time(upcoming) if upcoming else 'never'}",
+        ),
     ):
         new.conditions = _set_condition(
             new.conditions,
@@ -617,7 +654,9 @@ def decide(
         wakes.append(upcoming + work.jitter(upcoming))
     deadline = subject.spec.startingDeadlineSeconds
     if deadline is not None:
-        wakes += [(q.dueTime or q.scheduledTime) + timedelta(seconds=deadline, milliseconds=1) for q in work.queue]
+        wakes += [
+            (q.dueTime or q.scheduledTime) + timedelta(seconds=deadline, milliseconds=1) for q in work.queue
+        ]
     seen = {j.name for j in jobs}
     wakes += [
         (r.startTime or r.scheduledTime) + JOB_VANISHED_GRACE

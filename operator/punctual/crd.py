@@ -25,9 +25,23 @@ from punctual.api import (
 __all__ = ["crd_manifest", "crd_yaml", "openapi_schema"]
 
 _KEEP = {
-    "type", "description", "default", "enum", "minimum", "maximum", "items", "properties", "required",
-    "format", "pattern", "minItems", "maxItems", "additionalProperties", "x-kubernetes-preserve-unknown-fields",
-    "maxLength", "minLength",
+    "type",
+    "description",
+    "default",
+    "enum",
+    "minimum",
+    "maximum",
+    "items",
+    "properties",
+    "required",
+    "format",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "additionalProperties",
+    "x-kubernetes-preserve-unknown-fields",
+    "maxLength",
+    "minLength",
 }
 
 

@@ -46,7 +46,7 @@ def parse_duration(text: str) -> timedelta:
 
 def format_duration(delta: timedelta) -> str:
     """Render a timedelta compactly: ``1h30m``, ``45s``, ``2d3h``, ``0s``."""
-    total = int(round(delta.total_seconds()))
+    total = round(delta.total_seconds())
     if total == 0:
         return "0s"
     sign = "-" if total < 0 else ""

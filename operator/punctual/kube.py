@@ -7,7 +7,6 @@ cluster. Requests are made with aiohttp on one pooled session, counted for metri
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 from collections.abc import Mapping
@@ -22,8 +21,8 @@ from punctual.api import API_VERSION, GROUP, KIND, PLURAL, VERSION, format_time
 __all__ = [
     "ApiError",
     "ClusterUnreachable",
-    "Credentials",
     "CrdMissing",
+    "Credentials",
     "Kube",
     "RequestCounter",
     "load_credentials",
@@ -114,7 +113,9 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
 class Kube:
     """A small async client for the calls the operator makes."""
 
-    def __init__(self, credentials: Credentials, *, counter: RequestCounter | None = None, timeout: float = 30) -> None:
+    def __init__(
+        self, credentials: Credentials, *, counter: RequestCounter | None = None, timeout: float = 30
+    ) -> None:
         self.credentials = credentials
         self._counter = counter
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -124,7 +125,11 @@ class Kube:
         ssl_context: ssl.SSLContext | bool = True
         creds = self.credentials
         if creds.server.startswith("https"):
-            ctx = ssl.create_default_context(cafile=creds.ca_path) if creds.ca_path else ssl.create_default_context()
+            ctx = (
+                ssl.create_default_context(cafile=creds.ca_path)
+                if creds.ca_path
+                else ssl.create_default_context()
+            )
             if creds.insecure:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
@@ -175,7 +180,7 @@ class Kube:
                 if self._counter:
                     self._counter.api_request(verb)
                 return dict(json.loads(text)) if text else {}
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             if self._counter:
                 self._counter.api_request(verb, error_code=0)
             raise ClusterUnreachable(f"{method} {url}: {exc or type(exc).__name__}") from exc
@@ -201,7 +206,9 @@ class Kube:
         )
 
     async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", body=manifest, verb="create")
+        return await self.request(
+            "POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", body=manifest, verb="create"
+        )
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any]:
         return await self.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", verb="get")
@@ -246,7 +253,13 @@ class Kube:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{name}.", "namespace": namespace},
-            "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": name, "namespace": namespace, "uid": uid},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": name,
+                "namespace": namespace,
+                "uid": uid,
+            },
             "type": type_,
             "reason": reason,
             "message": message[:1024],

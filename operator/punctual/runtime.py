@@ -33,9 +33,19 @@ from typing import Any
 
 import kopf
 from aiohttp import web
+from kopf._core.engines.peering import Identity  # kopf exports no public name for the peer id type
 from pydantic import ValidationError
 
-from punctual.api import GROUP, PLURAL, VERSION, HistoryRecord, Result, ScheduledJobStatus, Trigger, parse_time
+from punctual.api import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    HistoryRecord,
+    Result,
+    ScheduledJobStatus,
+    Trigger,
+    parse_time,
+)
 from punctual.core import Decision, SpecError, Subject, build_schedule, decide, decide_invalid, parse_spec
 from punctual.jobs import ANNOTATION_DURATION_BUDGET, ANNOTATION_RUN_REQUEST, LABEL_SCHEDULED_JOB, observe_job
 from punctual.kube import ApiError, ClusterUnreachable, CrdMissing, Credentials, Kube, load_credentials
@@ -306,8 +316,13 @@ class Operator:
                 found = observe_job(job, list(self.pods.get((ns, str(job["metadata"]["name"])), {}).values()))
                 if found is not None:
                     observed.append(found)
-            decision = decide(subject, status=status, jobs=observed, now=now,
-                              default_time_zone=self.settings.default_time_zone)
+            decision = decide(
+                subject,
+                status=status,
+                jobs=observed,
+                now=now,
+                default_time_zone=self.settings.default_time_zone,
+            )
         except SpecError as exc:
             log.warning("%s/%s: invalid spec: %s", ns, name, exc)
             decision = decide_invalid(meta.get("generation"), status=status, error=str(exc), now=now)
@@ -358,8 +373,12 @@ class Operator:
         for i, rec in enumerate(new.history):
             if rec.job in failed:
                 new.history[i] = rec.model_copy(
-                    update={"result": Result.FAILED, "reason": "JobCreateFailed", "message": failed[rec.job],
-                            "completionTime": now}
+                    update={
+                        "result": Result.FAILED,
+                        "reason": "JobCreateFailed",
+                        "message": failed[rec.job],
+                        "completionTime": now,
+                    }
                 )
         new.active = [a for a in new.active if a.name not in failed]
         new.activeCount = len(new.active)
@@ -369,8 +388,12 @@ class Operator:
         for i, cond in enumerate(new.conditions):
             if cond.type == "Ready":
                 new.conditions[i] = cond.model_copy(
-                    update={"status": "False", "reason": "JobCreateFailed", "message": next(iter(failed.values())),
-                            "lastTransitionTime": now}
+                    update={
+                        "status": "False",
+                        "reason": "JobCreateFailed",
+                        "message": next(iter(failed.values())),
+                        "lastTransitionTime": now,
+                    }
                 )
         return new, events
 
@@ -397,14 +420,26 @@ class Operator:
         for event in events[:MAX_EVENTS_PER_RECONCILE]:
             try:
                 await self.kube.post_event(
-                    namespace=ns, name=name, uid=uid, type_=event.type, reason=event.reason,
-                    message=event.message, now=now, instance=self.instance,
+                    namespace=ns,
+                    name=name,
+                    uid=uid,
+                    type_=event.type,
+                    reason=event.reason,
+                    message=event.message,
+                    now=now,
+                    instance=self.instance,
                 )
             except (ApiError, ClusterUnreachable) as exc:
                 log.info("%s/%s: could not post Event %s: %s", ns, name, event.reason, exc)
         for event in events:
-            log.log(logging.WARNING if event.type == "Warning" else logging.INFO,
-                    "%s/%s: %s: %s", ns, name, event.reason, event.message)
+            log.log(
+                logging.WARNING if event.type == "Warning" else logging.INFO,
+                "%s/%s: %s: %s",
+                ns,
+                name,
+                event.reason,
+                event.message,
+            )
 
     def _observe(
         self,
@@ -429,9 +464,14 @@ class Operator:
             if old is not None and old.result is rec.result:
                 continue
             if rec.result in (Result.SUCCEEDED, Result.FAILED, Result.REPLACED):
-                m.run_finished(ns, name, result=rec.result.value,  # type: ignore[arg-type]
-                               duration_seconds=rec.durationSeconds, exit_code=rec.exitCode,
-                               finished_at=rec.completionTime or now)
+                m.run_finished(
+                    ns,
+                    name,
+                    result=rec.result.value,  # type: ignore[arg-type]
+                    duration_seconds=rec.durationSeconds,
+                    exit_code=rec.exitCode,
+                    finished_at=rec.completionTime or now,
+                )
             if rec.result in (Result.SKIPPED, Result.MISSED, Result.DROPPED, Result.REPLACED):
                 m.slot_outcome(ns, name, outcome=rec.result.value, n=rec.slotCount or 1)  # type: ignore[arg-type]
         interval = budget = None
@@ -449,7 +489,8 @@ class Operator:
                     budget = parse_duration(raw_budget).total_seconds()
         starts = [a.startTime for a in after.active if a.startTime is not None]
         m.set_state(
-            ns, name,
+            ns,
+            name,
             active=len(after.active),
             queued=len(after.queued),
             next_run=after.nextScheduleTime,
@@ -543,7 +584,7 @@ class Operator:
                     standalone=not self.settings.peering,
                     peering_name=self.settings.peering or None,
                     priority=self.priority,
-                    identity=self.instance,
+                    identity=Identity(self.instance),
                     stop_flag=stop_flag,
                     ready_flag=kopf_ready,
                 )

@@ -9,6 +9,7 @@ uses the event loop's timers, so tests under looptime travel through a day in a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -123,10 +124,8 @@ class Scheduler(Generic[K]):
             delay = (when + PAD - self.clock.now()).total_seconds()
             if delay > 0:
                 self._changed.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
                 continue
             heapq.heappop(self._heap)
             del self._due[key]

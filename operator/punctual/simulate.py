@@ -139,9 +139,8 @@ class Simulation:
     def _apply(self, t: datetime, decision: Decision) -> None:
         for delete in decision.deletes:
             job = self.jobs.get(delete.name)
-            if job is not None and delete.reason == "Replaced" and job.finish_at > t:
-                del self.jobs[delete.name]
-            elif job is not None and delete.reason == "HistoryLimit":
+            replaced_while_running = delete.reason == "Replaced" and job is not None and job.finish_at > t
+            if job is not None and (replaced_while_running or delete.reason == "HistoryLimit"):
                 del self.jobs[delete.name]
         for create in decision.creates:
             run = len(self._started) + 1
@@ -176,8 +175,13 @@ class Simulation:
             if self._up(t):
                 subject = Subject(**{**self.subject.__dict__, "run_request": self._token})
                 observed = [j.observe(t) for j in self.jobs.values()]
-                decision = decide(subject, status=self.status, jobs=observed, now=t,
-                                  default_time_zone=self.default_time_zone)
+                decision = decide(
+                    subject,
+                    status=self.status,
+                    jobs=observed,
+                    now=t,
+                    default_time_zone=self.default_time_zone,
+                )
                 self.decisions.append((t, decision))
                 self._apply(t, decision)
                 wake = decision.wake_at
@@ -195,9 +199,7 @@ class Simulation:
         return self.rows()
 
     def rows(self) -> list[Row]:
-        records = sorted(
-            self.records.values(), key=lambda r: (r.scheduledTime, r.startTime or r.scheduledTime, r.job)
-        )
+        records = sorted(self.records.values(), key=lambda r: (r.scheduledTime, r.startTime or r.scheduledTime, r.job))
         out = []
         for i, r in enumerate(records, start=1):
             job = self.jobs.get(r.job)
@@ -232,8 +234,15 @@ def format_table(rows: Sequence[Row], *, zone: Any = UTC) -> str:
     for r in rows:
         reason = r.reason + (f" ({r.slot_count} slots)" if r.slot_count > 1 else "")
         lines.append(
-            (str(r.number), _local(r.slot, zone), r.trigger, _local(r.started, zone), _local(r.finished, zone),
-             r.result, reason)
+            (
+                str(r.number),
+                _local(r.slot, zone),
+                r.trigger,
+                _local(r.started, zone),
+                _local(r.finished, zone),
+                r.result,
+                reason,
+            )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
