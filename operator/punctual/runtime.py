@@ -458,7 +458,7 @@ class Operator:
             if create.name in failed:
                 continue
             lag = None if create.trigger is Trigger.MANUAL else (now - create.slot).total_seconds()
-            m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)  # type: ignore[arg-type]
+            m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)
         for rec in decision.records:
             old = previous.get(rec.job)
             if old is not None and old.result is rec.result:
