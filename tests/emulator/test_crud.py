@@ -22,7 +22,11 @@ def test_create_stamps_server_fields_and_answers_201(api: Api, widgets: str) -> 
 
 def test_resource_versions_grow_globally(api: Api, widgets: str) -> None:
     rv1 = int(api.post(widgets, widget("a")).json()["metadata"]["resourceVersion"])
-    rv2 = int(api.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "c"}}).json()["metadata"]["resourceVersion"])
+    rv2 = int(
+        api.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "c"}}).json()["metadata"][
+            "resourceVersion"
+        ]
+    )
     rv3 = int(api.patch(f"{widgets}/a", {"spec": {"size": 5}}).json()["metadata"]["resourceVersion"])
     assert rv1 < rv2 < rv3
 
@@ -134,7 +138,12 @@ def test_status_subresource_is_isolated(api: Api, widgets: str) -> None:
 
 def test_builtin_job_status_is_isolated(api: Api) -> None:
     jobs = "/apis/batch/v1/namespaces/default/jobs"
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": {}}}}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {}}},
+    }
     api.post(jobs, {**job, "status": {"succeeded": 1}})
     assert api.get(f"{jobs}/j").json()["status"] == {}
     api.patch(f"{jobs}/j", {"status": {"succeeded": 1}})

@@ -18,7 +18,16 @@ def test_core_api(api: Api) -> None:
     body = api.get("/api/v1").json()
     assert body["groupVersion"] == "v1"
     names = resources(api, "/api/v1")
-    for name in ("namespaces", "pods", "pods/log", "pods/status", "events", "configmaps", "secrets", "serviceaccounts"):
+    for name in (
+        "namespaces",
+        "pods",
+        "pods/log",
+        "pods/status",
+        "events",
+        "configmaps",
+        "secrets",
+        "serviceaccounts",
+    ):
         assert name in names
     assert names["pods"]["kind"] == "Pod" and names["pods"]["namespaced"] is True
     assert names["namespaces"]["namespaced"] is False
@@ -80,7 +89,10 @@ def test_cluster_scoped_crd(api: Api) -> None:
             "group": "example.com",
             "scope": "Cluster",
             "names": {"plural": "gadgets", "kind": "Gadget"},
-            "versions": [{"name": "v1beta1", "served": True, "storage": False}, {"name": "v1", "served": True, "storage": True}],
+            "versions": [
+                {"name": "v1beta1", "served": True, "storage": False},
+                {"name": "v1", "served": True, "storage": True},
+            ],
         },
     }
     api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)

@@ -87,7 +87,7 @@ def test_failed_job_by_annotation(api: Api) -> None:
     api.post(JOBS, job("bad", annotations={DURATION_ANNOTATION: "100ms", EXIT_CODE_ANNOTATION: "2"}))
     status = wait_for(lambda: finished(api, "bad"))["status"]
     assert status["failed"] == 1 and "succeeded" not in status
-    failed = [c for c in status["conditions"] if c["type"] == "Failed"][0]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "BackoffLimitExceeded"
     pod = pods_of(api, "bad")[0]
     assert pod["status"]["phase"] == "Failed"
@@ -99,7 +99,7 @@ def test_failed_job_by_annotation(api: Api) -> None:
 def test_deadline_exceeded(api: Api) -> None:
     api.post(JOBS, job("late", annotations={DURATION_ANNOTATION: "1m"}, activeDeadlineSeconds=0))
     status = wait_for(lambda: finished(api, "late"))["status"]
-    failed = [c for c in status["conditions"] if c["type"] == "Failed"][0]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "DeadlineExceeded"
 
 

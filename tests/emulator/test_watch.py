@@ -42,7 +42,10 @@ def test_watch_without_version_lists_current_objects_first(api: Api, widgets: st
     api.post(widgets, widget("a"))
     api.post(widgets, widget("b"))
     assert summary(collect(api, widgets, timeoutSeconds="1")) == [("ADDED", "a"), ("ADDED", "b")]
-    assert summary(collect(api, widgets, timeoutSeconds="1", resourceVersion="0")) == [("ADDED", "a"), ("ADDED", "b")]
+    assert summary(collect(api, widgets, timeoutSeconds="1", resourceVersion="0")) == [
+        ("ADDED", "a"),
+        ("ADDED", "b"),
+    ]
 
 
 def test_watch_from_version_does_not_replay(api: Api, widgets: str) -> None:
@@ -78,7 +81,15 @@ def test_watch_streams_live_changes(api: Api, widgets: str) -> None:
 
 def test_watch_timeout_ends_the_stream(api: Api, widgets: str) -> None:
     started = time.monotonic()
-    assert collect(api, widgets, timeoutSeconds="1", resourceVersion=api.get(widgets).json()["metadata"]["resourceVersion"]) == []
+    assert (
+        collect(
+            api,
+            widgets,
+            timeoutSeconds="1",
+            resourceVersion=api.get(widgets).json()["metadata"]["resourceVersion"],
+        )
+        == []
+    )
     assert 0.9 <= time.monotonic() - started < 3
 
 

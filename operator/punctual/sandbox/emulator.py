@@ -156,9 +156,7 @@ class _Helpers:
         patch = {"status": dict(status)}
         return self.patch(api_version, kind_or_plural, name, patch, namespace=namespace, subresource="status")
 
-    def delete(
-        self, api_version: str, kind_or_plural: str, name: str, *, namespace: str | None = None
-    ) -> Body:
+    def delete(self, api_version: str, kind_or_plural: str, name: str, *, namespace: str | None = None) -> Body:
         return self._call(lambda s: s.delete(self._resource(s, api_version, kind_or_plural), namespace, name))
 
     def install_crd(self, crd: Mapping[str, Any]) -> Body:
@@ -422,9 +420,7 @@ class Emulator(AsyncEmulator):
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m punctual.sandbox.emulator", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m punctual.sandbox.emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--kubeconfig-out", type=Path, default=None, help="write a kubeconfig here")

@@ -38,9 +38,7 @@ def status_body(
 class ApiError(Exception):
     """An error answered as a ``Status`` body with the given HTTP code."""
 
-    def __init__(
-        self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code} {reason}: {message}")
         self.code = code
         self.reason = reason

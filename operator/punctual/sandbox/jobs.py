@@ -149,9 +149,7 @@ class JobController:
         status = job.get("status") or {}
         finished = any(c.get("type") in ("Complete", "Failed") for c in status.get("conditions") or [])
         if kind == "ADDED" and uid not in self._runs and not finished and not job["spec"].get("suspend"):
-            self._runs[uid] = asyncio.create_task(
-                self._run(job), name=f"sandbox-job-{job['metadata']['name']}"
-            )
+            self._runs[uid] = asyncio.create_task(self._run(job), name=f"sandbox-job-{job['metadata']['name']}")
 
     async def _run(self, job: Body) -> None:
         try:
@@ -226,13 +224,9 @@ class JobController:
             "podIP": "10.0.0.1",
             "containerStatuses": [container_status],
         }
-        store.patch(
-            pods, namespace, pod_name, {"status": pod_status}, content_type=_MERGE, subresource="status"
-        )
+        store.patch(pods, namespace, pod_name, {"status": pod_status}, content_type=_MERGE, subresource="status")
         store.pod_logs[(namespace, pod_name)] = self._log_lines(job, pod_name, image, container)
-        store.patch(
-            jobs, namespace, name, {"status": {"ready": 1}}, content_type=_MERGE, subresource="status"
-        )
+        store.patch(jobs, namespace, name, {"status": {"ready": 1}}, content_type=_MERGE, subresource="status")
 
         # 3. It runs for its duration, or until its deadline.
         deadline = job["spec"].get("activeDeadlineSeconds")
@@ -267,9 +261,7 @@ class JobController:
         }
         store.patch(pods, namespace, pod_name, pod_patch, content_type=_MERGE, subresource="status")
         log_key = (namespace, pod_name)
-        store.pod_logs[log_key] = (
-            store.pod_logs.get(log_key, "") + f"job {name} finished with exit code {exit_code}\n"
-        )
+        store.pod_logs[log_key] = store.pod_logs.get(log_key, "") + f"job {name} finished with exit code {exit_code}\n"
 
         # 5. The Job finishes.
         def conditions(kinds: tuple[str, str], reason: str, message: str) -> list[Body]:
@@ -290,9 +282,7 @@ class JobController:
             message = "Reached expected number of succeeded pods"
             job_status["succeeded"] = 1
             job_status["completionTime"] = finished_at
-            job_status["conditions"] = conditions(
-                ("SuccessCriteriaMet", "Complete"), "CompletionsReached", message
-            )
+            job_status["conditions"] = conditions(("SuccessCriteriaMet", "Complete"), "CompletionsReached", message)
         elif deadline_exceeded:
             message = "Job was active longer than specified deadline"
             job_status["failed"] = 1
@@ -300,9 +290,7 @@ class JobController:
         else:
             message = "Job has reached the specified backoff limit"
             job_status["failed"] = 1
-            job_status["conditions"] = conditions(
-                ("FailureTarget", "Failed"), "BackoffLimitExceeded", message
-            )
+            job_status["conditions"] = conditions(("FailureTarget", "Failed"), "BackoffLimitExceeded", message)
         store.patch(jobs, namespace, name, {"status": job_status}, content_type=_MERGE, subresource="status")
 
     @staticmethod

@@ -295,9 +295,7 @@ def openapi_v3_root(defs: Iterable[ResourceDef]) -> dict[str, Any]:
     for group, version in gvs:
         doc = json.dumps(openapi_v3_document(defs, group, version), sort_keys=True)
         digest = hashlib.sha256(doc.encode()).hexdigest()[:32].upper()
-        paths[_gv_path(group, version)] = {
-            "serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"
-        }
+        paths[_gv_path(group, version)] = {"serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"}
     return {"paths": paths}
 
 

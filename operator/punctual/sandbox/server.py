@@ -32,6 +32,7 @@ import kmock
 
 from punctual.sandbox import errors
 from punctual.sandbox.faults import Fault, FaultInjector
+from punctual.sandbox.protobuf import PROTOBUF, ProtobufError, decode_object
 from punctual.sandbox.resources import (
     ResourceDef,
     api_group_body,
@@ -156,6 +157,7 @@ class ApiHandler(kmock.RawHandler):
         body = await raw.read()
         route = parse_route(raw.path)
         verb = self._verb(raw.method, route, raw.query.get("watch") in _TRUE)
+        self.verb_counts[verb] += 1  # now, not at the end: watch streams end late
         response: aiohttp.web.StreamResponse
         try:
             fault = self.injector.decide(method=raw.method, path=raw.path, is_watch=verb == "watch")
@@ -173,11 +175,8 @@ class ApiHandler(kmock.RawHandler):
         except Exception as e:
             logger.exception("The emulated API failed on %s %s", raw.method, raw.path_qs)
             response = _error(errors.ApiError(500, "InternalError", f"{type(e).__name__}: {e}"))
-        resource = (
-            f"{route.plural}.{route.group}" if route and route.group else (route.plural if route else "")
-        )
+        resource = f"{route.plural}.{route.group}" if route and route.group else (route.plural if route else "")
         self.request_log.append(RequestRecord(raw.method, raw.path, verb, response.status, resource))
-        self.verb_counts[verb] += 1
         return response
 
     @staticmethod
@@ -227,9 +226,7 @@ class ApiHandler(kmock.RawHandler):
             body=body,
             text=body.decode(errors="replace"),
             data=data,
-            resource=kmock.resource(route.group, route.version, route.plural)
-            if route and is_resource
-            else None,
+            resource=kmock.resource(route.group, route.version, route.plural) if route and is_resource else None,
             namespace=route.namespace if route else None,
             name=route.name if route else None,
             subresource=route.subresource if route else None,
@@ -272,23 +269,16 @@ class ApiHandler(kmock.RawHandler):
             if verb == "deletecollection":
                 names = [obj["metadata"]["name"] for obj in store.iter_objects(rd, route.namespace, selector)]
                 items = [store.delete(rd, route.namespace, name) for name in names]
-                return _json(
-                    {"kind": f"{rd.kind}List", "apiVersion": rd.api_version, "metadata": {}, "items": items}
-                )
+                return _json({"kind": f"{rd.kind}List", "apiVersion": rd.api_version, "metadata": {}, "items": items})
             limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
             return _json(
-                store.list_objects(
-                    rd, route.namespace, selector, limit=limit, continue_token=query.get("continue")
-                )
+                store.list_objects(rd, route.namespace, selector, limit=limit, continue_token=query.get("continue"))
             )
 
-        data = self._parse_body(body) if verb in ("create", "update", "patch", "delete") else None
+        content_type = raw.headers.get("Content-Type", "")
+        data = self._parse_body(body, content_type) if verb in ("create", "update", "patch", "delete") else None
         if verb == "create":
-            if (
-                route.namespace is None
-                and rd.namespaced
-                and not (data or {}).get("metadata", {}).get("namespace")
-            ):
+            if route.namespace is None and rd.namespaced and not (data or {}).get("metadata", {}).get("namespace"):
                 raise errors.method_not_allowed("a namespaced object must be created in a namespace")
             return _json(store.create(rd, route.namespace, data or {}), status=201)
         if route.name is None:
@@ -300,11 +290,9 @@ class ApiHandler(kmock.RawHandler):
         if verb == "get":
             return _json(store.get(rd, route.namespace, route.name))
         if verb == "update":
-            return _json(
-                store.replace(rd, route.namespace, route.name, data or {}, subresource=route.subresource)
-            )
+            return _json(store.replace(rd, route.namespace, route.name, data or {}, subresource=route.subresource))
         if verb == "patch":
-            content_type = raw.headers.get("Content-Type", "application/merge-patch+json")
+            content_type = content_type or "application/merge-patch+json"
             return _json(
                 store.patch(
                     rd,
@@ -330,9 +318,14 @@ class ApiHandler(kmock.RawHandler):
         raise errors.method_not_allowed()
 
     @staticmethod
-    def _parse_body(body: bytes) -> Any:
+    def _parse_body(body: bytes, content_type: str) -> Any:
         if not body:
             return None
+        if content_type.startswith(PROTOBUF):
+            try:
+                return decode_object(body)
+            except ProtobufError as e:
+                raise errors.ApiError(415, "UnsupportedMediaType", str(e)) from e
         try:
             return json.loads(body)
         except ValueError as e:
@@ -385,9 +378,7 @@ class ApiHandler(kmock.RawHandler):
             since = None
         bookmarks = query.get("allowWatchBookmarks") in _TRUE
         timeout_text = query.get("timeoutSeconds", "")
-        timeout = (
-            float(timeout_text) if timeout_text.replace(".", "", 1).isdigit() else _DEFAULT_WATCH_TIMEOUT
-        )
+        timeout = float(timeout_text) if timeout_text.replace(".", "", 1).isdigit() else _DEFAULT_WATCH_TIMEOUT
         try:
             watcher, initial = self.store.watch(rd, namespace, selector, since=since)
         except errors.ApiError as e:

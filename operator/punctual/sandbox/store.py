@@ -129,9 +129,7 @@ def _spec_part(obj: Mapping[str, Any], *, with_status: bool) -> dict[str, Any]:
 class Store:
     """Objects, resource registry, watch fan-out. See the module docstring for threading."""
 
-    def __init__(
-        self, *, clock: Clock = utcnow, history_limit: int = 10_000, seed: int | None = None
-    ) -> None:
+    def __init__(self, *, clock: Clock = utcnow, history_limit: int = 10_000, seed: int | None = None) -> None:
         self.clock = clock
         self.history_limit = history_limit
         self._random = random.Random(seed)
@@ -410,9 +408,7 @@ class Store:
                 "storedVersions": [v["name"] for v in obj["spec"].get("versions", []) if v.get("storage")],
                 "conditions": [
                     _condition("NamesAccepted", "NoConflicts", "no conflicts found", now),
-                    _condition(
-                        "Established", "InitialNamesAccepted", "the initial names have been accepted", now
-                    ),
+                    _condition("Established", "InitialNamesAccepted", "the initial names have been accepted", now),
                 ],
             }
             return new_defs
@@ -480,9 +476,7 @@ class Store:
             raise errors.ApiError(422, "Invalid", str(e)) from e
         return self._write(rd, namespace, name, patched, subresource=subresource)
 
-    def _write(
-        self, rd: ResourceDef, namespace: str | None, name: str, new: Body, *, subresource: str | None
-    ) -> Body:
+    def _write(self, rd: ResourceDef, namespace: str | None, name: str, new: Body, *, subresource: str | None) -> Body:
         old = self._raw(rd, namespace, name)
         old_meta: Body = old["metadata"]
         new_meta: Body = new.get("metadata") or {}
@@ -538,13 +532,8 @@ class Store:
         meta = old["metadata"]
         preconditions = preconditions or {}
         if preconditions.get("uid") and preconditions["uid"] != meta["uid"]:
-            raise errors.conflict(
-                rd.group, rd.plural, name, "Precondition failed: UID in precondition mismatch"
-            )
-        if (
-            preconditions.get("resourceVersion")
-            and preconditions["resourceVersion"] != meta["resourceVersion"]
-        ):
+            raise errors.conflict(rd.group, rd.plural, name, "Precondition failed: UID in precondition mismatch")
+        if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta["resourceVersion"]:
             raise errors.conflict(rd.group, rd.plural, name, "Precondition failed: ResourceVersion mismatch")
         ref: ObjectRef = (rd.group, rd.plural, self._scope(rd, namespace), name)
         if meta.get("finalizers"):
