@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import subprocess
@@ -109,8 +110,6 @@ def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.Comp
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 def test_kubectl(emulator: Emulator, kubeconfig: Path, tmp_path: Path) -> None:
     emulator.add_controller(JobController(default_duration=0.1))
-    import json
-
     crd_file = tmp_path / "crd.json"
     crd_file.write_text(json.dumps(WIDGET_CRD))
     assert "created" in kubectl(kubeconfig, "apply", "-f", str(crd_file)).stdout
@@ -138,6 +137,11 @@ def test_kubectl(emulator: Emulator, kubeconfig: Path, tmp_path: Path) -> None:
     assert "w1" in kubectl(kubeconfig, "get", "wd", "-l", "tier=web").stdout
     kubectl(kubeconfig, "create", "namespace", "team")
     assert "team" in kubectl(kubeconfig, "get", "ns").stdout
+    # Typed clients send built-in kinds as protobuf: the emulator decodes Namespace and ConfigMap.
+    kubectl(kubeconfig, "create", "configmap", "cm", "--from-literal=a=b", "-n", "team")
+    assert emulator.get("v1", "configmaps", "cm", namespace="team")["data"] == {"a": "b"}
+    refused = kubectl(kubeconfig, "create", "job", "typed", "--image=busybox", check=False)
+    assert refused.returncode != 0 and "send JSON" in refused.stderr
 
     assert "deleted" in kubectl(kubeconfig, "delete", "wd", "w1").stdout
     assert "No resources found" in kubectl(kubeconfig, "get", "wd").stderr

@@ -11,8 +11,9 @@ PODS = "/api/v1/namespaces/default/pods"
 
 
 def owned_by(owner: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
-             "uid": owner["metadata"]["uid"], "controller": True}]  # fmt: skip
+    meta = owner["metadata"]
+    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"], "uid": meta["uid"]}
+    return [ref | {"controller": True}]
 
 
 def test_cascade_owner_to_jobs_to_pods(api: Api, widgets: str) -> None:

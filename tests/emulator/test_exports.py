@@ -1,0 +1,24 @@
+"""The public surface of punctual.sandbox: every module declares ``__all__`` and it resolves."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import punctual.sandbox
+
+MODULES = sorted(
+    f"punctual.sandbox.{info.name}" for info in pkgutil.iter_modules(punctual.sandbox.__path__) if not info.ispkg
+)
+
+
+@pytest.mark.parametrize("name", ["punctual.sandbox", *MODULES])
+def test_module_declares_its_exports(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__doc__, f"{name} has no docstring"
+    exported = getattr(module, "__all__", None)
+    assert exported, f"{name} has no __all__"
+    for member in exported:
+        assert hasattr(module, member), f"{name}.__all__ lists a missing {member}"
