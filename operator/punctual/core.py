@@ -360,8 +360,8 @@ class _Work:
             self.replace_active(by=job)
         self.start(job=job, slot=slot, trigger=trigger)
 
-    def drain_queue(self) -> None:
-        """Expire queued slots past their deadline; start the head when nothing runs."""
+    def drain_queue(self, *, start: bool = True) -> None:
+        """Expire queued slots past their deadline; start the head when nothing runs (if ``start``)."""
         kept = []
         for q in self.queue:
             if self.deadline_passed(q.dueTime or q.scheduledTime):
@@ -377,7 +377,7 @@ class _Work:
                 kept.append(q)
         self.queue = kept
         allow_parallel = self.spec.concurrencyPolicy is ConcurrencyPolicy.ALLOW
-        while self.queue and (not self.active or allow_parallel):
+        while start and self.queue and (not self.active or allow_parallel):
             head = self.queue.pop(0)
             self.start(job=head.job, slot=head.scheduledTime, trigger=head.trigger)
 
@@ -584,8 +584,10 @@ def decide(
     new = _fold_jobs(work, jobs, new)
     # 2. Recover the cursor (from status, or from the Jobs after a lost status).
     cursor = _cursor(subject, new, jobs)
-    # 3. Queued slots whose run ended start now (or expire).
-    work.drain_queue()
+    # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
+    # replace the head in this very decision (a Job created and deleted at once, its slot lost as
+    # Replaced); the head starts in step 6 instead when nothing runs then.
+    work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE)
     # 4-5. Due slots, unless suspended: suspended slots are neither run nor caught up later.
     resume_at: datetime | None = None
     was_suspended = any(c.type == "Suspended" and c.status == "True" for c in status.conditions)
