@@ -388,6 +388,10 @@ def _fold_jobs(work: _Work, jobs: Sequence[ObservedJob], status: ScheduledJobSta
     for job in sorted(jobs, key=lambda j: j.scheduled_time):
         previous = work.history.get(job.name)
         record = record_from_job(job, previous)
+        if job.trigger is not Trigger.MANUAL:
+            # A Job's scheduled-time annotation proves its slot started: recovers lastScheduleTime
+            # when the status was lost.
+            work.last_started_slot = max(job.scheduled_time, work.last_started_slot or job.scheduled_time)
         if previous is None or record != previous:
             work.put(record)
             if previous is None:
