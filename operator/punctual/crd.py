@@ -99,7 +99,7 @@ def crd_manifest() -> dict[str, Any]:
         {"name": "Queued", "type": "integer", "jsonPath": ".status.queuedCount"},
         {"name": "Last Result", "type": "string", "jsonPath": ".status.lastResult"},
         {"name": "Last Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
-        {"name": "Next Run", "type": "date", "jsonPath": ".status.nextScheduleTime"},
+        {"name": "Next Run", "type": "string", "jsonPath": ".status.nextScheduleTime"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
     return {

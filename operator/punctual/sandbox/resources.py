@@ -49,6 +49,7 @@ class ResourceDef:
     verbs: tuple[str, ...] = ALL_VERBS
     schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     crd_name: str | None = None  # set for resources that come from a CRD
+    printer_columns: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def api_version(self) -> str:
@@ -139,6 +140,7 @@ def resources_from_crd(crd: Mapping[str, Any]) -> list[ResourceDef]:
                 subresources=frozenset(subresources),
                 schema=(version.get("schema") or {}).get("openAPIV3Schema"),
                 crd_name=crd.get("metadata", {}).get("name", f"{plural}.{group}"),
+                printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             )
         )
     return result

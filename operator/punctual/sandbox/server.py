@@ -45,6 +45,7 @@ from punctual.sandbox.resources import (
 )
 from punctual.sandbox.selectors import FieldRequirement, Selector, SelectorError
 from punctual.sandbox.store import Body, Store
+from punctual.sandbox.tables import render_table, wants_table
 
 __all__ = ["ApiHandler", "RequestRecord", "Route", "parse_route"]
 
@@ -271,9 +272,15 @@ class ApiHandler(kmock.RawHandler):
                 items = [store.delete(rd, route.namespace, name) for name in names]
                 return _json({"kind": f"{rd.kind}List", "apiVersion": rd.api_version, "metadata": {}, "items": items})
             limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
-            return _json(
-                store.list_objects(rd, route.namespace, selector, limit=limit, continue_token=query.get("continue"))
+            listed = store.list_objects(
+                rd, route.namespace, selector, limit=limit, continue_token=query.get("continue")
             )
+            if wants_table(raw.headers.get("Accept", "")):
+                rv = str((listed.get("metadata") or {}).get("resourceVersion", ""))
+                table = render_table(listed.get("items", []), rd.printer_columns, resource_version=rv)
+                table["metadata"].update({k: v for k, v in (listed.get("metadata") or {}).items() if k == "continue"})
+                return _json(table)
+            return _json(listed)
 
         content_type = raw.headers.get("Content-Type", "")
         data = self._parse_body(body, content_type) if verb in ("create", "update", "patch", "delete") else None
@@ -288,7 +295,11 @@ class ApiHandler(kmock.RawHandler):
         if route.subresource == "log":
             return self._pod_log(raw, rd, route)
         if verb == "get":
-            return _json(store.get(rd, route.namespace, route.name))
+            found = store.get(rd, route.namespace, route.name)
+            if wants_table(raw.headers.get("Accept", "")) and route.subresource is None:
+                rv = str((found.get("metadata") or {}).get("resourceVersion", ""))
+                return _json(render_table([found], rd.printer_columns, resource_version=rv))
+            return _json(found)
         if verb == "update":
             return _json(store.replace(rd, route.namespace, route.name, data or {}, subresource=route.subresource))
         if verb == "patch":
