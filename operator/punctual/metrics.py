@@ -222,9 +222,7 @@ class Metrics:
         self.last_failure: Final = gauge(
             "punctual_last_failure_timestamp_seconds", "When the last failed run finished."
         )
-        self.next_run: Final = gauge(
-            "punctual_next_run_timestamp_seconds", "When the next slot is scheduled to start."
-        )
+        self.next_run: Final = gauge("punctual_next_run_timestamp_seconds", "When the next slot is scheduled to start.")
         self.last_exit_code: Final = gauge(
             "punctual_last_run_exit_code", "Exit code of the main container of the last finished run."
         )

@@ -28,9 +28,7 @@ def value(m: Metrics, name: str, **labels: str) -> float | None:
 
 def series_of(m: Metrics, namespace: str, name: str) -> list[str]:
     return sorted(
-        n
-        for (n, labels) in samples(m)
-        if ("namespace", namespace) in labels and ("scheduledjob", name) in labels
+        n for (n, labels) in samples(m) if ("namespace", namespace) in labels and ("scheduledjob", name) in labels
     )
 
 
@@ -154,9 +152,7 @@ def test_set_state_sets_every_gauge() -> None:
     full_state(m)
     assert value(m, "punctual_active_runs", **OBJ) == 2
     assert value(m, "punctual_queued_slots", **OBJ) == 1
-    assert (
-        value(m, "punctual_next_run_timestamp_seconds", **OBJ) == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
-    )
+    assert value(m, "punctual_next_run_timestamp_seconds", **OBJ) == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
     assert value(m, "punctual_schedule_interval_seconds", **OBJ) == 3600
     assert value(m, "punctual_run_duration_budget_seconds", **OBJ) == 900
     assert value(m, "punctual_oldest_active_run_start_timestamp_seconds", **OBJ) == 1_700_000_000

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from punctual.metrics import Metrics, make_app, serve
 
@@ -27,13 +28,9 @@ def populate(m: Metrics) -> None:
         m.run_started(ns, name, trigger="schedule", lag_seconds=0.3)
         m.run_started(ns, name, trigger="catchup", lag_seconds=120)
         m.run_started(ns, name, trigger="manual", lag_seconds=None)
-        m.run_finished(
-            ns, name, result="Succeeded", duration_seconds=61, exit_code=0, finished_at=1_700_000_000
-        )
+        m.run_finished(ns, name, result="Succeeded", duration_seconds=61, exit_code=0, finished_at=1_700_000_000)
         m.run_finished(ns, name, result="Failed", duration_seconds=3, exit_code=2, finished_at=1_700_000_100)
-        m.run_finished(
-            ns, name, result="Replaced", duration_seconds=9, exit_code=None, finished_at=1_700_000_200
-        )
+        m.run_finished(ns, name, result="Replaced", duration_seconds=9, exit_code=None, finished_at=1_700_000_200)
         for outcome in ("Skipped", "Missed", "Dropped", "Replaced"):
             m.slot_outcome(ns, name, outcome=outcome)
         m.set_state(
@@ -56,8 +53,8 @@ def populate(m: Metrics) -> None:
     m.set_scheduledjobs(2)
 
 
-@pytest_asyncio.fixture
-async def server() -> AsyncIterator[Server]:
+@asynccontextmanager
+async def running_server() -> AsyncIterator[Server]:
     metrics = Metrics()
     flags = {"ready": False, "alive": True}
     app = make_app(metrics, ready=lambda: flags["ready"], alive=lambda: flags["alive"])
@@ -69,64 +66,102 @@ async def server() -> AsyncIterator[Server]:
         await runner.cleanup()
 
 
+def with_server(body: Callable[[Server], Awaitable[None]]) -> None:
+    """Run ``body`` against a fresh server on a private event loop.
+
+    Not pytest-asyncio and not ``asyncio.run``: these tests need no virtual time, and a loop that is
+    never installed as the thread's current loop leaves whatever loop the asyncio plugins (looptime,
+    pytest-asyncio) installed untouched; ``asyncio.run`` would unset it and orphan it.
+    """
+
+    async def main() -> None:
+        async with running_server() as server:
+            await body(server)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
 async def get(url: str) -> tuple[int, str, bytes]:
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
         return response.status, response.headers.get("Content-Type", ""), await response.read()
 
 
-@pytest.mark.asyncio
-async def test_healthz_follows_alive(server: Server) -> None:
-    assert (await get(server.base + "/healthz"))[0] == 200
-    server.flags["alive"] = False
-    assert (await get(server.base + "/healthz"))[0] == 500
+def test_healthz_follows_alive() -> None:
+    async def body(server: Server) -> None:
+        assert (await get(server.base + "/healthz"))[0] == 200
+        server.flags["alive"] = False
+        assert (await get(server.base + "/healthz"))[0] == 500
+
+    with_server(body)
 
 
-@pytest.mark.asyncio
-async def test_readyz_follows_ready(server: Server) -> None:
-    assert (await get(server.base + "/readyz"))[0] == 503
-    server.flags["ready"] = True
-    assert (await get(server.base + "/readyz"))[0] == 200
+def test_readyz_follows_ready() -> None:
+    async def body(server: Server) -> None:
+        assert (await get(server.base + "/readyz"))[0] == 503
+        server.flags["ready"] = True
+        assert (await get(server.base + "/readyz"))[0] == 200
+
+    with_server(body)
 
 
-@pytest.mark.asyncio
-async def test_unknown_path_is_404(server: Server) -> None:
-    assert (await get(server.base + "/nope"))[0] == 404
+def test_unknown_path_is_404() -> None:
+    async def body(server: Server) -> None:
+        assert (await get(server.base + "/nope"))[0] == 404
+
+    with_server(body)
 
 
-@pytest.mark.asyncio
-async def test_metrics_scrape_serves_text_format(server: Server) -> None:
-    populate(server.metrics)
-    status, content_type, body = await get(server.base + "/metrics")
-    assert status == 200
-    assert content_type.startswith("text/plain")
-    assert "version=0.0.4" in content_type
-    assert body == server.metrics.exposition()
-    assert (
-        b'punctual_runs_finished_total{namespace="default",result="Failed",scheduledjob="nightly"} 1.0'
-        in body
-    )
+def test_metrics_scrape_serves_text_format() -> None:
+    async def body(server: Server) -> None:
+        populate(server.metrics)
+        status, content_type, data = await get(server.base + "/metrics")
+        assert status == 200
+        assert content_type.startswith("text/plain")
+        assert "version=0.0.4" in content_type
+        assert data == server.metrics.exposition()
+        line = b'punctual_runs_finished_total{namespace="default",result="Failed",scheduledjob="nightly"} 1.0'
+        assert line in data
+
+    with_server(body)
 
 
-@pytest.mark.tools
-@pytest.mark.asyncio
-async def test_scrape_passes_promtool_check_metrics(server: Server, promtool: str) -> None:
-    populate(server.metrics)
-    status, _, body = await get(server.base + "/metrics")
-    assert status == 200
+def promtool_check_metrics(promtool: str, exposition: bytes) -> None:
     result = subprocess.run(
-        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
+        [promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=60, check=False
     )
     output = (result.stdout + result.stderr).decode()
-    # Exit 0 and no lint output at all: promtool prints one line per lint problem.
+    # Exit 0 and no output at all: promtool prints one line per lint problem (and exits 3).
     assert result.returncode == 0, output
     assert output.strip() == "", output
 
 
 @pytest.mark.tools
+def test_scrape_passes_promtool_check_metrics(promtool: str) -> None:
+    scraped: list[bytes] = []
+
+    async def body(server: Server) -> None:
+        populate(server.metrics)
+        status, _, data = await get(server.base + "/metrics")
+        assert status == 200
+        scraped.append(data)
+
+    with_server(body)
+    promtool_check_metrics(promtool, scraped[0])
+
+
+@pytest.mark.tools
 def test_empty_registry_passes_promtool(promtool: str) -> None:
-    body = Metrics().exposition()
-    result = subprocess.run(
-        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
-    )
-    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result
+    promtool_check_metrics(promtool, Metrics().exposition())
+
+
+@pytest.mark.tools
+def test_promtool_lint_is_not_vacuous(promtool: str) -> None:
+    bad = b"# HELP foo x\n# TYPE foo counter\nfoo 1\n"
+    with pytest.raises(AssertionError, match="_total"):
+        promtool_check_metrics(promtool, bad)
