@@ -1,0 +1,354 @@
+"""Benchmark of the whole operator against the API emulator, each in its own process.
+
+(Not ``bench/operator.py``: a script of that name shadows Python's ``operator`` module when run.)
+
+1. Start the emulator (``python -m punctual.sandbox.emulator --jobs --job-duration 1s``), install
+   the CRD and create ``--count`` ScheduledJobs over HTTP (a few at a time) before the operator runs.
+2. Open a watch on Jobs in this process (it also counts the Jobs: a list at the end would miss
+   those the history limits deleted): the time its ADDED event arrives minus the Job's
+   ``punctual.dev/scheduled-time`` annotation is the start lag (the emulator's creationTimestamp has
+   whole seconds only; its lag is reported too, as a cross-check at 1 s resolution).
+3. Start the operator (``punctual run``, or with ``--design naive`` the kopf-timer design of
+   ``bench/naive.py``), wait for it to be ready and settle, then measure over ``--window`` seconds
+   starting at a slot: CPU of both processes from ``/proc/PID/stat``, the operator's API requests by
+   verb from its metrics endpoint (scraped before and after), its peak RSS (``VmHWM``).
+4. Check that every slot in the window got exactly one Job per ScheduledJob, and print a markdown
+   table.
+
+Usage::
+
+    python bench/operator_e2e.py --count 1000 --schedule '* * * * *' --window 120
+    python bench/operator_e2e.py --count 1000 --schedule '*/10 * * * * *' --window 60
+    python bench/operator_e2e.py --count 1000 --design naive ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from punctual.api import parse_time
+from punctual.schedule import Schedule
+
+__all__ = ["Result", "main", "run"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CRD = ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
+NAIVE = Path(__file__).resolve().parent / "naive.py"
+NS = "default"
+TICK = os.sysconf("SC_CLK_TCK")
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+@dataclass
+class Result:
+    design: str
+    count: int
+    schedule: str
+    window: float
+    slots: int = 0
+    expected: int = 0
+    jobs: int = 0
+    missing: int = 0
+    duplicates: int = 0
+    lag_watch: list[float] = field(default_factory=list)
+    lag_created: list[float] = field(default_factory=list)
+    writes: dict[str, float] = field(default_factory=dict)
+    op_cpu: float = 0.0
+    op_cpu_startup: float = 0.0
+    emu_cpu: float = 0.0
+    op_rss_mb: float = 0.0
+    startup_s: float = 0.0
+
+    @property
+    def writes_total(self) -> float:
+        return sum(v for k, v in self.writes.items() if k in WRITE_VERBS)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _hwm_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    async with session.get(url) as resp:
+        text = await resp.text()
+    out: dict[str, float] = {}
+    for m in re.finditer(r'^(?:punctual|naive)_api_requests_total\{verb="([^"]+)"\} (\S+)$', text, re.M):
+        out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def _scheduled_job(name: str, schedule: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "punctual.dev/v1",
+        "kind": "ScheduledJob",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "schedule": schedule,
+            "concurrencyPolicy": "Forbid",
+            "jobTemplate": {
+                "spec": {
+                    "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}
+                }
+            },
+        },
+    }
+
+
+async def _create_all(session: aiohttp.ClientSession, url: str, count: int, schedule: str, *, concurrency: int) -> None:
+    names = iter(f"sj-{i:05d}" for i in range(count))
+
+    async def worker() -> None:
+        for name in names:
+            async with session.post(
+                f"{url}/apis/punctual.dev/v1/namespaces/{NS}/scheduledjobs", json=_scheduled_job(name, schedule)
+            ) as resp:
+                if resp.status >= 300:
+                    raise RuntimeError(f"create {name}: {resp.status} {await resp.text()}")
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+Seen = dict[str, tuple[float, dict[str, Any]]]
+
+
+async def _watch_jobs(session: aiohttp.ClientSession, url: str, seen: Seen) -> None:
+    """Record the arrival time (wall clock) of every new Job; reconnects when the server ends the stream."""
+    rv = ""
+    while True:
+        params = {"watch": "true", "timeoutSeconds": "600"}
+        if rv:
+            params["resourceVersion"] = rv
+        async with session.get(f"{url}/apis/batch/v1/namespaces/{NS}/jobs", params=params,
+                               timeout=aiohttp.ClientTimeout(total=None)) as resp:
+            async for line in resp.content:
+                arrived = time.time()
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                meta = obj.get("metadata") or {}
+                rv = meta.get("resourceVersion", rv)
+                if event.get("type") == "ADDED" and meta.get("name") not in seen:
+                    seen[meta["name"]] = (arrived, meta)
+
+
+async def _wait_http(
+    session: aiohttp.ClientSession, url: str, *, timeout: float, proc: subprocess.Popen[bytes]
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the process exited with {proc.returncode}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(url) as resp:
+                if resp.status == 200:
+                    return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(url)
+
+
+async def _sleep_until(moment: datetime) -> None:
+    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+
+
+async def run(
+    *, count: int, schedule: str, window: float, design: str = "punctual", settle: float = 5.0,
+    concurrency: int = 8, log_dir: Path | None = None,
+) -> Result:
+    result = Result(design=design, count=count, schedule=schedule, window=window)
+    tmp = Path(tempfile.mkdtemp(prefix="punctual-bench-"))
+    log_dir = log_dir or tmp
+    kubeconfig = tmp / "kubeconfig"
+    python = sys.executable
+    stack = contextlib.ExitStack()
+    emu = subprocess.Popen(
+        [python, "-m", "punctual.sandbox.emulator", "--port", "0", "--kubeconfig-out", str(kubeconfig),
+         "--jobs", "--job-duration", "1s"],
+        stdout=subprocess.PIPE, stderr=stack.enter_context(open(log_dir / "emulator.log", "wb")),  # noqa: SIM115
+    )
+    op: subprocess.Popen[bytes] | None = None
+    watcher: asyncio.Task[None] | None = None
+    try:
+        assert emu.stdout is not None
+        line = emu.stdout.readline().decode().strip()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        url = line.split()[1]
+        async with aiohttp.ClientSession() as session:
+            crd = yaml.safe_load(CRD.read_text())
+            async with session.post(f"{url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd) as r:
+                assert r.status < 300, await r.text()
+            await _create_all(session, url, count, schedule, concurrency=concurrency)
+            seen: Seen = {}
+            watcher = asyncio.create_task(_watch_jobs(session, url, seen))
+
+            port = _free_port()
+            env = {**os.environ, "PUNCTUAL_KUBECONFIG": str(kubeconfig), "PUNCTUAL_METRICS_PORT": str(port),
+                   "PUNCTUAL_METRICS_HOST": "127.0.0.1", "PUNCTUAL_WATCH_TIMEOUT": "60",
+                   "PUNCTUAL_LOG_LEVEL": "WARNING",
+                   "KUBECONFIG": str(kubeconfig), "NAIVE_METRICS_PORT": str(port), "NAIVE_SERVER": url}
+            if design == "punctual":
+                punctual = shutil.which("punctual", path=str(Path(python).parent)) or "punctual"
+                cmd = [punctual, "run"]
+                ready_url = f"http://127.0.0.1:{port}/readyz"
+            else:
+                cmd = [python, "-m", "kopf", "run", "--standalone", "--all-namespaces", "--quiet", str(NAIVE)]
+                ready_url = f"http://127.0.0.1:{port}/metrics"
+            t0 = time.monotonic()
+            op_log = stack.enter_context(open(log_dir / "operator.log", "wb"))  # noqa: SIM115
+            op = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=op_log)
+            await _wait_http(session, ready_url, timeout=120, proc=op)
+            result.startup_s = time.monotonic() - t0
+            metrics_url = f"http://127.0.0.1:{port}/metrics"
+
+            # The window starts at a slot at least `settle` seconds after readiness and ends one slot
+            # period before a slot, so the runs started in it have finished (Jobs last 1 s).
+            sched = Schedule([schedule], anchor=datetime.now(UTC), key="bench")
+            first = sched.next_after(datetime.now(UTC) + timedelta(seconds=settle))
+            assert first is not None
+            limit = first + timedelta(seconds=window)
+            slots, _ = sched.slots(first - timedelta(microseconds=1), limit - timedelta(microseconds=1), limit=100000)
+            end = limit - timedelta(seconds=0.5)
+            await _sleep_until(first - timedelta(seconds=0.5))
+            result.op_cpu_startup = _cpu(op.pid)
+            cpu_op0, cpu_emu0 = _cpu(op.pid), _cpu(emu.pid)
+            before = await _scrape(session, metrics_url)
+            await _sleep_until(end)
+            cpu_op1, cpu_emu1 = _cpu(op.pid), _cpu(emu.pid)
+            after = await _scrape(session, metrics_url)
+            result.op_rss_mb = _hwm_mb(op.pid)
+            await asyncio.sleep(1.0)  # let the watch deliver the last events
+
+            # Jobs of the window's slots, from the watch (a list now would miss the Jobs that the
+            # history limits have deleted since).
+            want = {s.replace(microsecond=0) for s in slots}
+            result.slots = len(slots)
+            result.expected = len(slots) * count
+            per: Counter[tuple[str, datetime]] = Counter()
+            for arrived, meta in list(seen.values()):
+                stamp = (meta.get("annotations") or {}).get("punctual.dev/scheduled-time")
+                if not stamp:
+                    continue
+                slot = parse_time(stamp)
+                if slot not in want:
+                    continue
+                per[(meta["labels"]["punctual.dev/scheduledjob"], slot)] += 1
+                result.lag_created.append((parse_time(meta["creationTimestamp"]) - slot).total_seconds())
+                result.lag_watch.append(arrived - slot.timestamp())
+            result.jobs = sum(per.values())
+            result.duplicates = sum(n - 1 for n in per.values() if n > 1)
+            result.missing = result.expected - len(per)
+            verbs = sorted(set(after) | set(before))
+            result.writes = {verb: after.get(verb, 0) - before.get(verb, 0) for verb in verbs}
+            result.op_cpu = cpu_op1 - cpu_op0
+            result.emu_cpu = cpu_emu1 - cpu_emu0
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await watcher
+        for proc in (op, emu):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        stack.close()
+    return result
+
+
+def table(results: list[Result]) -> str:
+    out = [
+        "| design | ScheduledJobs | schedule | window (s) | slots | Jobs / expected | missing | duplicates "
+        "| lag p50 (s) | lag p99 (s) | lag max (s) | lag max, creationTimestamp (s) | API writes / run "
+        "| writes by verb (per run) | operator CPU (ms / run) | emulator CPU (ms / run) | operator CPU in window (s) "
+        "| emulator CPU in window (s) | operator peak RSS (MB) | operator startup (s) | operator CPU at startup (s) |",
+        "|" + "---|" * 21,
+    ]
+    for r in results:
+        runs = max(r.jobs, 1)
+        verbs = ", ".join(f"{k} {v / runs:.2f}" for k, v in r.writes.items() if v and k in WRITE_VERBS) or "-"
+        reads = ", ".join(f"{k} {v / runs:.2f}" for k, v in r.writes.items() if v and k not in WRITE_VERBS)
+        if reads:
+            verbs += f" (reads: {reads})"
+        lag_c = max(r.lag_created) if r.lag_created else float("nan")
+        out.append(
+            f"| {r.design} | {r.count:,} | `{r.schedule}` | {r.window:g} | {r.slots} | {r.jobs:,} / {r.expected:,} "
+            f"| {r.missing} | {r.duplicates} | {_pct(r.lag_watch, 0.5):.3f} | {_pct(r.lag_watch, 0.99):.3f} "
+            f"| {max(r.lag_watch, default=float('nan')):.3f} | {lag_c:.0f} | {r.writes_total / runs:.2f} | {verbs} "
+            f"| {r.op_cpu / runs * 1000:.2f} | {r.emu_cpu / runs * 1000:.2f} | {r.op_cpu:.2f} | {r.emu_cpu:.2f} "
+            f"| {r.op_rss_mb:.0f} | {r.startup_s:.1f} | {r.op_cpu_startup:.2f} |"
+        )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=1000, help="ScheduledJobs")
+    parser.add_argument("--schedule", default="* * * * *", help="every ScheduledJob's schedule")
+    parser.add_argument("--seconds", action="store_true", help="shorthand for --schedule '*/10 * * * * *'")
+    parser.add_argument("--window", type=float, default=None, help="seconds measured (default 120, 60 with seconds)")
+    parser.add_argument("--design", choices=["punctual", "naive"], default="punctual")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds after readiness before the window")
+    parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs in this directory")
+    args = parser.parse_args(argv)
+    schedule = "*/10 * * * * *" if args.seconds else args.schedule
+    window = args.window or (60.0 if len(schedule.split()) == 6 else 120.0)
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    result = asyncio.run(
+        run(count=args.count, schedule=schedule, window=window, design=args.design, settle=args.settle,
+            log_dir=args.logs)
+    )
+    print(table([result]))
+    print(f"lag samples: {len(result.lag_watch)}; mean {statistics.fmean(result.lag_watch or [0]):.3f} s",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
