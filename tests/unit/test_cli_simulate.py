@@ -64,9 +64,7 @@ def test_issue_example_forbid_skips_the_1200_slot(tmp_path: Path, capsys: pytest
     assert "-" in noon.split()  # never started
 
 
-def test_issue_example_queue_starts_the_1200_slot_at_1204(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_issue_example_queue_starts_the_1200_slot_at_1204(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_job(tmp_path, concurrencyPolicy="Queue")
     code = main(["simulate", str(path), "--from", FROM, "--until", UNTIL, "--durations", ISSUE_DURATIONS])
     out, _ = capsys.readouterr()
@@ -123,8 +121,18 @@ def test_down_with_catch_up_all_runs_each_missed_slot_serialised_under_forbid(
 def test_down_local_times_in_the_jobs_zone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_job(tmp_path, timeZone="Europe/Berlin", catchUp="None")
     code = main(
-        ["simulate", str(path), "--from", "2026-01-05 11:30", "--until", "2026-01-05 14:00", "--down",
-         "2026-01-05 12:10..2026-01-05 13:10", "-o", "json"]
+        [
+            "simulate",
+            str(path),
+            "--from",
+            "2026-01-05 11:30",
+            "--until",
+            "2026-01-05 14:00",
+            "--down",
+            "2026-01-05 12:10..2026-01-05 13:10",
+            "-o",
+            "json",
+        ]
     )
     rows = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -166,9 +174,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("argv", "needle"), [b[1:] for b in BAD_INPUT], ids=[b[0] for b in BAD_INPUT])
-def test_bad_input_exit_2_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: Any, needle: str
-) -> None:
+def test_bad_input_exit_2_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: Any, needle: str) -> None:
     path = write_job(tmp_path, schedule="61 * * * *") if needle == "61 * * * *" else write_job(tmp_path)
     code = main(["simulate", *argv(path)])
     out, err = capsys.readouterr()
@@ -214,15 +220,32 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "punctual"
     path = write_job(tmp_path, concurrencyPolicy="Queue")
     done = subprocess.run(
-        [str(script), "simulate", str(path), "--from", FROM, "--until", UNTIL, "--durations", ISSUE_DURATIONS,
-         "-o", "json"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(script),
+            "simulate",
+            str(path),
+            "--from",
+            FROM,
+            "--until",
+            UNTIL,
+            "--durations",
+            ISSUE_DURATIONS,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert by_slot(json.loads(done.stdout))["2026-01-05T12:00:00Z"]["started"] == "2026-01-05T12:04:00Z"
     bad = subprocess.run(
         [str(script), "simulate", str(write_job(tmp_path, schedule="0 0 30 2 *")), "--from", FROM, "--until", UNTIL],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr

@@ -34,6 +34,7 @@ S = Trigger.SCHEDULE
 C = Trigger.CATCHUP
 M = Trigger.MANUAL
 TOKEN = "2026-01-05T10:10:00Z"
+TEN = at("10:00")  # slots up to here were decided
 
 
 def half_hours(first: str, last: str, *, day: int = 0) -> list[datetime]:
@@ -49,7 +50,7 @@ class Case:
     name: str
     now: datetime
     spec: dict[str, Any] = field(default_factory=dict)
-    through: datetime | None = at("10:00")
+    through: datetime | None = TEN
     jobs: tuple[ObservedJob, ...] = ()
     queue: tuple[QueuedSlot, ...] = ()
     run_request: str | None = None
@@ -397,20 +398,57 @@ CASES = [
         creates=((at("10:10"), M),),
     ),
     # --- manual runs, through the concurrency policy --------------------------------------------------
-    Case("manual run, nothing active, Forbid", at("10:10"), {"concurrencyPolicy": "Forbid"}, run_request=TOKEN,
-         creates=((at("10:10"), M),)),
-    Case("manual run, a run active, Allow: runs beside it", at("10:10"), {"concurrencyPolicy": "Allow"},
-         jobs=RUNNING_1000, run_request=TOKEN, creates=((at("10:10"), M),)),
-    Case("manual run, a run active, Forbid: skipped", at("10:10"), {"concurrencyPolicy": "Forbid"},
-         jobs=RUNNING_1000, run_request=TOKEN, recorded=((at("10:10"), Result.SKIPPED, "ConcurrencyForbid"),)),
-    Case("manual run, a run active, Replace: replaces it", at("10:10"), {"concurrencyPolicy": "Replace"},
-         jobs=RUNNING_1000, run_request=TOKEN, creates=((at("10:10"), M),),
-         recorded=((at("10:00"), Result.REPLACED, "Replaced"),), deletes=((slot_name(at("10:00")), "Replaced"),)),
-    Case("manual run, a run active, Queue: waits", at("10:10"), {"concurrencyPolicy": "Queue"},
-         jobs=RUNNING_1000, run_request=TOKEN, queued_after=((at("10:10"), M),)),
-    Case("manual run, queue full, Queue: dropped", at("10:10"), {"concurrencyPolicy": "Queue"},
-         jobs=(active_job(at("09:30")),), queue=(queued(at("10:00")),), run_request=TOKEN,
-         recorded=((at("10:10"), Result.DROPPED, "QueueFull"),), queued_after=((at("10:00"), S),)),
+    Case(
+        "manual run, nothing active, Forbid",
+        at("10:10"),
+        {"concurrencyPolicy": "Forbid"},
+        run_request=TOKEN,
+        creates=((at("10:10"), M),),
+    ),
+    Case(
+        "manual run, a run active, Allow: runs beside it",
+        at("10:10"),
+        {"concurrencyPolicy": "Allow"},
+        jobs=RUNNING_1000,
+        run_request=TOKEN,
+        creates=((at("10:10"), M),),
+    ),
+    Case(
+        "manual run, a run active, Forbid: skipped",
+        at("10:10"),
+        {"concurrencyPolicy": "Forbid"},
+        jobs=RUNNING_1000,
+        run_request=TOKEN,
+        recorded=((at("10:10"), Result.SKIPPED, "ConcurrencyForbid"),),
+    ),
+    Case(
+        "manual run, a run active, Replace: replaces it",
+        at("10:10"),
+        {"concurrencyPolicy": "Replace"},
+        jobs=RUNNING_1000,
+        run_request=TOKEN,
+        creates=((at("10:10"), M),),
+        recorded=((at("10:00"), Result.REPLACED, "Replaced"),),
+        deletes=((slot_name(at("10:00")), "Replaced"),),
+    ),
+    Case(
+        "manual run, a run active, Queue: waits",
+        at("10:10"),
+        {"concurrencyPolicy": "Queue"},
+        jobs=RUNNING_1000,
+        run_request=TOKEN,
+        queued_after=((at("10:10"), M),),
+    ),
+    Case(
+        "manual run, queue full, Queue: dropped",
+        at("10:10"),
+        {"concurrencyPolicy": "Queue"},
+        jobs=(active_job(at("09:30")),),
+        queue=(queued(at("10:00")),),
+        run_request=TOKEN,
+        recorded=((at("10:10"), Result.DROPPED, "QueueFull"),),
+        queued_after=((at("10:00"), S),),
+    ),
 ]
 
 

@@ -291,7 +291,9 @@ def test_every_second_schedule_after_a_one_day_outage_converges_in_bounded_steps
     status = make_status(through=down_from)
     missed = 0
     started: list[datetime] = []
-    for step in range(40):
+    decisions = 0
+    for _ in range(40):
+        decisions += 1
         t0 = time.perf_counter()
         decision = decide(subject, status=status, jobs=[], now=now)
         assert time.perf_counter() - t0 < 5, "one decision must stay bounded"
@@ -305,7 +307,7 @@ def test_every_second_schedule_after_a_one_day_outage_converges_in_bounded_steps
         now = decision.wake_at  # the operator continues at once
     else:
         raise AssertionError("the backlog did not converge")
-    assert step >= 86_400 // ENUMERATION_LIMIT  # it took several decisions: each is bounded
+    assert decisions > 86_400 // ENUMERATION_LIMIT  # it took several decisions: each is bounded
     slots_total = int((now - down_from).total_seconds())
     assert now.microsecond < 100_000
     # Every second of the outage is decided exactly once: missed, or one of the newest few caught up.

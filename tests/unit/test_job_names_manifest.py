@@ -86,8 +86,11 @@ def manifest(trigger: Trigger = Trigger.SCHEDULE, template: dict | None = None) 
                         "restartPolicy": "Never",
                         "initContainers": [{"name": "init", "image": "busybox"}],
                         "containers": [
-                            {"name": "main", "image": "busybox:1.36",
-                             "env": [{"name": "KEEP", "value": "1"}, {"name": "PUNCTUAL_RUN", "value": "stale"}]},
+                            {
+                                "name": "main",
+                                "image": "busybox:1.36",
+                                "env": [{"name": "KEEP", "value": "1"}, {"name": "PUNCTUAL_RUN", "value": "stale"}],
+                            },
                             {"name": "side", "image": "busybox:1.36"},
                         ],
                     },
@@ -149,8 +152,9 @@ def test_build_job_does_not_mutate_the_template() -> None:
 def test_long_owner_name_label_fits() -> None:
     owner = Owner(namespace="ns", name="n" * 253, uid="u")
     spec = make_spec()
-    job = build_job(owner, spec, job_name=slot_job_name(owner.name, SLOT, seconds=False), slot=SLOT,
-                    trigger=Trigger.SCHEDULE)
+    job = build_job(
+        owner, spec, job_name=slot_job_name(owner.name, SLOT, seconds=False), slot=SLOT, trigger=Trigger.SCHEDULE
+    )
     assert len(job["metadata"]["labels"][LABEL_SCHEDULED_JOB]) <= 63
     assert len(job["metadata"]["name"]) <= 63
 
@@ -162,8 +166,12 @@ def test_observe_job_reads_the_manifest_back() -> None:
         "completionTime": "2026-01-05T10:40:00Z",
         "conditions": [{"type": "Complete", "status": "True"}],
     }
-    pods = [{"metadata": {"creationTimestamp": "2026-01-05T10:30:16Z"},
-             "status": {"containerStatuses": [{"imageID": "sha", "state": {"terminated": {"exitCode": 0}}}]}}]
+    pods = [
+        {
+            "metadata": {"creationTimestamp": "2026-01-05T10:30:16Z"},
+            "status": {"containerStatuses": [{"imageID": "sha", "state": {"terminated": {"exitCode": 0}}}]},
+        }
+    ]
     seen = observe_job(job, pods)
     assert seen is not None
     assert (seen.scheduled_time, seen.trigger, seen.phase) == (SLOT, Trigger.CATCHUP, JobPhase.SUCCEEDED)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,21 +43,57 @@ def slots(
 
 
 CRON_CASES = [
-    ("5 fields, every 15 minutes", "*/15 * * * *", utc(2026, 1, 5, 10, 0), utc(2026, 1, 5, 11, 0),
-     [utc(2026, 1, 5, 10, 15), utc(2026, 1, 5, 10, 30), utc(2026, 1, 5, 10, 45), utc(2026, 1, 5, 11, 0)]),
-    ("6 fields, every 20 seconds", "*/20 * * * * *", utc(2026, 1, 5, 10, 0), utc(2026, 1, 5, 10, 1),
-     [utc(2026, 1, 5, 10, 0, 20), utc(2026, 1, 5, 10, 0, 40), utc(2026, 1, 5, 10, 1)]),
-    ("6 fields, one second of the day", "30 0 9 * * *", utc(2026, 1, 5), utc(2026, 1, 7),
-     [utc(2026, 1, 5, 9, 0, 30), utc(2026, 1, 6, 9, 0, 30)]),
-    ("weekdays at nine", "0 9 * * 1-5", utc(2026, 1, 2), utc(2026, 1, 7),
-     [utc(2026, 1, 2, 9), utc(2026, 1, 5, 9), utc(2026, 1, 6, 9)]),
-    ("names for months and days", "0 12 * JAN MON", utc(2026, 1, 1), utc(2026, 1, 15),
-     [utc(2026, 1, 5, 12), utc(2026, 1, 12, 12)]),
-    ("day of month or day of week (Vixie)", "0 0 13 * 5", utc(2026, 2, 1), utc(2026, 2, 16),
-     [utc(2026, 2, 6), utc(2026, 2, 13)]),
+    (
+        "5 fields, every 15 minutes",
+        "*/15 * * * *",
+        utc(2026, 1, 5, 10, 0),
+        utc(2026, 1, 5, 11, 0),
+        [utc(2026, 1, 5, 10, 15), utc(2026, 1, 5, 10, 30), utc(2026, 1, 5, 10, 45), utc(2026, 1, 5, 11, 0)],
+    ),
+    (
+        "6 fields, every 20 seconds",
+        "*/20 * * * * *",
+        utc(2026, 1, 5, 10, 0),
+        utc(2026, 1, 5, 10, 1),
+        [utc(2026, 1, 5, 10, 0, 20), utc(2026, 1, 5, 10, 0, 40), utc(2026, 1, 5, 10, 1)],
+    ),
+    (
+        "6 fields, one second of the day",
+        "30 0 9 * * *",
+        utc(2026, 1, 5),
+        utc(2026, 1, 7),
+        [utc(2026, 1, 5, 9, 0, 30), utc(2026, 1, 6, 9, 0, 30)],
+    ),
+    (
+        "weekdays at nine",
+        "0 9 * * 1-5",
+        utc(2026, 1, 2),
+        utc(2026, 1, 7),
+        [utc(2026, 1, 2, 9), utc(2026, 1, 5, 9), utc(2026, 1, 6, 9)],
+    ),
+    (
+        "names for months and days",
+        "0 12 * JAN MON",
+        utc(2026, 1, 1),
+        utc(2026, 1, 15),
+        [utc(2026, 1, 5, 12), utc(2026, 1, 12, 12)],
+    ),
+    (
+        "day of month or day of week (Vixie)",
+        "0 0 13 * 5",
+        utc(2026, 2, 1),
+        utc(2026, 2, 16),
+        [utc(2026, 2, 6), utc(2026, 2, 13)],
+    ),
     ("last day of month", "0 0 L * *", utc(2026, 1, 15), utc(2026, 3, 15), [utc(2026, 1, 31), utc(2026, 2, 28)]),
     ("Sunday as 7", "0 0 * * 7", utc(2026, 1, 1), utc(2026, 1, 12), [utc(2026, 1, 4), utc(2026, 1, 11)]),
-    ("@hourly", "@hourly", utc(2026, 1, 5, 10, 30), utc(2026, 1, 5, 12, 30), [utc(2026, 1, 5, 11), utc(2026, 1, 5, 12)]),
+    (
+        "@hourly",
+        "@hourly",
+        utc(2026, 1, 5, 10, 30),
+        utc(2026, 1, 5, 12, 30),
+        [utc(2026, 1, 5, 11), utc(2026, 1, 5, 12)],
+    ),
     ("@daily", "@daily", utc(2026, 1, 5, 1), utc(2026, 1, 7, 1), [utc(2026, 1, 6), utc(2026, 1, 7)]),
     ("@midnight", "@midnight", utc(2026, 1, 5, 1), utc(2026, 1, 6, 1), [utc(2026, 1, 6)]),
     ("@weekly on Sunday", "@weekly", utc(2026, 1, 5), utc(2026, 1, 19), [utc(2026, 1, 11), utc(2026, 1, 18)]),
@@ -67,7 +104,9 @@ CRON_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("expr", "start", "end", "expected"), [c[1:] for c in CRON_CASES], ids=[c[0] for c in CRON_CASES])
+@pytest.mark.parametrize(
+    ("expr", "start", "end", "expected"), [c[1:] for c in CRON_CASES], ids=[c[0] for c in CRON_CASES]
+)
 def test_cron_expressions(expr: str, start: datetime, end: datetime, expected: list[datetime]) -> None:
     assert slots(expr, start, end) == expected
 
@@ -195,7 +234,11 @@ TRANSITIONS = [
 @pytest.mark.parametrize(("zone", "which", "around"), TRANSITIONS, ids=[f"{z} {w}" for z, w, _ in TRANSITIONS])
 @pytest.mark.parametrize(
     ("expr", "spacing"),
-    [("*/15 * * * *", timedelta(minutes=15)), ("@hourly", timedelta(hours=1)), ("*/30 * * * * *", timedelta(seconds=30))],
+    [
+        ("*/15 * * * *", timedelta(minutes=15)),
+        ("@hourly", timedelta(hours=1)),
+        ("*/30 * * * * *", timedelta(seconds=30)),
+    ],
 )
 def test_wildcard_hour_schedules_follow_elapsed_real_time(
     zone: str, which: str, around: datetime, expr: str, spacing: timedelta
@@ -203,7 +246,7 @@ def test_wildcard_hour_schedules_follow_elapsed_real_time(
     window = timedelta(hours=4) if spacing >= timedelta(minutes=1) else timedelta(hours=3, minutes=30)
     got = slots(expr, around - window, around + window, zone=zone)
     assert len(got) == (2 * window) // spacing
-    assert all(b - a == spacing for a, b in zip(got, got[1:], strict=False))
+    assert all(b - a == spacing for a, b in pairwise(got))
 
 
 def test_hourly_runs_twice_in_the_repeated_hour_and_skips_none_in_the_gap() -> None:
@@ -258,7 +301,7 @@ def test_h_range_and_step_stay_in_bounds(i: int) -> None:
     stepped = slots("H/15 * * * *", just_before, utc(2026, 1, 5, 0, 59, 59), key=key)
     assert len(stepped) == 4
     assert stepped[0].minute < 15
-    assert all(b - a == timedelta(minutes=15) for a, b in zip(stepped, stepped[1:], strict=False))
+    assert all(b - a == timedelta(minutes=15) for a, b in pairwise(stepped))
     seconds = slots("H/20 * * * * *", just_before, utc(2026, 1, 5, 0, 0, 59), key=key)
     assert len(seconds) == 3 and seconds[0].second < 20
     ranged = slots("H(30-59)/10 * * * *", utc(2026, 1, 5), utc(2026, 1, 5, 1), key=key)

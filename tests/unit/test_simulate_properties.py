@@ -78,10 +78,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     expr, unit = draw(st.sampled_from(EXPRESSIONS))
     zone = draw(st.sampled_from(["UTC", "Europe/Berlin"]))
     start = draw(st.sampled_from(STARTS))
-    if unit >= timedelta(hours=24):
-        span = unit * draw(st.integers(2, 6))
-    else:
-        span = unit * draw(st.integers(3, 30))
+    periods = st.integers(2, 6) if unit >= timedelta(hours=24) else st.integers(3, 30)
+    span = unit * draw(periods)
     until = start + span
     durations = tuple(unit * f for f in draw(st.lists(st.sampled_from(FACTORS), min_size=1, max_size=4)))
     spec: dict[str, Any] = {
@@ -154,8 +152,9 @@ def test_simulation_properties(s: Scenario) -> None:
             continue
         if record.slotCount:
             assert record.result is Result.MISSED
-            covered, _ = schedule.slots(record.scheduledTime - timedelta(microseconds=1), s.until + s.unit * 100,
-                                        limit=record.slotCount)
+            covered, _ = schedule.slots(
+                record.scheduledTime - timedelta(microseconds=1), s.until + s.unit * 100, limit=record.slotCount
+            )
             assert len(covered) == record.slotCount
             accounted.update(covered)
         else:
@@ -193,4 +192,6 @@ def test_properties_hold_for_the_issue_example() -> None:
         (),
     )
     sim = simulate(s)
-    assert [c.slot for _, d in sim.decisions for c in d.creates] == [start + timedelta(minutes=30) * k for k in range(7)]
+    assert [c.slot for _, d in sim.decisions for c in d.creates] == [
+        start + timedelta(minutes=30) * k for k in range(7)
+    ]

@@ -143,9 +143,7 @@ def running_record(slot: datetime, *, trigger: Trigger = Trigger.SCHEDULE, name:
     )
 
 
-def queued(
-    slot: datetime, *, trigger: Trigger = Trigger.SCHEDULE, queued_at: datetime | None = None
-) -> QueuedSlot:
+def queued(slot: datetime, *, trigger: Trigger = Trigger.SCHEDULE, queued_at: datetime | None = None) -> QueuedSlot:
     return QueuedSlot(
         scheduledTime=slot, trigger=trigger, job=slot_name(slot), queuedAt=queued_at or slot, dueTime=slot
     )
