@@ -534,7 +534,7 @@ class Operator:
             if leader != self.leader:
                 log.info("%s scheduling (priority %s)", "resuming" if leader else "pausing", self.priority)
                 self.leader = leader
-                self.scheduler.paused = not leader
+                self.scheduler.set_paused(not leader)
                 if leader:
                     for key in list(self.sjs):
                         self.scheduler.wake(key)  # catch up whatever the previous leader left
@@ -561,7 +561,7 @@ class Operator:
             server = getattr(site, "_server", None)
             sockets = getattr(server, "sockets", None) or []
             self.metrics_port = sockets[0].getsockname()[1] if sockets else self.settings.metrics_port
-            self.scheduler.paused = not self.leader
+            self.scheduler.set_paused(not self.leader)
             tasks = [asyncio.create_task(self.scheduler.run(), name="punctual-scheduler")]
             if self.settings.peering:
                 tasks.append(asyncio.create_task(self._watch_leadership(peering_interval), name="punctual-peering"))

@@ -48,6 +48,11 @@ class LoopClock:
         self._start = start
         self._loop = loop
         self._base: float | None = None
+        try:
+            running = loop or asyncio.get_running_loop()
+        except RuntimeError:
+            return  # made outside a loop: time starts at the first reading
+        self._base = running.time()
 
     def now(self) -> datetime:
         loop = self._loop or asyncio.get_running_loop()
@@ -91,6 +96,11 @@ class Scheduler(Generic[K]):
             return
         self._due[key] = when
         heapq.heappush(self._heap, (when, next(self._seq), key))
+        self._changed.set()
+
+    def set_paused(self, paused: bool) -> None:
+        """Stop (or resume) handing out wake-ups; entries stay in the heap."""
+        self.paused = paused
         self._changed.set()
 
     def forget(self, key: K) -> None:
