@@ -1,0 +1,75 @@
+"""`punctual run` fails fast with one clear line: no cluster, no CRD, bad settings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from punctual.sandbox import Emulator
+from punctual.settings import Settings, SettingsError
+
+PUNCTUAL = [sys.executable, "-m", "punctual"]
+
+
+def _run(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCTUAL_", "KUBECONFIG"))}
+    base.update({"HOME": str(tmp_path), "PUNCTUAL_METRICS_PORT": "0"})
+    base.pop("KUBERNETES_SERVICE_HOST", None)
+    base.update(env)
+    return subprocess.run([*PUNCTUAL, "run"], env=base, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_no_cluster_configured(tmp_path: Path) -> None:
+    result = _run({}, tmp_path)
+    assert result.returncode == 1
+    assert "no Kubernetes configuration: set KUBECONFIG or PUNCTUAL_KUBECONFIG" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cluster_unreachable(tmp_path: Path) -> None:
+    with Emulator() as emulator:
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
+    result = _run({"PUNCTUAL_KUBECONFIG": str(kubeconfig)}, tmp_path)  # the emulator is gone now
+    assert result.returncode == 1
+    assert "cannot reach the Kubernetes API at http://127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_crd_missing_names_the_install_command(tmp_path: Path) -> None:
+    with Emulator() as emulator:
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
+        result = _run({"PUNCTUAL_KUBECONFIG": str(kubeconfig)}, tmp_path)
+    assert result.returncode == 1
+    assert "the ScheduledJob CRD (scheduledjobs.punctual.dev) is not installed" in result.stderr
+    assert "kubectl apply -f crds/scheduledjobs.punctual.dev.yaml" in result.stderr
+
+
+def test_bad_setting_is_named(tmp_path: Path) -> None:
+    result = _run({"PUNCTUAL_LOG_FORMAT": "xml"}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: PUNCTUAL_LOG_FORMAT")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PUNCTUAL_DEFAULT_TIME_ZONE": "Mars/Olympus"}, "unknown time zone"),
+        ({"PUNCTUAL_METRICS_PORT": "http"}, "PUNCTUAL_METRICS_PORT"),
+        ({"PUNCTUAL_WORKERS": "0"}, "PUNCTUAL_WORKERS"),
+    ],
+)
+def test_settings_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_settings_from_env() -> None:
+    settings = Settings.from_env(
+        {"PUNCTUAL_NAMESPACES": "a, b", "PUNCTUAL_LOG_FORMAT": "JSON", "PUNCTUAL_PEERING": "punctual", "X": "y"}
+    )
+    assert settings.namespaces == ("a", "b")
+    assert settings.log_format == "json"
+    assert settings.peering == "punctual"
+    assert Settings.from_env({}).namespaces == ()
