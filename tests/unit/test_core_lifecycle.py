@@ -217,15 +217,6 @@ def test_suspend_then_resume_suspended_slots_never_run() -> None:
     assert created(d4) == [(at("12:30"), S)]
 
 
-def test_resume_seen_at_a_slot_time_does_not_run_a_suspended_slot() -> None:
-    suspended = make_subject(suspend=True)
-    d1 = decide_at(suspended, at("10:00"), status=make_status(through=at("10:00")))
-    resumed = make_subject()
-    d2 = decide_at(resumed, at("11:00"), status=d1.status)
-    assert d2.creates == ()
-    assert d2.status.nextScheduleTime == at("11:30")
-
-
 # --- manual run requests -----------------------------------------------------------------------------
 
 
