@@ -45,7 +45,7 @@ def _load_one(path: str) -> dict[str, Any]:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from punctual.core import SpecError, build_schedule, parse_spec
-    from punctual.schedule import load_zone
+    from punctual.schedule import ScheduleError, load_zone
     from punctual.simulate import Simulation, format_json, format_table, parse_when
 
     doc = _load_one(args.file)
@@ -53,7 +53,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         spec = parse_spec(doc.get("spec") or {})
     except SpecError as exc:
         raise UsageError(f"{args.file}: {exc}") from exc
-    zone = load_zone(spec.timeZone or args.default_time_zone)
+    try:
+        zone = load_zone(spec.timeZone or args.default_time_zone)
+    except ScheduleError as exc:
+        raise UsageError(f"{args.file}: {exc}") from exc
     try:
         start = parse_when(args.from_, zone=zone)
         until = parse_when(args.until, zone=zone)
@@ -69,7 +72,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if until < start:
         raise UsageError("--until is before --from")
     durations = _durations(args.durations or args.duration or "1m")
-    failures = frozenset(int(x) for x in args.fail.split(",") if x.strip()) if args.fail else frozenset()
+    try:
+        failures = frozenset(int(x) for x in args.fail.split(",") if x.strip()) if args.fail else frozenset()
+    except ValueError as exc:
+        raise UsageError(f"--fail {args.fail!r}: give run numbers, e.g. --fail 3,5") from exc
     try:
         sim = Simulation(
             doc,
@@ -126,17 +132,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="replay a ScheduledJob on a virtual clock")
     sim.add_argument("file", help="a YAML file with one ScheduledJob ('-' for stdin)")
-    sim.add_argument(
-        "--from", dest="from_", required=True, help="start (RFC 3339, or local time in the job's zone)"
-    )
+    sim.add_argument("--from", dest="from_", required=True, help="start (RFC 3339, or local time in the job's zone)")
     sim.add_argument("--until", required=True, help="end of the replay")
     sim.add_argument("--durations", help="run durations, cycled: 20m,27m,34m")
     sim.add_argument("--duration", help="one duration for every run")
     sim.add_argument("--fail", help="run numbers (1-based) that fail: 3,5")
     sim.add_argument("--down", action="append", default=[], help="operator down: START..END (repeatable)")
-    sim.add_argument(
-        "--run-now", action="append", default=[], help="a manual run request at this time (repeatable)"
-    )
+    sim.add_argument("--run-now", action="append", default=[], help="a manual run request at this time (repeatable)")
     sim.add_argument("--default-time-zone", default="UTC", help="zone for a spec without timeZone")
     sim.add_argument("-o", "--output", choices=("table", "json"), default="table")
     sim.set_defaults(func=_cmd_simulate)
@@ -144,17 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     crd = sub.add_parser("crd", help="print the ScheduledJob CustomResourceDefinition")
     crd.set_defaults(func=_cmd_crd)
 
-    sandbox = sub.add_parser(
-        "sandbox", help="emulated cluster + simulated Jobs + the real operator, on 127.0.0.1"
-    )
-    sandbox.add_argument(
-        "-f", "--filename", action="append", default=[], help="ScheduledJob files or folders to apply"
-    )
+    sandbox = sub.add_parser("sandbox", help="emulated cluster + simulated Jobs + the real operator, on 127.0.0.1")
+    sandbox.add_argument("-f", "--filename", action="append", default=[], help="ScheduledJob files or folders to apply")
     sandbox.add_argument("--kubeconfig-out", help="write the kubeconfig here and keep it")
     sandbox.add_argument("--port", type=int, default=0, help="API emulator port (default: any free port)")
-    sandbox.add_argument(
-        "--metrics-port", type=int, default=0, help="operator metrics port (default: any free)"
-    )
+    sandbox.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: any free)")
     sandbox.add_argument("--for", dest="for_", help="stop by itself after this long (e.g. 30s)")
     sandbox.set_defaults(func=_cmd_sandbox)
     return parser

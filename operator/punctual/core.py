@@ -257,14 +257,10 @@ class _Work:
         self.history[record.job] = record
         self.touched[record.job] = record
 
-    def record(
-        self, *, job: str, slot: datetime, trigger: Trigger, result: Result, reason: str, message: str
-    ) -> None:
+    def record(self, *, job: str, slot: datetime, trigger: Trigger, result: Result, reason: str, message: str) -> None:
         """Record a slot that will not run (Skipped, Missed, Dropped)."""
         self.put(
-            HistoryRecord(
-                job=job, scheduledTime=slot, trigger=trigger, result=result, reason=reason, message=message
-            )
+            HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=result, reason=reason, message=message)
         )
         bump_counts(self.counts, result)
         kind: Literal["Normal", "Warning"] = "Normal" if result is Result.SKIPPED else "Warning"
@@ -284,11 +280,7 @@ class _Work:
         manifest = build_job(self.subject.owner, self.spec, job_name=job, slot=slot, trigger=trigger)
         self.creates.append(CreateJob(name=job, slot=slot, trigger=trigger, manifest=manifest))
         self.active[job] = ActiveRun(name=job, scheduledTime=slot, trigger=trigger, startTime=self.now)
-        self.put(
-            HistoryRecord(
-                job=job, scheduledTime=slot, trigger=trigger, result=Result.RUNNING, startTime=self.now
-            )
-        )
+        self.put(HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=Result.RUNNING, startTime=self.now))
         bump_counts(self.counts, Result.RUNNING)  # "Running" counts runs started
         self.events.append(
             Event("Normal", "RunStarted", f"Started Job {job} for {format_time(slot)} ({trigger.value})")
@@ -338,12 +330,8 @@ class _Work:
                 return
             if any(q.job == job for q in self.queue):
                 return
-            self.queue.append(
-                QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due)
-            )
-            self.events.append(
-                Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})")
-            )
+            self.queue.append(QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due))
+            self.events.append(Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})"))
             return
         if policy is ConcurrencyPolicy.FORBID and busy:
             running = ", ".join(sorted(self.active)) or "a queued catch-up"
@@ -432,15 +420,11 @@ def _fold_jobs(work: _Work, jobs: Sequence[ObservedJob], status: ScheduledJobSta
                 )
                 work.put(closed)
                 bump_counts(work.counts, Result.FAILED)
-                work.events.append(
-                    Event("Warning", "RunFailed", f"Job {name} disappeared before it finished")
-                )
+                work.events.append(Event("Warning", "RunFailed", f"Job {name} disappeared before it finished"))
             else:
                 work.active.setdefault(
                     name,
-                    ActiveRun(
-                        name=name, scheduledTime=rec.scheduledTime, trigger=rec.trigger, startTime=started
-                    ),
+                    ActiveRun(name=name, scheduledTime=rec.scheduledTime, trigger=rec.trigger, startTime=started),
                 )
     return new
 
@@ -515,9 +499,7 @@ def _due_slots(work: _Work, cursor: datetime) -> tuple[datetime, datetime | None
     late = due[:-1] if on_time else due
     to_run: list[tuple[datetime, datetime, Trigger]] = []
     if spec.catchUp is CatchUpPolicy.NONE:
-        _missed(
-            work, [s for s, _ in late], reason="CatchUpNone", message="missed during an outage (catchUp None)"
-        )
+        _missed(work, [s for s, _ in late], reason="CatchUpNone", message="missed during an outage (catchUp None)")
     elif spec.catchUp is CatchUpPolicy.LATEST:
         superseded = late if on_time else late[:-1]
         _missed(
@@ -592,12 +574,12 @@ def decide(
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
     # Replaced); the head starts in step 6 instead when nothing runs then.
     work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE)
-    # 4-5. Due slots, unless suspended: suspended slots are neither run nor caught up later.
+    # 4-5. Due slots, unless suspended. A suspended ScheduledJob still wakes at each of its slots and
+    # consumes it (neither run nor caught up later), so that after a resume only the slots since the
+    # resume are due; if the operator was down across the resume, those are handled as missed during
+    # an outage (catchUp decides), never skipped silently.
     resume_at: datetime | None = None
-    was_suspended = any(c.type == "Suspended" and c.status == "True" for c in status.conditions)
-    if subject.spec.suspend or was_suspended:
-        # Suspended now, or resumed since the last decision: the slots in between happened while
-        # suspended, and suspended slots are neither run nor caught up.
+    if subject.spec.suspend:
         cursor = max(cursor, now)
     else:
         cursor, resume_at = _due_slots(work, cursor)
@@ -616,16 +598,14 @@ def decide(
     new.active = sorted(work.active.values(), key=lambda a: (a.scheduledTime, a.name))
     new.activeCount = len(new.active)
     new.queuedCount = len(new.queued)
-    new.lastResult = next(
-        (r.result.value for r in new.history if r.result is not Result.RUNNING), new.lastResult
-    )
+    new.lastResult = next((r.result.value for r in new.history if r.result is not Result.RUNNING), new.lastResult)
     new.scheduledThrough = cursor
     if work.last_started_slot is not None and (
         new.lastScheduleTime is None or work.last_started_slot > new.lastScheduleTime
     ):
         new.lastScheduleTime = work.last_started_slot
-    upcoming = None if subject.spec.suspend else schedule.next_after(cursor)
-    new.nextScheduleTime = upcoming
+    upcoming = schedule.next_after(cursor)
+    new.nextScheduleTime = None if subject.spec.suspend else upcoming
     new.observedGeneration = subject.generation
     suspended = subject.spec.suspend
     for type_, value, reason, message in (
@@ -660,9 +640,7 @@ def decide(
         wakes.append(upcoming + work.jitter(upcoming))
     deadline = subject.spec.startingDeadlineSeconds
     if deadline is not None:
-        wakes += [
-            (q.dueTime or q.scheduledTime) + timedelta(seconds=deadline, milliseconds=1) for q in work.queue
-        ]
+        wakes += [(q.dueTime or q.scheduledTime) + timedelta(seconds=deadline, milliseconds=1) for q in work.queue]
     seen = {j.name for j in jobs}
     wakes += [
         (r.startTime or r.scheduledTime) + JOB_VANISHED_GRACE

@@ -198,13 +198,8 @@ CLI_BUGS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py bug (not in this suite's remit to fix): ScheduleError from load_zone and ValueError from "
-    "--fail escape _cmd_simulate as a traceback instead of a UsageError",
-)
 @pytest.mark.parametrize(("spec", "extra", "needle"), [b[1:] for b in CLI_BUGS], ids=[b[0] for b in CLI_BUGS])
-def test_bad_input_exit_2_one_line_known_cli_bugs(
+def test_bad_input_exit_2_one_line_zone_and_fail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: dict[str, Any], extra: list[str], needle: str
 ) -> None:
     path = write_job(tmp_path, **spec)

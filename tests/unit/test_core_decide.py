@@ -384,11 +384,19 @@ CASES = [
         through=at("06:00"),
     ),
     Case(
-        "resumed after suspension, catchUp All: suspended slots are not caught up",
+        "resumed after suspension, catchUp All: the slots consumed while suspended are not caught up",
         at("10:10"),
         {"catchUp": "All"},
-        through=at("06:00"),
+        through=at("10:00"),
         suspended_before=True,
+    ),
+    Case(
+        "resumed while the operator was down, catchUp All: the downtime slots are caught up, not skipped",
+        at("10:10"),
+        {"catchUp": "All"},
+        through=at("08:00"),
+        suspended_before=True,
+        creates=((at("08:30"), C), (at("09:00"), C), (at("09:30"), C), (at("10:00"), C)),
     ),
     Case(
         "suspended, manual run requested: it runs",

@@ -200,7 +200,7 @@ def test_suspend_then_resume_suspended_slots_never_run() -> None:
     d1 = decide_at(suspended, at("10:30"), status=make_status(through=at("10:00")))
     assert d1.creates == ()
     assert d1.status.nextScheduleTime is None
-    assert d1.wake_at is None
+    assert d1.wake_at == at("11:00")  # a suspended job still wakes at its slots, to consume them
     assert any(c.type == "Suspended" and c.status == "True" for c in d1.status.conditions)
 
     d2 = decide_at(suspended, at("12:10"), status=d1.status)
