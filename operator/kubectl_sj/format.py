@@ -1,0 +1,228 @@
+"""Everything ``kubectl sj`` prints: tables, relative times, ``-o json|yaml|name``. Pure.
+
+No function here reads a clock: callers pass ``now`` (an aware datetime). Tables look like
+kubectl's (upper-case headers, columns padded by three spaces, ``<none>`` for empty cells), and
+durations use kubectl's ``HumanDuration`` rules, so ``5m ago`` here reads like an AGE there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import yaml
+
+from kubectl_sj.objects import TYPE_NAME, Body, ScheduledJob
+from kubectl_sj.slots import Slot
+from punctual.api import HistoryRecord
+from punctual.schedule import ScheduleError, load_zone
+
+__all__ = [
+    "NONE",
+    "OutputFormat",
+    "dump",
+    "format_local",
+    "history_table",
+    "human_duration",
+    "list_document",
+    "name_lines",
+    "next_table",
+    "relative",
+    "render_table",
+    "scheduled_jobs_table",
+]
+
+OutputFormat = Literal["table", "wide", "json", "yaml", "name"]
+NONE = "<none>"
+_PAD = 3  # kubectl's tabwriter padding
+
+
+def human_duration(delta: timedelta) -> str:
+    """kubectl's ``duration.HumanDuration``: ``45s``, ``3m20s``, ``5h2m``, ``3d4h``, ``400d``, ``2y3d``."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        seconds = -seconds
+    if seconds < 60 * 2:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        rest = seconds % 60
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if minutes < 60 * 3:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    years, days = hours // 24 // 365, hours // 24 % 365
+    if years < 8:
+        return f"{years}y{days}d" if days else f"{years}y"
+    return f"{years}y"
+
+
+def relative(when: datetime | None, *, now: datetime) -> str:
+    """``5m ago`` for the past, ``in 3m`` for the future, ``now`` within a second, ``<none>`` for None."""
+    if when is None:
+        return NONE
+    delta = when - now
+    if abs(delta) < timedelta(seconds=1):
+        return "now"
+    if delta > timedelta(0):
+        return f"in {human_duration(delta)}"
+    return f"{human_duration(-delta)} ago"
+
+
+def format_local(when: datetime | None, zone: str) -> str:
+    """RFC 3339 in the job's zone with its offset (``2026-11-23T10:00:00+01:00``); milliseconds if any."""
+    if when is None:
+        return NONE
+    try:
+        local = when.astimezone(load_zone(zone))
+    except ScheduleError:
+        local = when
+    return local.isoformat(timespec="milliseconds" if local.microsecond else "seconds")
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A kubectl-style table: left-aligned, three spaces between columns, no trailing blanks."""
+    cells = [list(headers), *[[c if c != "" else NONE for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [cell.ljust(widths[i] + _PAD) for i, cell in enumerate(row[:-1])]
+        lines.append(("".join(parts) + row[-1]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _next_run(sj: ScheduledJob, computed: datetime | None) -> datetime | None:
+    if sj.suspended:
+        return None
+    return sj.status.nextScheduleTime or computed
+
+
+def scheduled_jobs_table(
+    items: Sequence[ScheduledJob],
+    *,
+    now: datetime,
+    wide: bool = False,
+    all_namespaces: bool = False,
+    computed_next: Mapping[str, datetime | None] | None = None,
+) -> str:
+    """``kubectl sj list``. NEXT RUN is the operator's ``status.nextScheduleTime``; when the operator
+    has not written one yet, ``computed_next`` (by ``namespace/name``) fills in the computed slot."""
+    computed_next = computed_next or {}
+    headers = ["NAME", "SCHEDULE", "TIMEZONE", "SUSPENDED", "ACTIVE", "QUEUED", "LAST RESULT", "LAST RUN", "NEXT RUN"]
+    if wide:
+        headers += ["NEXT RUN AT", "CONCURRENCY", "JITTER", "LAST SUCCESS", "READY"]
+    if all_namespaces:
+        headers.insert(0, "NAMESPACE")
+    rows = []
+    for sj in items:
+        status = sj.status
+        nxt = _next_run(sj, computed_next.get(sj.key))
+        row = [
+            sj.name,
+            sj.schedule_text,
+            sj.time_zone,
+            "True" if sj.suspended else "False",
+            str(len(status.active)),
+            str(len(status.queued)),
+            status.lastResult or NONE,
+            relative(status.lastScheduleTime, now=now),
+            "<suspended>" if sj.suspended else relative(nxt, now=now),
+        ]
+        if wide:
+            ready = next((c for c in status.conditions if c.type == "Ready"), None)
+            row += [
+                format_local(nxt, sj.time_zone),
+                str(sj.raw_spec.get("concurrencyPolicy") or "Allow"),
+                str(sj.raw_spec.get("jitter") or NONE),
+                relative(status.lastSuccessfulTime, now=now),
+                f"{ready.status} ({ready.reason})" if ready else NONE,
+            ]
+        if all_namespaces:
+            row.insert(0, sj.namespace)
+        rows.append(row)
+    return render_table(headers, rows)
+
+
+def _duration(record: HistoryRecord, *, now: datetime) -> str:
+    if record.durationSeconds is not None:
+        return human_duration(timedelta(seconds=record.durationSeconds))
+    if record.startTime is not None and record.completionTime is not None:
+        return human_duration(record.completionTime - record.startTime)
+    if record.startTime is not None and record.completionTime is None and record.result.value == "Running":
+        return human_duration(now - record.startTime)
+    return NONE
+
+
+def history_table(
+    records: Sequence[HistoryRecord], *, zone: str, now: datetime, wide: bool = False, limit: int | None = None
+) -> str:
+    """``kubectl sj history``: newest first (by slot, then start), at most ``limit`` rows."""
+    ordered = sorted(records, key=lambda r: (r.scheduledTime, r.startTime or r.scheduledTime), reverse=True)
+    if limit is not None:
+        ordered = ordered[:limit]
+    headers = ["SLOT", "TRIGGER", "STARTED", "DURATION", "RESULT", "EXIT CODE", "REASON"]
+    if wide:
+        headers += ["JOB", "IMAGE", "MESSAGE"]
+    rows = []
+    for r in ordered:
+        slot = format_local(r.scheduledTime, zone)
+        if r.slotCount and r.slotCount > 1:
+            slot += f" (+{r.slotCount - 1} older)"
+        row = [
+            slot,
+            r.trigger.value,
+            relative(r.startTime, now=now),
+            _duration(r, now=now),
+            r.result.value,
+            NONE if r.exitCode is None else str(r.exitCode),
+            r.reason or NONE,
+        ]
+        if wide:
+            row += [r.job, r.image or NONE, r.message or NONE]
+        rows.append(row)
+    return render_table(headers, rows)
+
+
+def next_table(slots: Sequence[Slot], *, now: datetime) -> str:
+    """``kubectl sj next``: SLOT in the job's zone, START = slot + jitter, IN relative to ``now``."""
+    rows = []
+    for s in slots:
+        slot = s.slot.astimezone(s.zone)
+        start = s.start.astimezone(s.zone)
+        rows.append(
+            [
+                slot.isoformat(timespec="seconds"),
+                start.isoformat(timespec="milliseconds" if start.microsecond else "seconds"),
+                relative(s.start, now=now),
+            ]
+        )
+    return render_table(["SLOT", "START", "IN"], rows)
+
+
+def list_document(items: Sequence[Mapping[str, Any]]) -> Body:
+    """What ``kubectl get -o json`` prints for several objects: a v1 List."""
+    return {"apiVersion": "v1", "items": [dict(i) for i in items], "kind": "List", "metadata": {"resourceVersion": ""}}
+
+
+def dump(document: Any, fmt: Literal["json", "yaml"]) -> str:
+    """JSON (4-space indent, sorted keys) or YAML (block style, sorted keys), as kubectl prints them."""
+    if fmt == "json":
+        return json.dumps(document, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
+    return str(yaml.safe_dump(document, default_flow_style=False, sort_keys=True, allow_unicode=True))
+
+
+def name_lines(items: Sequence[ScheduledJob]) -> str:
+    """``-o name``: ``scheduledjob.punctual.dev/NAME`` per line."""
+    return "".join(f"{TYPE_NAME}/{sj.name}\n" for sj in items)

@@ -1,0 +1,247 @@
+"""On-demand runs and their logs: ``kubectl sj run`` and ``kubectl sj logs`` (I/O through the client).
+
+A run request is a merge patch of the annotation ``punctual.dev/run-requested-at: <token>`` on the
+ScheduledJob. The operator answers by writing ``status.lastHandledRunRequest = <token>`` and,
+unless the concurrency policy skipped, queued or dropped it, by creating the Job
+``manual_job_name(name, token)`` (:mod:`punctual.jobs`). This module polls for those answers; it
+never decides anything the operator decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from kubectl_sj.client import Cluster
+from kubectl_sj.errors import PluginError
+from kubectl_sj.objects import TYPE_NAME, Body, ScheduledJob
+from punctual.api import Result
+from punctual.durations import format_duration
+from punctual.jobs import (
+    ANNOTATION_RUN_REQUEST,
+    LABEL_SCHEDULED_JOB,
+    JobPhase,
+    label_value,
+    manual_job_name,
+    observe_job,
+)
+
+__all__ = [
+    "PICKUP_TIMEOUT",
+    "POLL_INTERVAL",
+    "WAIT_TIMEOUT",
+    "Waiter",
+    "job_pods",
+    "new_token",
+    "pick_container",
+    "request_run",
+    "runs_of",
+    "stream_logs",
+]
+
+PICKUP_TIMEOUT = 30.0
+"""Seconds the operator gets to answer a run request (it reacts to the annotation at once)."""
+
+WAIT_TIMEOUT = 600.0
+"""``--wait`` default: seconds the run may take."""
+
+POLL_INTERVAL = 0.5
+
+_NOT_RUN = {Result.SKIPPED, Result.DROPPED, Result.MISSED, Result.REPLACED}
+
+
+def new_token(now: datetime | None = None) -> str:
+    """A unique request token: an RFC 3339 UTC timestamp with nanoseconds."""
+    ns = time.time_ns() if now is None else int(now.timestamp()) * 10**9 + now.microsecond * 1000
+    seconds, nanos = divmod(ns, 10**9)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{nanos:09d}Z"
+
+
+@dataclass
+class Waiter:
+    """Polling with a deadline; the clock and the sleep are injectable for tests."""
+
+    timeout: float
+    what: str
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    interval: float = POLL_INTERVAL
+    _deadline: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self._deadline = self.clock() + self.timeout
+
+    def tick(self) -> None:
+        """Sleep one interval, or raise the timeout error if the deadline passed."""
+        remaining = self._deadline - self.clock()
+        if remaining <= 0:
+            spent = format_duration(timedelta(seconds=self.timeout))
+            raise PluginError(f"error: timed out waiting for {self.what} after {spent}")
+        self.sleep(min(self.interval, remaining))
+
+
+def job_pods(cluster: Cluster, namespace: str, job: str) -> list[Body]:
+    """The Pods of a Job, oldest first (the Job controller labels them with the Job's name)."""
+    pods = cluster.list_pods(namespace, label_selector=f"batch.kubernetes.io/job-name={job}")
+    if not pods:
+        pods = cluster.list_pods(namespace, label_selector=f"job-name={job}")
+    return sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def runs_of(cluster: Cluster, sj: ScheduledJob) -> list[Body]:
+    """The Jobs of a ScheduledJob, newest first."""
+    jobs = cluster.list_jobs(sj.namespace, label_selector=f"{LABEL_SCHEDULED_JOB}={label_value(sj.name)}")
+    return sorted(jobs, key=lambda j: (j.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
+
+
+def pick_container(pod: Mapping[str, Any], wanted: str | None, err: TextIO) -> str | None:
+    """``-c``, else the pod's default-container annotation, else its first container (said on stderr)."""
+    names = [c.get("name") for c in ((pod.get("spec") or {}).get("containers") or []) if c.get("name")]
+    if wanted is not None:
+        if names and wanted not in names:
+            pod_name = (pod.get("metadata") or {}).get("name")
+            raise PluginError(f"error: container {wanted} is not valid for pod {pod_name}; choose one of: {names}")
+        return wanted
+    default = ((pod.get("metadata") or {}).get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+    if default in names:
+        return str(default)
+    if len(names) > 1:
+        err.write(f'Defaulted container "{names[0]}" out of: {", ".join(str(n) for n in names)}\n')
+    return str(names[0]) if names else None
+
+
+def stream_logs(
+    cluster: Cluster, namespace: str, pod: str, *, container: str | None, follow: bool, out: TextIO
+) -> None:
+    for chunk in cluster.pod_log(namespace, pod, container=container, follow=follow):
+        out.write(chunk.decode("utf-8", errors="replace"))
+        out.flush()
+
+
+def _record(sj: ScheduledJob, job: str) -> Any:
+    return next((r for r in sj.status.history if r.job == job), None)
+
+
+def _await_pickup(cluster: Cluster, sj: ScheduledJob, token: str, waiter: Waiter) -> ScheduledJob:
+    while sj.status.lastHandledRunRequest != token:
+        waiter.tick()
+        sj = cluster.get_scheduled_job(sj.namespace, sj.name)
+    return sj
+
+
+def _await_job(cluster: Cluster, sj: ScheduledJob, job: str, waiter: Waiter) -> tuple[Body | None, ScheduledJob]:
+    """The Job once it exists, or None (and the record) if the operator decided not to run it."""
+    while True:
+        body = cluster.get_job(sj.namespace, job)
+        if body is not None:
+            return body, sj
+        record = _record(sj, job)
+        if record is not None and record.result in _NOT_RUN:
+            return None, sj
+        waiter.tick()
+        sj = cluster.get_scheduled_job(sj.namespace, sj.name)
+
+
+def _outcome(cluster: Cluster, namespace: str, job: str) -> tuple[JobPhase, int | None, str | None] | None:
+    body = cluster.get_job(namespace, job)
+    if body is None:
+        return None
+    observed = observe_job(body, job_pods(cluster, namespace, job))
+    if observed is None:
+        return JobPhase.ACTIVE, None, None
+    return observed.phase, observed.exit_code, observed.reason
+
+
+def request_run(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    *,
+    out: TextIO,
+    err: TextIO,
+    wait: bool,
+    follow: bool,
+    timeout: float | None,
+    token: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Request a run, report the Job it got, and with ``wait`` its result. Returns the exit code."""
+    wait = wait or follow
+    token = token or new_token()
+    sj = cluster.get_scheduled_job(namespace, name)  # NotFound before anything is written
+    cluster.patch_scheduled_job(namespace, name, {"metadata": {"annotations": {ANNOTATION_RUN_REQUEST: token}}})
+    job = manual_job_name(name, token)
+    total = timeout if timeout is not None else (WAIT_TIMEOUT if wait else PICKUP_TIMEOUT)
+    pickup = min(PICKUP_TIMEOUT, total) if wait else total
+    overall = Waiter(total, f"job.batch/{job} to finish", sleep=sleep)
+    sj = _await_pickup(
+        cluster,
+        sj,
+        token,
+        Waiter(pickup, f"the operator to pick up the run request of {TYPE_NAME}/{name} (is it running?)", sleep=sleep),
+    )
+
+    # 1. What did the concurrency policy make of it?
+    record = _record(sj, job)
+    if record is not None and record.result in _NOT_RUN:
+        detail = record.message or record.reason or ""
+        out.write(f"{TYPE_NAME}/{name} run {record.result.value}: {detail}\n".replace(": \n", "\n"))
+        return 1
+    if any(q.job == job for q in sj.status.queued):
+        out.write(f"job.batch/{job} queued (concurrencyPolicy {sj.raw_spec.get('concurrencyPolicy')})\n")
+        if not wait:
+            return 0
+        waiter = Waiter(total, f"queued job.batch/{job} to start", sleep=sleep)
+    else:
+        waiter = Waiter(pickup, f"job.batch/{job} to be created", sleep=sleep)
+
+    # 2. The Job (or the record saying why there is none).
+    body, sj = _await_job(cluster, sj, job, waiter)
+    if body is None:
+        record = _record(sj, job)
+        out.write(f"{TYPE_NAME}/{name} run {record.result.value}: {record.message or record.reason or ''}\n")
+        return 1
+    out.write(f"job.batch/{job} created\n")
+    out.flush()
+    if not wait:
+        return 0
+
+    # 3. Follow the logs while the run goes on.
+    if follow:
+        _follow(cluster, namespace, job, out=out, err=err, waiter=overall)
+
+    # 4. Its result.
+    while True:
+        outcome = _outcome(cluster, namespace, job)
+        if outcome is None:  # deleted (Replace policy, or by hand): the operator's record says why
+            record = _record(cluster.get_scheduled_job(namespace, name), job)
+            result = record.result.value if record is not None else "Deleted"
+            out.write(f"job.batch/{job} {result}: the Job was deleted before it finished\n")
+            return 1
+        phase, exit_code, reason = outcome
+        if phase is not JobPhase.ACTIVE:
+            code = "unknown" if exit_code is None else str(exit_code)
+            tail = f": {reason}" if phase is JobPhase.FAILED and reason else ""
+            out.write(f"job.batch/{job} {phase.value} (exit code {code}){tail}\n")
+            return 0 if phase is JobPhase.SUCCEEDED else 1
+        overall.tick()
+
+
+def _follow(cluster: Cluster, namespace: str, job: str, *, out: TextIO, err: TextIO, waiter: Waiter) -> None:
+    """Stream the newest pod's log once it has started (a pending container has no log yet)."""
+    while True:
+        pods = job_pods(cluster, namespace, job)
+        started = [p for p in pods if (p.get("status") or {}).get("phase") not in (None, "Pending")]
+        if started:
+            pod = started[-1]
+            container = pick_container(pod, None, err)
+            stream_logs(cluster, namespace, str(pod["metadata"]["name"]), container=container, follow=True, out=out)
+            return
+        outcome = _outcome(cluster, namespace, job)
+        if outcome is None or outcome[0] is not JobPhase.ACTIVE:
+            return  # finished (or gone) before a pod could be followed
+        waiter.tick()

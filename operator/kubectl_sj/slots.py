@@ -1,0 +1,72 @@
+"""The next slots of a ScheduledJob, computed with the operator's own schedule code. Pure.
+
+``kubectl sj next`` must agree with the operator to the millisecond, so it builds the schedule
+exactly as the operator does (:func:`punctual.core.build_schedule`: ``H`` hashed from
+``namespace/name``, ``@every`` anchored at creation, the spec's time zone) and applies the same
+per-slot jitter (:func:`punctual.schedule.jitter_offset`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from kubectl_sj.objects import ScheduledJob, default_time_zone
+from punctual.core import SpecError, build_schedule
+from punctual.durations import DurationError, parse_duration
+from punctual.schedule import ScheduleError, jitter_offset, load_zone
+
+__all__ = ["Slot", "SlotError", "next_slots", "parse_from"]
+
+
+class SlotError(ValueError):
+    """The spec cannot be scheduled (the message is the operator's), or a bad ``--from``."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One upcoming run: its scheduled time and when it starts (the slot plus its jitter)."""
+
+    slot: datetime
+    start: datetime
+    zone: ZoneInfo
+
+    @property
+    def jitter(self) -> timedelta:
+        return self.start - self.slot
+
+
+def next_slots(sj: ScheduledJob, *, after: datetime, count: int) -> list[Slot]:
+    """The first ``count`` slots strictly after ``after`` (fewer if the schedule ends)."""
+    subject = sj.subject()
+    if subject is None or sj.spec is None:
+        raise SlotError(f"invalid spec: {sj.spec_error}")
+    try:
+        schedule = build_schedule(subject, default_time_zone=default_time_zone())
+        limit = parse_duration(sj.spec.jitter) if sj.spec.jitter else timedelta(0)
+    except (SpecError, DurationError) as exc:
+        raise SlotError(str(exc)) from exc
+    out: list[Slot] = []
+    cursor = after
+    while len(out) < count:
+        nxt = schedule.next_after(cursor)
+        if nxt is None:
+            break
+        out.append(Slot(slot=nxt, start=nxt + jitter_offset(subject.key, nxt, limit), zone=schedule.zone))
+        cursor = nxt
+    return out
+
+
+def parse_from(text: str, *, zone: str) -> datetime:
+    """``--from``: RFC 3339 (with an offset or Z), or a local time in the job's zone."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SlotError(f"invalid --from {text!r}; use RFC 3339, e.g. 2026-11-23T10:00:00Z") from exc
+    if value.tzinfo is None:
+        try:
+            value = value.replace(tzinfo=load_zone(zone))
+        except ScheduleError as exc:
+            raise SlotError(str(exc)) from exc
+    return value
