@@ -1,0 +1,113 @@
+{{/*
+Chart name, truncated to the 63 characters of a DNS label.
+*/}}
+{{- define "punctual.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: the release name, prefixed to the chart name unless it already contains it.
+*/}}
+{{- define "punctual.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "punctual.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels: stable for the life of a release (Deployment selectors are immutable).
+*/}}
+{{- define "punctual.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "punctual.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Standard labels on every object. part-of is constant: the ServiceMonitor uses it as the job label,
+so the PunctualOperatorDown alert finds job="punctual" whatever the release is called.
+*/}}
+{{- define "punctual.labels" -}}
+helm.sh/chart: {{ include "punctual.chart" . }}
+{{ include "punctual.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: punctual
+{{- end }}
+
+{{- define "punctual.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "punctual.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "punctual.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Peering is on with more than one replica.
+*/}}
+{{- define "punctual.peering" -}}
+{{- if gt (int .Values.replicas) 1 }}{{ .Values.peering.name }}{{ end }}
+{{- end }}
+
+{{/*
+Fail early on combinations the schema cannot express.
+*/}}
+{{- define "punctual.validate" -}}
+{{- if and (eq .Values.rbac.scope "namespace") (not .Values.watchNamespaces) }}
+{{- fail "rbac.scope=namespace needs watchNamespaces: the operator gets no cluster-wide permissions" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator's permissions on namespaced resources: one list shared by the ClusterRole (cluster
+scope) and the per-namespace Roles (namespace scope). Every verb is spelled out; no wildcards.
+*/}}
+{{- define "punctual.namespacedRules" -}}
+# The ScheduledJobs themselves: watched, annotated and patched by kopf (finalizers, progress).
+- apiGroups: ["punctual.dev"]
+  resources: ["scheduledjobs"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["punctual.dev"]
+  resources: ["scheduledjobs/status"]
+  verbs: ["get", "patch", "update"]
+# The runs: one Job per slot, deleted by history limits and the Replace policy.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "delete", "patch"]
+# Pods of the runs: for exit codes and start times.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# Events on ScheduledJobs (kopf posts core v1 Events; events.k8s.io for newer clients).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- if include "punctual.peering" . }}
+# kopf peering in the watched namespace(s).
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end }}
