@@ -352,7 +352,10 @@ class _Work:
         """Expire queued slots past their deadline; start the head when nothing runs (if ``start``)."""
         kept = []
         for q in self.queue:
-            if self.deadline_passed(q.dueTime or q.scheduledTime):
+            if q.job in self.existing:
+                # Started by a decision whose status write was lost (a crash): adopt, never expire it.
+                self.start(job=q.job, slot=q.scheduledTime, trigger=q.trigger)
+            elif self.deadline_passed(q.dueTime or q.scheduledTime):
                 self.record(
                     job=q.job,
                     slot=q.scheduledTime,
@@ -441,7 +444,22 @@ def _cursor(subject: Subject, status: ScheduledJobStatus, jobs: Sequence[Observe
 
 
 def _missed(work: _Work, slots: list[datetime], *, reason: str, message: str) -> None:
-    """Record slots that will never run; many at once become one aggregated record."""
+    """Record slots that will never run; many at once become one aggregated record.
+
+    A slot whose Job exists started before a crash lost its status write: the fold has adopted it
+    as a run, so it is left out (an aggregated record only ever covers consecutive slots).
+    """
+    stretch: list[datetime] = []
+    for slot in slots:
+        if work.job_name(slot) in work.existing:
+            _missed_stretch(work, stretch, reason=reason, message=message)
+            stretch = []
+        else:
+            stretch.append(slot)
+    _missed_stretch(work, stretch, reason=reason, message=message)
+
+
+def _missed_stretch(work: _Work, slots: list[datetime], *, reason: str, message: str) -> None:
     if not slots:
         return
     if len(slots) <= AGGREGATE_MISSED:
@@ -519,7 +537,7 @@ def _due_slots(work: _Work, cursor: datetime) -> tuple[datetime, datetime | None
         to_run.append((newest_slot, newest_due, Trigger.SCHEDULE))
     for slot, when, trigger in to_run:
         job = work.job_name(slot)
-        if work.deadline_passed(when):
+        if work.deadline_passed(when) and job not in work.existing:  # an existing Job started in time
             work.record(
                 job=job,
                 slot=slot,
@@ -593,6 +611,12 @@ def decide(
     _garbage(work, jobs)
     # 8. History, counts, active, queue, times and conditions.
     new.history = trim(work.history.values(), limit=subject.spec.historyLimit)
+    # A record whose Job still exists stays even beyond historyLimit: dropped, the next decision
+    # would take that Job for a new run (counting it again and repeating its RunSucceeded Event).
+    kept = {r.job for r in new.history}
+    observed = [r for r in work.history.values() if r.job in work.existing and r.job not in kept]
+    if observed:
+        new.history = trim([*new.history, *observed], limit=len(new.history) + len(observed))
     new.counts = work.counts
     new.queued = work.queue
     new.active = sorted(work.active.values(), key=lambda a: (a.scheduledTime, a.name))
