@@ -20,7 +20,9 @@ def test_forbidden_names_the_verb_resource_and_namespace() -> None:
 
 def test_forbidden_across_all_namespaces() -> None:
     message = forbidden_message(Request("list", "scheduledjobs.punctual.dev", None))
-    assert message == 'error: forbidden: you need "list" on scheduledjobs.punctual.dev at the cluster scope (all namespaces)'
+    assert message == (
+        'error: forbidden: you need "list" on scheduledjobs.punctual.dev at the cluster scope (all namespaces)'
+    )
 
 
 def test_not_found_uses_the_servers_message_like_kubectl() -> None:

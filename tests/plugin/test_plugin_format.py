@@ -144,8 +144,15 @@ def record(job: str, minutes_ago: int, **fields: Any) -> HistoryRecord:
 def test_history_table_newest_first_with_limit() -> None:
     records = [
         record("b-1", 30, result="Succeeded", startTime=NOW - timedelta(minutes=30), durationSeconds=12, exitCode=0),
-        record("b-2", 15, result="Failed", startTime=NOW - timedelta(minutes=15), durationSeconds=200, exitCode=3,
-               reason="BackoffLimitExceeded"),  # fmt: skip
+        record(
+            "b-2",
+            15,
+            result="Failed",
+            startTime=NOW - timedelta(minutes=15),
+            durationSeconds=200,
+            exitCode=3,
+            reason="BackoffLimitExceeded",
+        ),
         record("b-3", 1, result="Skipped", reason="ConcurrencyForbid"),
     ]
     text = format.history_table(records, zone="UTC", now=NOW)
