@@ -575,6 +575,10 @@ class Operator:
                     ready_flag.set()
 
             tasks.append(asyncio.create_task(mark_ready()))
+            # Let our tasks take their first step (the scheduler spawns its workers there): kopf treats
+            # every task that did not exist when it started as its own, waits 5 s for them on exit and
+            # cancels them, while the scheduler kept deciding on caches its stopped watches left stale.
+            await asyncio.sleep(0)
             try:
                 await kopf.operator(
                     registry=self.registry,
