@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,9 @@ def promtool() -> str:
 @pytest.fixture(scope="session")
 def hadolint() -> str:
     return require_tool("hadolint")
+
+
+@pytest.fixture
+def tool_lookup() -> Callable[[str], str]:
+    """``require_tool`` itself, for testing the skip-or-fail policy."""
+    return require_tool

@@ -1,0 +1,522 @@
+"""The Helm chart, rendered by the real helm binary and checked object by object.
+
+Every rendered manifest of a built-in kind is validated by kubernetes-validate (strict: unknown
+fields are errors) against a recent Kubernetes. kubernetes-validate has no schemas for
+CRD-defined kinds, so ServiceMonitor, PrometheusRule, KopfPeering and ClusterKopfPeering are
+skipped by it; the PrometheusRule's rules go through ``promtool check rules`` instead and the
+others get explicit assertions here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "punctual"
+REPO_CRD = REPO / "crds" / "scheduledjobs.punctual.dev.yaml"
+CHART_CRD = CHART / "crds" / "scheduledjobs.punctual.dev.yaml"
+KUBE_VERSION = "1.37.0"
+NAMESPACE = "punctual-system"
+# Kinds defined by CRDs, which kubernetes-validate has no schema for.
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "KopfPeering", "ClusterKopfPeering"}
+
+pytestmark = pytest.mark.tools
+
+Manifest = dict[str, Any]
+
+SCENARIOS: dict[str, list[str]] = {
+    "defaults": [],
+    "namespace scope": ["--set", "rbac.scope=namespace", "--set", "watchNamespaces={team-a,team-b}"],
+    "cluster scope, listed namespaces": ["--set", "watchNamespaces={team-a}"],
+    "replicas 2": ["--set", "replicas=2"],
+    "replicas 2, namespace scope": [
+        "--set",
+        "replicas=2",
+        "--set",
+        "rbac.scope=namespace",
+        "--set",
+        "watchNamespaces={team-a,team-b}",
+    ],
+    "serviceMonitor": ["--set", "serviceMonitor.enabled=true"],
+    "prometheusRule": ["--set", "prometheusRule.enabled=true"],
+    "dashboard": ["--set", "dashboard.enabled=true"],
+    "no aggregated roles, own service account": [
+        "--set",
+        "rbac.aggregatedRoles=false",
+        "--set",
+        "serviceAccount.create=false",
+        "--set",
+        "serviceAccount.name=existing",
+    ],
+    "everything": [
+        "--set",
+        "replicas=3",
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "dashboard.enabled=true",
+        "--set",
+        "image.digest=sha256:" + "a" * 64,
+        "--set",
+        "operator.logFormat=text",
+    ],
+}
+
+
+def helm_env(tmp: Path) -> dict[str, str]:
+    """helm with no cluster and its caches in a scratch directory."""
+    env = dict(os.environ)
+    env.update(
+        HOME=str(tmp),
+        KUBECONFIG=os.devnull,
+        HELM_CACHE_HOME=str(tmp / "cache"),
+        HELM_CONFIG_HOME=str(tmp / "config"),
+        HELM_DATA_HOME=str(tmp / "data"),
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def helm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("helm-home")
+
+
+def helm_run(helm: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [helm, *args], capture_output=True, text=True, env=helm_env(home), cwd=REPO, timeout=120, check=False
+    )
+
+
+def render(helm: str, home: Path, *args: str, crds: bool = False) -> list[Manifest]:
+    cmd = ["template", "punctual", str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
+    if crds:
+        cmd.append("--include-crds")
+    result = helm_run(helm, home, *cmd, *args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def one(manifests: list[Manifest], kind: str) -> Manifest:
+    found = of_kind(manifests, kind)
+    assert len(found) == 1, f"{len(found)} {kind}"
+    return found[0]
+
+
+def container(manifests: list[Manifest]) -> Manifest:
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert len(pod["containers"]) == 1
+    result: Manifest = pod["containers"][0]
+    return result
+
+
+def env_of(manifests: list[Manifest]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(manifests)["env"]}
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+def operator_rules(manifests: list[Manifest]) -> list[Manifest]:
+    rules: list[Manifest] = []
+    for m in manifests:
+        if m["kind"] in ("ClusterRole", "Role") and m["metadata"]["name"].endswith("-operator"):
+            rules.extend(m["rules"])
+    return rules
+
+
+def grants(rules: list[Manifest], group: str, resource: str) -> set[str]:
+    verbs: set[str] = set()
+    for rule in rules:
+        if group in rule["apiGroups"] and resource in rule["resources"]:
+            verbs.update(rule["verbs"])
+    return verbs
+
+
+# -- lint and render ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_helm_lint_strict(helm: str, helm_home: Path, scenario: str) -> None:
+    result = helm_run(
+        helm, helm_home, "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *SCENARIOS[scenario]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_every_manifest_validates_strictly(helm: str, helm_home: Path, scenario: str) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS[scenario], crds=True)
+    validated = 0
+    for manifest in manifests:
+        if manifest["kind"] in CRD_KINDS:
+            continue  # no schema in kubernetes-validate: see the module docstring
+        kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+        validated += 1
+    assert validated >= 7  # at least: 3 CRDs, Deployment, Service, ClusterRole, binding
+    # Every object is labelled the standard way, and namespaced objects land somewhere explicit.
+    for manifest in manifests:
+        if manifest["kind"] == "CustomResourceDefinition":
+            continue
+        labels = manifest["metadata"]["labels"]
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by"):
+            assert key in labels, (manifest["kind"], key)
+        assert labels["app.kubernetes.io/version"] == "0.1.0"
+
+
+def test_strict_validation_is_not_vacuous(helm: str, helm_home: Path) -> None:
+    deployment = one(render(helm, helm_home), "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBE_VERSION, strict=True)
+
+
+def test_defaults_render_the_expected_objects(helm: str, helm_home: Path) -> None:
+    kinds = sorted(m["kind"] for m in render(helm, helm_home))
+    assert kinds == sorted(
+        [
+            "ServiceAccount",
+            "ClusterRole",  # operator
+            "ClusterRoleBinding",
+            "ClusterRole",  # view
+            "ClusterRole",  # edit
+            "Deployment",
+            "Service",
+        ]
+    )
+
+
+# -- the CRDs -------------------------------------------------------------------------------------
+
+
+def test_chart_crd_is_identical_to_the_repo_crd() -> None:
+    assert REPO_CRD.exists(), "crds/scheduledjobs.punctual.dev.yaml is generated by `punctual crd`"
+    assert CHART_CRD.read_bytes() == REPO_CRD.read_bytes(), (
+        "charts/punctual/crds/ is out of date: cp crds/scheduledjobs.punctual.dev.yaml charts/punctual/crds/"
+    )
+
+
+def test_include_crds_renders_scheduledjobs_and_kopf_peerings(helm: str, helm_home: Path) -> None:
+    crds = {m["metadata"]["name"]: m for m in of_kind(render(helm, helm_home, crds=True), "CustomResourceDefinition")}
+    assert set(crds) == {"scheduledjobs.punctual.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+    assert crds["kopfpeerings.kopf.dev"]["spec"]["scope"] == "Namespaced"
+    assert crds["clusterkopfpeerings.kopf.dev"]["spec"]["scope"] == "Cluster"
+    assert crds["scheduledjobs.punctual.dev"]["spec"]["names"]["shortNames"] == ["sj"]
+
+
+# -- the Deployment -------------------------------------------------------------------------------
+
+
+def test_security_context_is_locked_down(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home)
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container(manifests)["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["runAsNonRoot"] is True
+    assert isinstance(sc["runAsUser"], int) and sc["runAsUser"] != 0
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert sc.get("privileged") is False
+    # /tmp is the only writable path.
+    mounts = {m["mountPath"]: m["name"] for m in container(manifests)["volumeMounts"]}
+    assert mounts == {"/tmp": "tmp"}
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+    resources = container(manifests)["resources"]
+    assert resources["requests"]["cpu"] and resources["requests"]["memory"] and resources["limits"]["memory"]
+
+
+def test_probes_use_health_endpoints_on_the_metrics_port(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home)
+    c = container(manifests)
+    assert c["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert c["image"] == "punctual:0.1.0"
+    service = one(manifests, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert service["spec"]["selector"] == one(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
+
+
+def test_default_env(helm: str, helm_home: Path) -> None:
+    env = env_of(render(helm, helm_home))
+    assert env == {
+        "PUNCTUAL_NAMESPACES": "",
+        "PUNCTUAL_METRICS_PORT": "8080",
+        "PUNCTUAL_LOG_FORMAT": "json",
+        "PUNCTUAL_LOG_LEVEL": "INFO",
+        "PUNCTUAL_DEFAULT_TIME_ZONE": "UTC",
+        "PUNCTUAL_PEERING": "",
+        "PUNCTUAL_POD_NAME": {"fieldRef": {"fieldPath": "metadata.name"}},
+    }
+
+
+def test_env_follows_values(helm: str, helm_home: Path) -> None:
+    manifests = render(
+        helm,
+        helm_home,
+        *SCENARIOS["namespace scope"],
+        "--set",
+        "operator.metricsPort=9090",
+        "--set",
+        "operator.defaultTimeZone=Europe/Berlin",
+        "--set",
+        "operator.extraEnv[0].name=PUNCTUAL_WORKERS",
+        "--set-string",
+        "operator.extraEnv[0].value=8",
+    )
+    env = env_of(manifests)
+    assert env["PUNCTUAL_NAMESPACES"] == "team-a,team-b"
+    assert env["PUNCTUAL_METRICS_PORT"] == "9090"
+    assert env["PUNCTUAL_DEFAULT_TIME_ZONE"] == "Europe/Berlin"
+    assert env["PUNCTUAL_WORKERS"] == "8"
+    assert container(manifests)["ports"][0]["containerPort"] == 9090
+
+
+def test_single_replica_is_standalone_and_recreated(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home)
+    assert one(manifests, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert env_of(manifests)["PUNCTUAL_PEERING"] == ""
+    assert not of_kind(manifests, "PodDisruptionBudget")
+    assert not of_kind(manifests, "ClusterKopfPeering")
+    assert grants(operator_rules(manifests), "kopf.dev", "clusterkopfpeerings") == set()
+
+
+def test_replicas_2_turn_on_cluster_peering(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["replicas 2"])
+    assert env_of(manifests)["PUNCTUAL_PEERING"] == "punctual"
+    assert one(manifests, "ClusterKopfPeering")["metadata"]["name"] == "punctual"
+    assert one(manifests, "ClusterKopfPeering")["apiVersion"] == "kopf.dev/v1"
+    pdb = one(manifests, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == one(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
+    rules = operator_rules(manifests)
+    assert grants(rules, "kopf.dev", "clusterkopfpeerings") == {"get", "list", "watch", "patch"}
+    assert grants(rules, "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
+
+
+def test_replicas_2_in_namespace_scope_use_namespaced_peerings(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["replicas 2, namespace scope"])
+    peerings = of_kind(manifests, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
+    assert {p["metadata"]["name"] for p in peerings} == {"punctual"}
+    assert not of_kind(manifests, "ClusterKopfPeering")
+    for role in of_kind(manifests, "Role"):
+        assert grants(role["rules"], "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
+
+
+# -- RBAC -----------------------------------------------------------------------------------------
+
+RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_rbac_has_no_wildcards_and_explicit_verbs(helm: str, helm_home: Path, scenario: str) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS[scenario])
+    for manifest in manifests:
+        if manifest["kind"] not in RBAC_KINDS:
+            continue
+        for node in walk(manifest):
+            assert node != "*" and not (isinstance(node, str) and "*" in node), (manifest["metadata"]["name"], node)
+        for rule in manifest.get("rules", []):
+            assert rule.get("verbs"), rule
+            assert rule.get("apiGroups") is not None and rule.get("resources"), rule
+            assert "nonResourceURLs" not in rule
+            assert not set(rule["verbs"]) & {"escalate", "bind", "impersonate"}, rule
+
+
+def test_cluster_scope_operator_permissions_are_exactly_these(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home)
+    rules = operator_rules(manifests)
+    expected = {
+        ("punctual.dev", "scheduledjobs"): {"get", "list", "watch", "patch", "update"},
+        ("punctual.dev", "scheduledjobs/status"): {"get", "patch", "update"},
+        ("batch", "jobs"): {"get", "list", "watch", "create", "delete", "patch"},
+        ("", "pods"): {"get", "list", "watch"},
+        ("", "events"): {"create", "patch"},
+        ("events.k8s.io", "events"): {"create", "patch"},
+        ("", "namespaces"): {"list", "watch"},
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
+    }
+    granted = {(g, r): grants(rules, g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+    assert granted == expected
+    assert grants(rules, "", "pods/log") == set()
+    assert grants(rules, "", "secrets") == set()
+    binding = one(manifests, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == "punctual-operator"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "punctual", "namespace": NAMESPACE}]
+
+
+def test_namespace_scope_has_roles_per_namespace_and_no_operator_cluster_role(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["namespace scope"])
+    assert not of_kind(manifests, "ClusterRoleBinding")
+    cluster_roles = {m["metadata"]["name"] for m in of_kind(manifests, "ClusterRole")}
+    assert cluster_roles == {"punctual-view", "punctual-edit"}  # aggregated, bound by nobody here
+    roles = of_kind(manifests, "Role")
+    bindings = of_kind(manifests, "RoleBinding")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for role in roles:
+        rules = role["rules"]
+        assert grants(rules, "punctual.dev", "scheduledjobs") == {"get", "list", "watch", "patch", "update"}
+        assert grants(rules, "batch", "jobs") == {"get", "list", "watch", "create", "delete", "patch"}
+        assert grants(rules, "", "namespaces") == set()
+    for binding in bindings:
+        assert binding["roleRef"]["kind"] == "Role"
+        assert binding["subjects"][0]["namespace"] == NAMESPACE
+
+
+def test_namespace_scope_without_namespaces_is_refused(helm: str, helm_home: Path) -> None:
+    result = helm_run(helm, helm_home, "template", "punctual", str(CHART), "--set", "rbac.scope=namespace")
+    assert result.returncode != 0
+    assert "watchNamespaces" in result.stderr
+
+
+def test_aggregated_roles(helm: str, helm_home: Path) -> None:
+    roles = {m["metadata"]["name"]: m for m in of_kind(render(helm, helm_home), "ClusterRole")}
+    view, edit = roles["punctual-view"], roles["punctual-edit"]
+    assert {k: v for k, v in view["metadata"]["labels"].items() if k.startswith("rbac.")} == {
+        "rbac.authorization.k8s.io/aggregate-to-view": "true",
+        "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+        "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+    }
+    assert {k: v for k, v in edit["metadata"]["labels"].items() if k.startswith("rbac.")} == {
+        "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+        "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+    }
+    assert grants(view["rules"], "punctual.dev", "scheduledjobs") == {"get", "list", "watch"}
+    assert grants(edit["rules"], "punctual.dev", "scheduledjobs") == {"create", "update", "patch", "delete"}
+    assert grants(edit["rules"], "batch", "jobs") == {"get", "list"}
+    assert grants(edit["rules"], "", "pods") == {"get", "list"}
+    assert grants(edit["rules"], "", "pods/log") == {"get"}
+
+
+# -- values schema --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--set", "unknownKey=1"],
+        ["--set", "rbac.scope=everything"],
+        ["--set", "operator.logFormat=xml"],
+        ["--set", "replicas=-1"],
+        ["--set", "image.unknown=x"],
+    ],
+    ids=["unknown top-level key", "bad scope", "bad log format", "negative replicas", "unknown nested key"],
+)
+def test_values_schema_rejects(helm: str, helm_home: Path, args: list[str]) -> None:
+    result = helm_run(helm, helm_home, "template", "punctual", str(CHART), *args)
+    assert result.returncode != 0, result.stdout[:500]
+
+
+def test_values_schema_is_strict_at_top_level() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["additionalProperties"] is False
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values) <= set(schema["properties"])
+
+
+# -- monitoring -----------------------------------------------------------------------------------
+
+
+def test_service_monitor(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["serviceMonitor"])
+    monitor = one(manifests, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/part-of"
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
+    service = one(manifests, "Service")
+    assert service["metadata"]["labels"]["app.kubernetes.io/part-of"] == "punctual"
+    for key, value in monitor["spec"]["selector"]["matchLabels"].items():
+        assert service["metadata"]["labels"][key] == value
+    assert not of_kind(render(helm, helm_home), "ServiceMonitor")
+
+
+def test_prometheus_rule_is_the_alerts_file(helm: str, helm_home: Path) -> None:
+    rule = one(render(helm, helm_home, *SCENARIOS["prometheusRule"]), "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    plain = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+    assert rule["spec"] == plain
+    assert not of_kind(render(helm, helm_home), "PrometheusRule")
+
+
+def test_prometheus_rule_values_and_promtool(helm: str, helm_home: Path, promtool: str, tmp_path: Path) -> None:
+    rule = one(
+        render(
+            helm,
+            helm_home,
+            "--set",
+            "prometheusRule.enabled=true",
+            "--set",
+            "prometheusRule.noRecentSuccessIntervals=5",
+            "--set",
+            "prometheusRule.startLagP99ThresholdSeconds=120",
+            "--set",
+            "prometheusRule.alertLabels.team=batch",
+        ),
+        "PrometheusRule",
+    )
+    rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    records = {r["record"]: r["expr"] for r in rules if "record" in r}
+    assert records == {
+        "punctual:config:no_recent_success_intervals": "vector(5)",
+        "punctual:config:start_lag_p99_threshold_seconds": "vector(120)",
+    }
+    for alert in (r for r in rules if "alert" in r):
+        assert alert["labels"]["team"] == "batch"
+        assert alert["labels"]["severity"] in {"warning", "critical"}
+    rendered = tmp_path / "rendered-rules.yaml"
+    rendered.write_text(yaml.safe_dump(rule["spec"]))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rendered)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_config_map(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["dashboard"], "--set", "dashboard.namespace=monitoring")
+    cm = one(manifests, "ConfigMap")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["namespace"] == "monitoring"
+    shipped = json.loads((CHART / "files" / "dashboard.json").read_text())
+    assert json.loads(cm["data"]["punctual-scheduledjobs.json"]) == shipped
+    assert not of_kind(render(helm, helm_home), "ConfigMap")
+
+
+def test_notes_render(helm: str, helm_home: Path) -> None:
+    result = helm_run(
+        helm, helm_home, "install", "punctual", str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
+        *SCENARIOS["namespace scope"],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "kubectl sj list" in notes
+    assert "kubectl apply" in notes
+    assert "team-a, team-b" in notes
