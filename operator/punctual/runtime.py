@@ -523,7 +523,9 @@ class Operator:
 
     async def _watch_leadership(self, interval: float) -> None:
         assert self.kube is not None
-        namespace = self.settings.namespaces[0] if len(self.settings.namespaces) == 1 else None
+        # kopf keeps a KopfPeering in each watched namespace (the same peers in each), and a
+        # ClusterKopfPeering when it watches the whole cluster: read the first one of them.
+        namespace = self.settings.namespaces[0] if self.settings.namespaces else None
         while True:
             try:
                 peering = await self.kube.get_peering(self.settings.peering, namespace)
@@ -542,6 +544,36 @@ class Operator:
 
     # -- running ------------------------------------------------------------------------------------
 
+    async def _prime_caches(self) -> None:
+        """List our Jobs and Pods once before the first reconcile.
+
+        kopf delivers ScheduledJobs and Jobs on separate watches: a reconcile that ran before the
+        Jobs arrived would not see a Job created just before a restart and would decide its slot
+        again (Skipped under Forbid while that Job runs, its run never counted).
+        """
+        assert self.kube is not None
+        for namespace in self.settings.namespaces or (None,):
+            prefix = f"/namespaces/{namespace}" if namespace else ""
+            for path, remember in (
+                (f"/apis/batch/v1{prefix}/jobs", self.on_job),
+                (f"/api/v1{prefix}/pods", self.on_pod),
+            ):
+                while True:
+                    try:
+                        listing = await self.kube.request(
+                            "GET", path, params={"labelSelector": LABEL_SCHEDULED_JOB}, verb="list"
+                        )
+                        break
+                    except (ApiError, ClusterUnreachable) as exc:
+                        if isinstance(exc, ApiError) and not exc.transient:
+                            log.warning("listing %s: %s; relying on the watch", path, exc)
+                            listing = {}
+                            break
+                        log.warning("listing %s: %s; retrying", path, exc)
+                        await asyncio.sleep(1)
+                for item in listing.get("items") or []:
+                    remember("ADDED", dict(item))
+
     async def run(
         self,
         *,
@@ -554,6 +586,7 @@ class Operator:
         async with Kube(creds, counter=self.metrics) as kube:
             self.kube = kube
             await kube.check_crd()
+            await self._prime_caches()
             runner = web.AppRunner(make_app(self.metrics, ready=self.ready.is_set, alive=lambda: True))
             await runner.setup()
             site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)
