@@ -26,6 +26,7 @@ __all__ = [
     "format_local",
     "history_table",
     "human_duration",
+    "last_run",
     "list_document",
     "name_lines",
     "next_table",
@@ -103,6 +104,18 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def last_run(sj: ScheduledJob) -> datetime | None:
+    """When the newest run started: a scheduled slot (``lastScheduleTime``) or a manual run."""
+    status = sj.status
+    candidates = [
+        status.lastScheduleTime,
+        *(r.startTime for r in status.history),
+        *(a.startTime for a in status.active),
+    ]
+    known = [c for c in candidates if c is not None]
+    return max(known) if known else None
+
+
 def _next_run(sj: ScheduledJob, computed: datetime | None) -> datetime | None:
     if sj.suspended:
         return None
@@ -137,7 +150,7 @@ def scheduled_jobs_table(
             str(len(status.active)),
             str(len(status.queued)),
             status.lastResult or NONE,
-            relative(status.lastScheduleTime, now=now),
+            relative(last_run(sj), now=now),
             "<suspended>" if sj.suspended else relative(nxt, now=now),
         ]
         if wide:

@@ -192,7 +192,9 @@ def request_run(
         out.write(f"{TYPE_NAME}/{name} run {record.result.value}: {detail}\n".replace(": \n", "\n"))
         return 1
     if any(q.job == job for q in sj.status.queued):
-        out.write(f"job.batch/{job} queued (concurrencyPolicy {sj.raw_spec.get('concurrencyPolicy')})\n")
+        policy = sj.raw_spec.get("concurrencyPolicy") or "Allow"
+        out.write(f"job.batch/{job} queued (concurrencyPolicy {policy}): it starts when the active run ends\n")
+        out.flush()
         if not wait:
             return 0
         waiter = Waiter(total, f"queued job.batch/{job} to start", sleep=sleep)
