@@ -172,16 +172,18 @@ class Operator:
                 default_namespace=creds.default_namespace,
             )
 
+        # Async handlers on purpose: kopf runs sync handlers in a thread pool, and the caches and
+        # the scheduler belong to the event loop's thread.
         @kopf.on.event(GROUP, VERSION, PLURAL, registry=reg)
-        def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
+        async def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
             self.on_scheduledjob(event.get("type"), dict(event["object"]))
 
         @kopf.on.event("batch", "v1", "jobs", labels={LABEL_SCHEDULED_JOB: kopf.PRESENT}, registry=reg)
-        def job_event(event: Mapping[str, Any], **_: Any) -> None:
+        async def job_event(event: Mapping[str, Any], **_: Any) -> None:
             self.on_job(event.get("type"), dict(event["object"]))
 
         @kopf.on.event("", "v1", "pods", labels={LABEL_SCHEDULED_JOB: kopf.PRESENT}, registry=reg)
-        def pod_event(event: Mapping[str, Any], **_: Any) -> None:
+        async def pod_event(event: Mapping[str, Any], **_: Any) -> None:
             self.on_pod(event.get("type"), dict(event["object"]))
 
     def _credentials(self) -> Credentials:
