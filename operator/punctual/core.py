@@ -20,6 +20,7 @@ Slot classification (documented in the README):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -161,16 +162,23 @@ def parse_spec(raw: Mapping[str, Any]) -> ScheduledJobSpec:
         raise SpecError("; ".join(problems)) from exc
 
 
+@functools.lru_cache(maxsize=200_000)
+def _cached_schedule(expressions: tuple[str, ...], time_zone: str, anchor: datetime, key: str) -> Schedule:
+    # A Schedule is immutable once built, and parsing costs more than a whole decision otherwise:
+    # one per ScheduledJob spec is kept (the bound is far above any fleet this runs).
+    return Schedule(expressions, time_zone=time_zone, anchor=anchor, key=key)
+
+
 def build_schedule(subject: Subject, *, default_time_zone: str = "UTC") -> Schedule:
     """The Schedule of a subject, or SpecError (bad cron, zone or jitter)."""
     try:
         if subject.spec.jitter is not None:
             parse_duration(subject.spec.jitter)
-        return Schedule(
-            subject.spec.expressions(),
-            time_zone=subject.spec.timeZone or default_time_zone,
-            anchor=subject.creation,
-            key=subject.key,
+        return _cached_schedule(
+            tuple(subject.spec.expressions()),
+            subject.spec.timeZone or default_time_zone,
+            subject.creation,
+            subject.key,
         )
     except (ScheduleError, DurationError) as exc:
         raise SpecError(str(exc)) from exc
@@ -206,7 +214,7 @@ def decide_invalid(
     subject_generation: int | None, *, status: ScheduledJobStatus, error: str, now: datetime
 ) -> Decision:
     """An invalid spec: say so in conditions and an Event; schedule nothing, never crash."""
-    new = status.model_copy(deep=True)
+    new = status.model_copy()
     new.observedGeneration = subject_generation
     new.nextScheduleTime = None
     for type_, reason in (("ScheduleValid", "InvalidSpec"), ("Ready", "InvalidSpec")):
@@ -573,7 +581,8 @@ def decide(
 ) -> Decision:
     """Decide one ScheduledJob at ``now``. Raises SpecError for an unschedulable spec."""
     schedule = build_schedule(subject, default_time_zone=default_time_zone)
-    new = status.model_copy(deep=True)
+    # A shallow copy is enough: every nested list and record is replaced, never changed in place.
+    new = status.model_copy()
     work = _Work(
         subject=subject,
         schedule=schedule,
