@@ -134,8 +134,11 @@ class Scheduler(Generic[K]):
             delay = (when + PAD - self.clock.now()).total_seconds()
             if delay > 0:
                 self._changed.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps the wait in a new task,
+                # which kopf counts as its own on exit (it waits up to 5 s for it, scheduling on meanwhile).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):
+                        await self._changed.wait()
                 continue
             heapq.heappop(self._heap)
             del self._due[key]
