@@ -80,6 +80,14 @@ JOB_VANISHED_GRACE = timedelta(seconds=60)
 """A running record whose Job is gone this long after it started is closed as Failed/JobDeleted."""
 
 SOON = timedelta(milliseconds=1)
+MAX_JITTER = timedelta(days=365)
+MAX_DEADLINE = timedelta(days=36500)
+"""A longer startingDeadlineSeconds (the schema sets no maximum) means the same: no deadline."""
+
+
+def _deadline(spec: ScheduledJobSpec) -> timedelta | None:
+    seconds = spec.startingDeadlineSeconds
+    return None if seconds is None else timedelta(seconds=min(seconds, int(MAX_DEADLINE.total_seconds())))
 
 
 class SpecError(ValueError):
@@ -169,11 +177,22 @@ def _cached_schedule(expressions: tuple[str, ...], time_zone: str, anchor: datet
     return Schedule(expressions, time_zone=time_zone, anchor=anchor, key=key)
 
 
+def _check_jitter(text: str) -> None:
+    try:
+        jitter = parse_duration(text)
+    except DurationError as exc:
+        raise SpecError(str(exc)) from exc
+    except (OverflowError, ValueError) as exc:  # "1e400", "nan": no timedelta holds them
+        raise SpecError(f"spec.jitter {text!r} is not a usable duration; use e.g. 30s or 5m") from exc
+    if jitter > MAX_JITTER:
+        raise SpecError(f"spec.jitter {text!r} is longer than 365d; use e.g. 30s or 5m")
+
+
 def build_schedule(subject: Subject, *, default_time_zone: str = "UTC") -> Schedule:
     """The Schedule of a subject, or SpecError (bad cron, zone or jitter)."""
+    if subject.spec.jitter is not None:
+        _check_jitter(subject.spec.jitter)
     try:
-        if subject.spec.jitter is not None:
-            parse_duration(subject.spec.jitter)
         return _cached_schedule(
             tuple(subject.spec.expressions()),
             subject.spec.timeZone or default_time_zone,
@@ -275,8 +294,8 @@ class _Work:
         self.events.append(Event(kind, f"Slot{result.value}", message))
 
     def deadline_passed(self, due: datetime) -> bool:
-        deadline = self.spec.startingDeadlineSeconds
-        return deadline is not None and self.now > due + timedelta(seconds=deadline)
+        deadline = _deadline(self.spec)
+        return deadline is not None and self.now > due + deadline
 
     def start(self, *, job: str, slot: datetime, trigger: Trigger) -> None:
         """Start a run, or adopt its Job when one with the derived name exists already."""
@@ -671,9 +690,9 @@ def decide(
         wakes.append(resume_at)
     elif upcoming is not None:
         wakes.append(upcoming + work.jitter(upcoming))
-    deadline = subject.spec.startingDeadlineSeconds
+    deadline = _deadline(subject.spec)
     if deadline is not None:
-        wakes += [(q.dueTime or q.scheduledTime) + timedelta(seconds=deadline, milliseconds=1) for q in work.queue]
+        wakes += [(q.dueTime or q.scheduledTime) + deadline + timedelta(milliseconds=1) for q in work.queue]
     seen = {j.name for j in jobs}
     wakes += [
         (r.startTime or r.scheduledTime) + JOB_VANISHED_GRACE

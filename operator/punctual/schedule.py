@@ -45,6 +45,7 @@ _H_RANGES = ((0, 59), (0, 59), (0, 23), (1, 28), (1, 12), (0, 6))
 _H_TOKEN = re.compile(r"^H(?:\((\d+)-(\d+)\))?(?:/(\d+))?$")
 _SEARCH_YEARS = 5  # a schedule that never fires within this many years is rejected as impossible
 _MIN_EVERY = timedelta(seconds=1)
+_MAX_EVERY = timedelta(days=3660)  # ten years: longer intervals run past the calendar's end (year 9999)
 
 
 class ScheduleError(ValueError):
@@ -55,7 +56,7 @@ def load_zone(name: str) -> ZoneInfo:
     """The IANA zone, or a ScheduleError naming the bad value."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a file
         raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from exc
 
 
@@ -247,8 +248,12 @@ class Schedule:
                     every = parse_duration(expr[len("@every") :].strip())
                 except DurationError as exc:
                     raise ScheduleError(f"{expr!r}: {exc}") from exc
+                except (OverflowError, ValueError) as exc:  # "1e400s", "nan": no timedelta holds them
+                    raise ScheduleError(f"{expr!r}: the interval must be at most 3660d") from exc
                 if every < _MIN_EVERY:
                     raise ScheduleError(f"{expr!r}: the interval must be at least 1s")
+                if every > _MAX_EVERY:
+                    raise ScheduleError(f"{expr!r}: the interval must be at most 3660d")
                 self._everies.append(every)
             elif lowered.startswith("@"):
                 if lowered not in MACROS:
