@@ -138,6 +138,9 @@ class Operator:
             on_heap_size=self.metrics.set_heap_size,
         )
         self.kube: Kube | None = None
+        self._pending: dict[Key, ScheduledJobStatus] = {}
+        self._flush_timers: dict[Key, asyncio.TimerHandle] = {}
+        self._flush_tasks: set[asyncio.Task[None]] = set()
         self.ready = threading.Event()
         self.leader = not settings.peering
         self.metrics_port: int | None = None
@@ -197,6 +200,10 @@ class Operator:
         key = _key(body)
         if kind == "DELETED":
             self.sjs.pop(key, None)
+            self._pending.pop(key, None)
+            timer = self._flush_timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
             self.scheduler.forget(key)
             self.metrics.forget(*key)
             self.metrics.set_scheduledjobs(len(self.sjs))
@@ -291,12 +298,15 @@ class Operator:
         meta = body.get("metadata") or {}
         uid = str(meta.get("uid"))
         now = self.clock.now()
-        raw_status = body.get("status") or {}
-        try:
-            status = ScheduledJobStatus.model_validate(raw_status)
-        except ValidationError:
-            log.warning("%s/%s: unreadable status, rebuilding it from the Jobs", ns, name)
-            status = ScheduledJobStatus()
+        pending = self._pending.get(key)
+        if pending is not None:
+            status = pending  # decided but not yet written: newer than the API's copy
+        else:
+            try:
+                status = ScheduledJobStatus.model_validate(body.get("status") or {})
+            except ValidationError:
+                log.warning("%s/%s: unreadable status, rebuilding it from the Jobs", ns, name)
+                status = ScheduledJobStatus()
         # 2-3. Parse the spec and decide.
         subject: Subject | None = None
         try:
@@ -357,8 +367,8 @@ class Operator:
         new_status, events = decision.status, list(decision.events)
         if failed:
             new_status, events = self._creation_failed(new_status, events, failed, now)
-        # 5. Write status, in one merge patch, when it changed.
-        await self._write_status(key, raw_status, new_status)
+        # 5. Write status, in one merge patch, when it changed (changes within status_delay share it).
+        await self._save_status(key, new_status)
         # 6. Events and metrics.
         await self._post_events(ns, name, uid, events, now)
         self._observe(key, status, decision, new_status, subject, now, failed)
@@ -399,8 +409,55 @@ class Operator:
                 )
         return new, events
 
-    async def _write_status(self, key: Key, raw: Mapping[str, Any], status: ScheduledJobStatus) -> None:
+    async def _save_status(self, key: Key, status: ScheduledJobStatus) -> None:
+        """Write now, or keep it pending for ``status_delay`` so that close changes share one write.
+
+        A crash inside the delay loses nothing that matters: the Jobs carry their slots, so the next
+        operator adopts them and decides the rest again; each slot is still decided once.
+        """
+        if self.settings.status_delay <= 0:
+            await self._write_status(key, status)
+            return
+        self._pending[key] = status
+        if key not in self._flush_timers:
+            loop = asyncio.get_running_loop()
+            self._flush_timers[key] = loop.call_later(self.settings.status_delay, self._start_flush, key)
+
+    def _start_flush(self, key: Key) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush(key))
+        self._flush_tasks.add(task)
+        task.add_done_callback(self._flush_tasks.discard)
+
+    async def _flush(self, key: Key) -> None:
+        self._flush_timers.pop(key, None)
+        status = self._pending.get(key)
+        if status is None:
+            return
+        try:
+            await self._write_status(key, status)
+        except (ApiError, ClusterUnreachable) as exc:
+            log.warning("%s/%s: writing status: %s; retrying", key[0], key[1], exc)
+            if key not in self._flush_timers:
+                loop = asyncio.get_running_loop()
+                self._flush_timers[key] = loop.call_later(RETRY.total_seconds(), self._start_flush, key)
+            return
+        if self._pending.get(key) is status:
+            del self._pending[key]  # a newer one decided meanwhile stays pending, its timer runs
+        elif key in self._pending and key not in self._flush_timers:
+            self._start_flush(key)
+
+    async def flush_all(self) -> None:
+        """Write every pending status now (at shutdown)."""
+        for handle in self._flush_timers.values():
+            handle.cancel()
+        self._flush_timers.clear()
+        for key in list(self._pending):
+            with contextlib.suppress(ApiError, ClusterUnreachable):
+                await self._write_status(key, self._pending.pop(key))
+
+    async def _write_status(self, key: Key, status: ScheduledJobStatus) -> None:
         assert self.kube is not None
+        raw = (self.sjs.get(key) or {}).get("status") or {}
         new = status.model_dump(mode="json", exclude_none=True)
         if new == raw:
             return
@@ -631,6 +688,8 @@ class Operator:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(*self._flush_tasks, return_exceptions=True)
+                await self.flush_all()
                 await runner.cleanup()
                 self.kube = None
 

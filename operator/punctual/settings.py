@@ -35,6 +35,12 @@ class Settings(BaseModel):
     context: str | None = None
     workers: int = Field(default=32, ge=1, le=1024, description="Concurrent reconciles.")
     watch_timeout: int = Field(default=300, ge=1, description="Seconds per watch request.")
+    status_delay: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description="Seconds to gather status changes into one write (a quick run's start and end); 0: write at once.",
+    )
 
     @field_validator("default_time_zone")
     @classmethod
