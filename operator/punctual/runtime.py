@@ -349,6 +349,9 @@ class Operator:
                     ref = _controller(existing)
                     if ref is not None and ref[1] == uid:
                         self._remember_job(key, existing)  # ours from before a crash: adopt it
+                        # This decision recorded it as just started, but it may have run (or finished)
+                        # long ago, and its watch events may never show a phase change: decide again.
+                        self.scheduler.wake(key)
                         continue
                     failed[create.name] = f"a Job named {create.name} exists and is not owned by this ScheduledJob"
                 elif exc.transient:
