@@ -94,12 +94,14 @@ class JobScript:
     exit_code: int = 0
     rule: Callable[[Body, int], tuple[float, int]] | None = None
     seen: dict[str, int] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, job: Body) -> tuple[float, int]:
         owner = (job["metadata"].get("labels") or {}).get("punctual.dev/scheduledjob", "")
         with self._lock:
             self.seen[owner] = n = self.seen.get(owner, 0) + 1
+            self.names.append(job["metadata"]["name"])
         if self.rule is not None:
             return self.rule(job, n)
         return self.duration, self.exit_code
