@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import scheduled_job
+from plugin_helpers import scheduled_job
 
 from kubectl_sj import format
 from kubectl_sj.objects import ScheduledJob

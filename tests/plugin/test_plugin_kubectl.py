@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CRD, Sj, scheduled_job
+from plugin_helpers import CRD, Sj, scheduled_job
 
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.slots import next_slots

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, REPO
+from plugin_helpers import BIN, REPO
 
 MODULES = ["cli", "client", "completion", "convert", "errors", "format", "objects", "runs", "slots"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from conftest import Sj, scheduled_job
+from plugin_helpers import Sj, scheduled_job
 
 from punctual.api import Trigger, format_time
 from punctual.core import parse_spec
@@ -215,7 +215,8 @@ def operator_process(emulator: Emulator, sj: Sj, tmp_path: Path) -> Iterator[sub
 
 def test_run_with_the_real_operator(emulator: Emulator, sj: Sj, operator_process: subprocess.Popen[bytes]) -> None:
     body = scheduled_job("nightly", schedule="0 0 1 1 *", concurrencyPolicy="Forbid")
-    body["spec"]["jobTemplate"]["metadata"] = {"annotations": {DURATION_ANNOTATION: "3s", EXIT_CODE_ANNOTATION: "0"}}
+    # Long enough that the second request surely comes while the first run is active, even on a busy machine.
+    body["spec"]["jobTemplate"]["metadata"] = {"annotations": {DURATION_ANNOTATION: "10s", EXIT_CODE_ANNOTATION: "0"}}
     emulator.create(body)
     first = sj("run", "nightly")  # the operator may still be starting: run waits up to 30s for it
     assert first.returncode == 0, (first.stdout, first.stderr)
@@ -225,8 +226,10 @@ def test_run_with_the_real_operator(emulator: Emulator, sj: Sj, operator_process
     assert second.returncode == 1, (second.stdout, second.stderr)
     assert second.stdout.startswith("scheduledjob.punctual.dev/nightly run Skipped: ")
     assert f"{job} still running (concurrencyPolicy Forbid)" in second.stdout
-    # Once it finished, a waited run succeeds.
-    deadline = time.monotonic() + 30
+    # Once it finished, a waited (shorter) run succeeds.
+    short = {"spec": {"jobTemplate": {"metadata": {"annotations": {DURATION_ANNOTATION: "1s"}}}}}
+    emulator.patch(SJ, "scheduledjobs", "nightly", short, namespace="default")
+    deadline = time.monotonic() + 40
     while emulator.get(SJ, "scheduledjobs", "nightly", namespace="default").get("status", {}).get("active"):
         assert time.monotonic() < deadline, "the first run did not finish"
         time.sleep(0.2)

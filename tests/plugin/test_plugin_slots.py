@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import scheduled_job
+from plugin_helpers import scheduled_job
 
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.slots import SlotError, next_slots, parse_from
