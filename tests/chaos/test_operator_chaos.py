@@ -31,9 +31,9 @@ from chaos_support import CRD, CreationLog, in_process_operator, scheduled_job, 
 from punctual.sandbox import Emulator, Faults, JobController
 
 PUNCTUAL = Path(sys.executable).with_name("punctual")
-# CI runs one seed of each for ~24 s; a larger run: PUNCTUAL_CHAOS_SEEDS=1,2,3,4,5 PUNCTUAL_CHAOS_SECONDS=120
+# CI runs one seed of each for ~18 s; a larger run: PUNCTUAL_CHAOS_SEEDS=1,2,3,4,5 PUNCTUAL_CHAOS_SECONDS=120
 SEEDS = [int(s) for s in os.environ.get("PUNCTUAL_CHAOS_SEEDS", "1").split(",")]
-SECONDS = float(os.environ.get("PUNCTUAL_CHAOS_SECONDS", "24"))
+SECONDS = float(os.environ.get("PUNCTUAL_CHAOS_SECONDS", "18"))
 
 # */2 schedules with seconds: a 40 s run is ~20 slots each. Durations make Forbid skip, Queue
 # queue (and drop) and Allow overlap.
