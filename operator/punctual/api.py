@@ -200,7 +200,9 @@ class ScheduledJobSpec(_Model):
     jobTemplate: JobTemplate = Field(description="The Job to create for each run (batch/v1 JobTemplateSpec).")
     successfulJobsHistoryLimit: int = Field(default=3, ge=0, le=1000, description="Succeeded Jobs kept.")
     failedJobsHistoryLimit: int = Field(default=1, ge=0, le=1000, description="Failed Jobs kept.")
-    historyLimit: int = Field(default=20, ge=0, le=100, description="Run records kept in status.history.")
+    historyLimit: int = Field(
+        default=20, ge=0, le=100, description="Run records kept in status.history (plus those of Jobs not yet deleted)."
+    )
 
     @model_validator(mode="after")
     def _one_schedule_field(self) -> ScheduledJobSpec:
