@@ -42,6 +42,7 @@ from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger
 from punctual.core import Decision, Subject, build_schedule, decide, parse_spec
 from punctual.jobs import JobPhase, ObservedJob
 from punctual.schedule import Schedule
+from punctual.simulate import SimJob
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 END = DAY + timedelta(hours=24)
@@ -86,31 +87,6 @@ class Chaos:
 
 
 @dataclass
-class SimJob:
-    name: str
-    slot: datetime
-    trigger: Trigger
-    created: datetime
-    finish_at: datetime
-    fail: bool
-
-    def observe(self, now: datetime) -> ObservedJob:
-        done = now >= self.finish_at
-        phase = JobPhase.ACTIVE if not done else (JobPhase.FAILED if self.fail else JobPhase.SUCCEEDED)
-        return ObservedJob(
-            name=self.name,
-            scheduled_time=self.slot,
-            trigger=self.trigger,
-            phase=phase,
-            created=self.created,
-            start_time=self.created,
-            completion_time=self.finish_at if done else None,
-            reason=("BackoffLimitExceeded" if self.fail else "Completed") if done else None,
-            exit_code=(1 if self.fail else 0) if done else None,
-        )
-
-
-@dataclass
 class Play:
     """One ScheduledJob's day: the world, the ledger and what happened."""
 
@@ -136,7 +112,16 @@ class Play:
 
     def create(self, create: Any, now: datetime) -> None:
         length, fail = self.duration(create.name)
-        job = SimJob(create.name, create.slot, create.trigger, now, now + length, fail)
+        job = SimJob(
+            name=create.name,
+            slot=create.slot,
+            trigger=create.trigger,
+            run=len(self.created) + 1,
+            created=now,
+            finish_at=now + length,
+            fail=fail,
+            image=None,
+        )
         self.created.append(job)
         self.jobs[create.name] = job  # a second create of a live name would be AlreadyExists: caught below
 
