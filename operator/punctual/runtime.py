@@ -27,6 +27,7 @@ import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,7 @@ log = logging.getLogger("punctual")
 Key = tuple[str, str]
 Body = dict[str, Any]
 RETRY = timedelta(seconds=5)
+GONE_MEMORY = 100_000  # deleted Job uids remembered, against replayed watch events
 MAX_EVENTS_PER_RECONCILE = 10  # a 10,000-slot catch-up must not post 10,000 Events
 
 
@@ -139,8 +141,10 @@ class Operator:
         )
         self.kube: Kube | None = None
         self._pending: dict[Key, ScheduledJobStatus] = {}
+        self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
         self._flush_timers: dict[Key, asyncio.TimerHandle] = {}
         self._flush_tasks: set[asyncio.Task[None]] = set()
+        self._flushing: set[Key] = set()
         self.ready = threading.Event()
         self.leader = not settings.peering
         self.metrics_port: int | None = None
@@ -228,7 +232,12 @@ class Operator:
         )
 
     def _remember_job(self, owner: Key, body: Body) -> None:
-        name = str((body.get("metadata") or {}).get("name"))
+        meta = body.get("metadata") or {}
+        name = str(meta.get("name"))
+        if meta.get("uid") in self._gone:
+            # A replayed event of a Job already deleted (a watch restarted from an older version):
+            # letting it back in would make the core adopt, and count, a run that ended long ago.
+            return
         jobs = self.jobs.setdefault(owner, {})
         old = jobs.get(name)
         if old is None or _rv(body) >= _rv(old):
@@ -243,13 +252,20 @@ class Operator:
         owner = (ns, ref[0])
         before = self.jobs.get(owner, {}).get(job_name)
         if kind == "DELETED":
-            self.jobs.get(owner, {}).pop(job_name, None)
-            self.job_owner.pop((ns, job_name), None)
+            self._forget_job(owner, job_name, (body.get("metadata") or {}).get("uid"))
             self.pods.pop((ns, job_name), None)
         else:
             self._remember_job(owner, body)
         if before is None or kind == "DELETED" or self._job_phase(before) != self._job_phase(body):
             self.scheduler.wake(owner)
+
+    def _forget_job(self, owner: Key, job_name: str, uid: Any) -> None:
+        self.jobs.get(owner, {}).pop(job_name, None)
+        self.job_owner.pop((owner[0], job_name), None)
+        if uid:
+            self._gone[str(uid)] = None
+            while len(self._gone) > GONE_MEMORY:
+                self._gone.popitem(last=False)
 
     @staticmethod
     def _job_phase(body: Mapping[str, Any]) -> str:
@@ -365,6 +381,9 @@ class Operator:
         for delete in decision.deletes:
             try:
                 await kube.delete_job(ns, delete.name)
+                gone = self.jobs.get(key, {}).get(delete.name)
+                if gone is not None:
+                    self._forget_job(key, delete.name, (gone.get("metadata") or {}).get("uid"))
             except (ApiError, ClusterUnreachable) as exc:
                 log.warning("%s/%s: deleting Job %s: %s", ns, name, delete.name, exc)
         new_status, events = decision.status, list(decision.events)
@@ -427,27 +446,33 @@ class Operator:
             self._flush_timers[key] = loop.call_later(self.settings.status_delay, self._start_flush, key)
 
     def _start_flush(self, key: Key) -> None:
+        self._flush_timers.pop(key, None)
+        if key in self._flushing:
+            return  # one write per ScheduledJob at a time: the running one looks again when done
+        self._flushing.add(key)
         task = asyncio.get_running_loop().create_task(self._flush(key))
         self._flush_tasks.add(task)
         task.add_done_callback(self._flush_tasks.discard)
 
     async def _flush(self, key: Key) -> None:
-        self._flush_timers.pop(key, None)
-        status = self._pending.get(key)
-        if status is None:
-            return
+        # Writes of one ScheduledJob never overlap: a slow older PATCH overtaken by a newer one
+        # would otherwise land last and put an old status back.
         try:
-            await self._write_status(key, status)
-        except (ApiError, ClusterUnreachable) as exc:
-            log.warning("%s/%s: writing status: %s; retrying", key[0], key[1], exc)
-            if key not in self._flush_timers:
-                loop = asyncio.get_running_loop()
-                self._flush_timers[key] = loop.call_later(RETRY.total_seconds(), self._start_flush, key)
-            return
-        if self._pending.get(key) is status:
-            del self._pending[key]  # a newer one decided meanwhile stays pending, its timer runs
-        elif key in self._pending and key not in self._flush_timers:
-            self._start_flush(key)
+            while (status := self._pending.get(key)) is not None:
+                try:
+                    await self._write_status(key, status)
+                except (ApiError, ClusterUnreachable) as exc:
+                    log.warning("%s/%s: writing status: %s; retrying", key[0], key[1], exc)
+                    if key not in self._flush_timers:
+                        loop = asyncio.get_running_loop()
+                        self._flush_timers[key] = loop.call_later(RETRY.total_seconds(), self._start_flush, key)
+                    return
+                if self._pending.get(key) is status:
+                    del self._pending[key]
+                elif key in self._flush_timers:
+                    return  # a newer status is pending and its own timer will write it
+        finally:
+            self._flushing.discard(key)
 
     async def flush_all(self) -> None:
         """Write every pending status now (at shutdown)."""
