@@ -6,35 +6,12 @@ import copy
 from typing import Any
 
 import pytest
-import yaml
+from punctual_testing import cronjob_example
 
 from kubectl_sj.convert import ConvertError, convert_cronjob
 from punctual.core import parse_spec
 
-# The example of https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ (application/job/cronjob.yaml).
-DOCS_EXAMPLE = yaml.safe_load(
-    """
-apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: hello
-spec:
-  schedule: "* * * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-          - name: hello
-            image: busybox:1.28
-            imagePullPolicy: IfNotPresent
-            command:
-            - /bin/sh
-            - -c
-            - date; echo Hello from the Kubernetes cluster
-          restartPolicy: OnFailure
-"""
-)
+DOCS_EXAMPLE = cronjob_example()
 
 
 def served(cronjob: dict[str, Any]) -> dict[str, Any]:

@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from punctual_testing import CRD_PATH, cronjob_example
 
 from punctual.api import ScheduledJobSpec
 from punctual.core import parse_spec
 from punctual.crd import crd_manifest, crd_yaml
 
-REPO = Path(__file__).resolve().parents[2]
-COMMITTED = REPO / "crds" / "scheduledjobs.punctual.dev.yaml"
 REGENERATE = "run `punctual crd > crds/scheduledjobs.punctual.dev.yaml`"
-
-# The CronJob example from https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/
-CRONJOB_EXAMPLE = """
-apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: hello
-spec:
-  schedule: "* * * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-          - name: hello
-            image: busybox:1.28
-            imagePullPolicy: IfNotPresent
-            command:
-            - /bin/sh
-            - -c
-            - date; echo Hello from the Kubernetes cluster
-          restartPolicy: OnFailure
-"""
 
 # Every other field a CronJob spec may have (batch/v1 CronJobSpec).
 CRONJOB_FULL_SPEC = {
@@ -66,7 +41,7 @@ def assert_fresh(committed: str, generated: str) -> None:
 
 
 def test_committed_crd_equals_punctual_crd_output() -> None:
-    assert_fresh(COMMITTED.read_text(), crd_yaml())
+    assert_fresh(CRD_PATH.read_text(), crd_yaml())
 
 
 def test_a_stale_crd_fails_with_the_command_to_run() -> None:
@@ -171,7 +146,7 @@ def test_enums_and_defaults() -> None:
     assert status["counts"]["additionalProperties"] == {"type": "integer"}
 
 
-@pytest.mark.parametrize("raw", [yaml.safe_load(CRONJOB_EXAMPLE)["spec"], CRONJOB_FULL_SPEC], ids=["docs", "full"])
+@pytest.mark.parametrize("raw", [cronjob_example()["spec"], CRONJOB_FULL_SPEC], ids=["docs", "full"])
 def test_a_cronjob_spec_validates_unchanged(raw: dict[str, Any]) -> None:
     spec = parse_spec(raw)
     assert isinstance(spec, ScheduledJobSpec)
