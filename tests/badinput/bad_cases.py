@@ -8,15 +8,13 @@ from ``parse_spec``/``build_schedule`` as a SpecError whose message names the pr
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
+from punctual_testing import load_crd
 
 __all__ = ["CRD", "OPERATOR", "SCHEMA", "TEMPLATE", "openapi_schema", "spec_of"]
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD: dict[str, Any] = yaml.safe_load((ROOT / "crds" / "scheduledjobs.punctual.dev.yaml").read_text())
+CRD = load_crd()
 TEMPLATE: dict[str, Any] = {
     "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1.36"}]}}}
 }

@@ -33,10 +33,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from punctual_testing import CRD_PATH, REPO_ROOT
 
 from punctual.jobs import ANNOTATION_RUN_REQUEST, manual_job_name
 from punctual.kube import load_credentials
@@ -44,9 +44,7 @@ from punctual.runtime import Operator
 from punctual.settings import Settings
 
 KUBECONFIG = os.environ.get("PUNCTUAL_TEST_KUBECONFIG", "")
-ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = str(ROOT / ".venv" / "bin" / "kubectl")
-CRD = ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
+KUBECTL = str(REPO_ROOT / ".venv" / "bin" / "kubectl")
 
 pytestmark = [
     pytest.mark.cluster,
@@ -79,7 +77,7 @@ def wait_for(predicate: Callable[[], T], timeout: float, *, what: str, interval:
 
 @pytest.fixture(scope="module", autouse=True)
 def crd() -> None:
-    kubectl("apply", "-f", str(CRD))
+    kubectl("apply", "-f", str(CRD_PATH))
     kubectl("wait", "--for=condition=Established", "crd/scheduledjobs.punctual.dev", "--timeout=60s")
 
 

@@ -16,12 +16,11 @@ import kopf
 import kubernetes
 import pytest
 from emulator_helpers import WIDGET_CRD, Api, wait_for, widget
+from punctual_testing import CRD_PATH
 
 from punctual.sandbox import Emulator, JobController
 
-REPO = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
-REAL_CRD = REPO / "crds" / "scheduledjobs.punctual.dev.yaml"
 
 JOB = {
     "apiVersion": "batch/v1",
@@ -150,9 +149,9 @@ def test_kubectl(emulator: Emulator, kubeconfig: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-@pytest.mark.skipif(not REAL_CRD.exists(), reason="the project's CRD is not written yet")
+@pytest.mark.skipif(not CRD_PATH.exists(), reason="the project's CRD is not written yet")
 def test_kubectl_applies_the_project_crd(emulator: Emulator, kubeconfig: Path) -> None:
-    assert "created" in kubectl(kubeconfig, "apply", "-f", str(REAL_CRD)).stdout
+    assert "created" in kubectl(kubeconfig, "apply", "-f", str(CRD_PATH)).stdout
     groups = Api(emulator.url).get("/apis").json()["groups"]
     assert "punctual.dev" in {group["name"] for group in groups}
     assert "No resources found" in kubectl(kubeconfig, "get", "scheduledjobs.punctual.dev").stderr

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
-from integration_support import CRD_PATH, Body, JobScript, OperatorFactory, RunningOperator, TestClock
+from integration_support import Body, JobScript, OperatorFactory, RunningOperator, TestClock
+from punctual_testing import load_crd
 
 from punctual.kube import Credentials
 from punctual.runtime import Operator
@@ -32,8 +32,7 @@ def clock() -> TestClock:
 
 @pytest.fixture
 def crd() -> Body:
-    loaded: Body = yaml.safe_load(CRD_PATH.read_text())
-    return loaded
+    return load_crd()
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
+
+from punctual_testing import REPO_ROOT
 
 from punctual.runtime import Operator
 from punctual.sandbox import Emulator
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD_PATH = ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
+ROOT = REPO_ROOT
 SJ_API = "punctual.dev/v1"
 NS = "default"
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration_support import CRD_PATH, ROOT, JobScript, OperatorFactory, TestClock, records, wait_for
+from integration_support import ROOT, JobScript, OperatorFactory, TestClock, records, wait_for
+from punctual_testing import CRD_PATH
 
 from punctual.sandbox import Emulator, JobController
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from punctual_testing import REPO_ROOT, load_crd
 
 __all__ = ["BIN", "CRD", "REPO", "Sj", "scheduled_job"]
 
-REPO = Path(__file__).resolve().parents[2]
-CRD = yaml.safe_load((REPO / "crds" / "scheduledjobs.punctual.dev.yaml").read_text())
+REPO = REPO_ROOT
+CRD = load_crd()
 BIN = Path(sys.executable).parent
 
 
