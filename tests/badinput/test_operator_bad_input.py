@@ -11,25 +11,19 @@ the operator never crashes and no reconcile fails.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from bad_cases import CRD, TEMPLATE
+from punctual_testing import in_process_operator
 
 from punctual.api import ScheduledJobStatus, format_time, parse_time
 from punctual.jobs import ANNOTATION_SCHEDULED_TIME, LABEL_TRIGGER
-from punctual.kube import Credentials
-from punctual.runtime import Operator
 from punctual.sandbox import DURATION_ANNOTATION, Emulator, JobController
-from punctual.settings import Settings
 
 NS = "default"
 LONG_NAME = "a" * 253
@@ -61,31 +55,6 @@ def scheduled_job(name: str, **fields: Any) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": NS},
         "spec": spec,
     }
-
-
-@contextmanager
-def operator(emu: Emulator) -> Iterator[Operator]:
-    settings = Settings(metrics_port=0, metrics_host="127.0.0.1", watch_timeout=5)
-    op = Operator(settings, credentials=Credentials(server=emu.url))
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(op.run(stop_flag=stop))
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="punctual-operator", daemon=True)
-    thread.start()
-    try:
-        assert op.ready.wait(30), "the operator did not become ready"
-        yield op
-        assert thread.is_alive(), f"the operator stopped: {failure}"
-    finally:
-        stop.set()
-        thread.join(30)
-    assert failure == [], f"the operator crashed: {failure}"
 
 
 def status_of(emu: Emulator, name: str) -> ScheduledJobStatus:
@@ -125,7 +94,7 @@ def test_bad_scheduledjobs_get_conditions_and_events_while_good_ones_run(caplog:
         emu.patch_status(
             "punctual.dev/v1", "scheduledjobs", "backlog", {"scheduledThrough": format_time(behind)}, namespace=NS
         )
-        with operator(emu):
+        with in_process_operator(emu):
             time.sleep(9)
             events = emu.list("v1", "events", namespace=NS)
             statuses = {name: status_of(emu, name) for name in [*BAD, "good", LONG_NAME, "backlog"]}

@@ -24,24 +24,21 @@ tier can be smoke-checked without a cluster against ``python -m punctual.sandbox
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from punctual_testing import CRD_PATH, REPO_ROOT
+from punctual_testing import CRD_PATH, REPO_ROOT, operator_settings, serve_in_thread
 
 from punctual.jobs import ANNOTATION_RUN_REQUEST, manual_job_name
 from punctual.kube import load_credentials
 from punctual.runtime import Operator
-from punctual.settings import Settings
 
 KUBECONFIG = os.environ.get("PUNCTUAL_TEST_KUBECONFIG", "")
 KUBECTL = str(REPO_ROOT / ".venv" / "bin" / "kubectl")
@@ -92,25 +89,10 @@ def namespace() -> Iterator[str]:
 @pytest.fixture
 def operator(namespace: str) -> Iterator[Operator]:
     """The real operator in a thread with its own event loop, watching only the test's namespace."""
-    settings = Settings(namespaces=(namespace,), metrics_port=0, metrics_host="127.0.0.1", watch_timeout=30)
-    op = Operator(settings, credentials=load_credentials(KUBECONFIG))
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            asyncio.run(op.run(stop_flag=stop))
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=serve, name="operator", daemon=True)
-    thread.start()
-    assert op.ready.wait(60), f"the operator did not become ready: {failure}"
-    yield op
-    stop.set()
-    thread.join(60)
-    assert not thread.is_alive(), "the operator thread did not end"
-    assert not failure, failure
+    settings = operator_settings(namespaces=(namespace,), watch_timeout=30)
+    running = serve_in_thread(Operator(settings, credentials=load_credentials(KUBECONFIG)), ready_timeout=60)
+    yield running.op
+    running.stop(timeout=60)
 
 
 def apply_sj(namespace: str, name: str, schedule: str, *, sleep: int, **spec: Any) -> None:

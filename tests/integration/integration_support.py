@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from punctual_testing import REPO_ROOT
+from punctual_testing import REPO_ROOT, RunningOperator
 
-from punctual.runtime import Operator
 from punctual.sandbox import Emulator
 
 ROOT = REPO_ROOT
@@ -108,24 +107,6 @@ class JobScript:
 
 
 # -- the operator ------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunningOperator:
-    """One operator serving in its own thread; ``stop()`` ends it and checks that it ended."""
-
-    op: Operator
-    thread: threading.Thread
-    stop_flag: threading.Event
-    failure: list[BaseException]
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.stop_flag.is_set() and not self.thread.is_alive():
-            return
-        self.stop_flag.set()
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the operator thread did not end"
-        assert not self.failure, f"the operator failed: {self.failure[0]!r}"
 
 
 OperatorFactory = Callable[..., RunningOperator]
