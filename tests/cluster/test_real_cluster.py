@@ -24,15 +24,17 @@ tier can be smoke-checked without a cluster against ``python -m punctual.sandbox
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
+import punctual_testing
 import pytest
 from punctual_testing import CRD_PATH, REPO_ROOT, operator_settings, serve_in_thread
 
@@ -48,7 +50,6 @@ pytestmark = [
     pytest.mark.skipif(not KUBECONFIG, reason="set PUNCTUAL_TEST_KUBECONFIG to run against a real cluster"),
 ]
 
-T = TypeVar("T")
 Body = dict[str, Any]
 
 
@@ -61,15 +62,8 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     return done.stdout
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, *, what: str, interval: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {found!r}")
-        time.sleep(interval)
+# Each poll runs kubectl: once a second is often enough.
+wait_for = functools.partial(punctual_testing.wait_for, interval=1.0)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
+import punctual_testing
 import requests
 
 __all__ = ["WIDGETS", "WIDGET_CRD", "Api", "wait_for", "widget"]
@@ -94,15 +96,5 @@ def widget(name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": spec}
 
 
-def wait_for(predicate: Any, *, timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate()`` until it returns something truthy; return that or fail."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out waiting for {predicate}")
-        time.sleep(interval)
+# The emulator answers in-process and quickly: poll often, give up soon.
+wait_for = functools.partial(punctual_testing.wait_for, timeout=5.0, interval=0.02)

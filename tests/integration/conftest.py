@@ -1,6 +1,7 @@
 """Fixtures for the integration tier: an emulator with the real CRD, scripted Jobs, real operators.
 
-See ``integration_support`` for what the tests share (clock, Job script, polling, readers).
+See ``integration_support`` for what the tests share (clock, Job script, readers) and ``punctual_testing``
+for what every tier shares (polling, the operator in a thread).
 """
 
 from __future__ import annotations

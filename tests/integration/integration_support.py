@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from punctual_testing import REPO_ROOT, RunningOperator
 
@@ -24,24 +24,7 @@ ROOT = REPO_ROOT
 SJ_API = "punctual.dev/v1"
 NS = "default"
 
-T = TypeVar("T")
 Body = dict[str, Any]
-
-
-# -- polling -----------------------------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 30.0, *, interval: float = 0.1, what: str = "") -> T:
-    """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}; last: {last!r}")
-        time.sleep(interval)
 
 
 # -- time --------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration_support import ROOT, JobScript, OperatorFactory, TestClock, records, wait_for
-from punctual_testing import CRD_PATH
+from integration_support import ROOT, JobScript, OperatorFactory, TestClock, records
+from punctual_testing import CRD_PATH, wait_for
 
 from punctual.sandbox import Emulator, JobController
 

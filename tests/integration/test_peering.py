@@ -21,8 +21,8 @@ from integration_support import (
     records,
     scheduled_job,
     slot_of,
-    wait_for,
 )
+from punctual_testing import wait_for
 
 from punctual.api import format_time
 from punctual.runtime import Operator

@@ -23,8 +23,8 @@ from integration_support import (
     scheduled_job,
     slot_of,
     status,
-    wait_for,
 )
+from punctual_testing import wait_for
 
 from punctual.jobs import ANNOTATION_RUN_REQUEST, manual_job_name
 from punctual.sandbox import Emulator

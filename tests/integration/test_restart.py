@@ -27,8 +27,8 @@ from integration_support import (
     scheduled_job,
     slot_of,
     status,
-    wait_for,
 )
+from punctual_testing import wait_for
 
 from punctual.api import Trigger, format_time
 from punctual.core import ON_TIME_TOLERANCE, parse_spec

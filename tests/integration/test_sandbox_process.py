@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from integration_support import ROOT, wait_for
+from integration_support import ROOT
+from punctual_testing import wait_for
 
 BIN = ROOT / ".venv" / "bin"
 PUNCTUAL, KUBECTL, PLUGIN = BIN / "punctual", BIN / "kubectl", BIN / "kubectl-sj"

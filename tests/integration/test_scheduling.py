@@ -22,8 +22,8 @@ from integration_support import (
     scheduled_job,
     slot_of,
     status,
-    wait_for,
 )
+from punctual_testing import wait_for
 
 from punctual.jobs import slot_job_name
 from punctual.sandbox import Emulator

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -31,7 +32,10 @@ __all__ = [
     "load_crd",
     "operator_settings",
     "serve_in_thread",
+    "wait_for",
 ]
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO_ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
@@ -71,6 +75,21 @@ def cronjob_example() -> dict[str, Any]:
     """The Kubernetes docs' CronJob example, parsed afresh (callers may change their copy)."""
     example: dict[str, Any] = yaml.safe_load(_CRONJOB_EXAMPLE)
     return example
+
+
+# -- polling -----------------------------------------------------------------------------------------
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, *, interval: float = 0.1, what: str = "") -> T:
+    """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}; last: {last!r}")
+        time.sleep(interval)
 
 
 # -- the operator in a thread ------------------------------------------------------------------------
