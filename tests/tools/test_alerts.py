@@ -8,21 +8,20 @@ from typing import Any
 
 import pytest
 import yaml
+from punctual_testing import REPO_ROOT
+from tools_support import ALERT_NAMES, ALERTS, alert_rules
 
-REPO = Path(__file__).resolve().parents[2]
-ALERTS = REPO / "charts" / "punctual" / "files" / "alerts.yaml"
-ALERTS_TEST = REPO / "tests" / "tools" / "alerts_test.yaml"
+ALERTS_TEST = REPO_ROOT / "tests" / "tools" / "alerts_test.yaml"
 
 pytestmark = pytest.mark.tools
 
 
 def run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    return subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False)
 
 
 def alert_names() -> set[str]:
-    data = yaml.safe_load(ALERTS.read_text())
-    return {rule["alert"] for group in data["groups"] for rule in group["rules"] if "alert" in rule}
+    return {rule["alert"] for rule in alert_rules() if "alert" in rule}
 
 
 def test_promtool_check_rules(promtool: str) -> None:
@@ -55,14 +54,6 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
         for check in case.get("alert_rule_test", []):
             (firing if check.get("exp_alerts") else silent).add(check["alertname"])
     names = alert_names()
-    assert names == {
-        "PunctualRunFailed",
-        "PunctualNoRecentSuccess",
-        "PunctualRunOverBudget",
-        "PunctualSlotsMissed",
-        "PunctualSlotsDropped",
-        "PunctualStartLagHigh",
-        "PunctualOperatorDown",
-    }
+    assert names == set(ALERT_NAMES)
     assert names - firing == set(), "never tested firing"
     assert names - silent == set(), "never tested not firing"

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from punctual_testing import REPO_ROOT
+from tools_support import ALERT_NAMES, alert_rules
 
 from punctual.metrics import METRIC_NAMES, Metrics
 
-REPO = Path(__file__).resolve().parents[2]
-DASHBOARD = REPO / "charts" / "punctual" / "files" / "dashboard.json"
-ALERTS = REPO / "charts" / "punctual" / "files" / "alerts.yaml"
+DASHBOARD = REPO_ROOT / "charts" / "punctual" / "files" / "dashboard.json"
 
 FUNCTIONS = frozenset(
     [
@@ -193,11 +191,6 @@ def test_dashboard_queries_only_exported_metrics() -> None:
     } <= used
 
 
-def alert_rules() -> list[dict[str, Any]]:
-    data = yaml.safe_load(ALERTS.read_text())
-    return [rule for group in data["groups"] for rule in group["rules"]]
-
-
 def test_alerts_query_only_exported_metrics_up_and_their_records() -> None:
     rules = alert_rules()
     records = {r["record"] for r in rules if "record" in r}
@@ -208,18 +201,7 @@ def test_alerts_query_only_exported_metrics_up_and_their_records() -> None:
         assert series <= allowed, (rule["expr"], series - allowed)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "PunctualRunFailed",
-        "PunctualNoRecentSuccess",
-        "PunctualRunOverBudget",
-        "PunctualSlotsMissed",
-        "PunctualSlotsDropped",
-        "PunctualStartLagHigh",
-        "PunctualOperatorDown",
-    ],
-)
+@pytest.mark.parametrize("name", ALERT_NAMES)
 def test_alert_exists_with_severity_and_summary(name: str) -> None:
     rules = {r["alert"]: r for r in alert_rules() if "alert" in r}
     assert name in rules
