@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from punctual_testing import PRINTER_COLUMNS
 
 from punctual.crd import crd_manifest
 from punctual.sandbox.tables import human_duration, json_path, render_table, wants_table
@@ -52,17 +53,7 @@ def test_scheduledjob_table_has_the_crd_columns() -> None:
     now = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
     table = render_table([sj], columns, resource_version="7", now=now)
     names = [c["name"] for c in table["columnDefinitions"]]
-    assert names == [
-        "Name",
-        "Schedule",
-        "Suspend",
-        "Active",
-        "Queued",
-        "Last Result",
-        "Last Schedule",
-        "Next Run",
-        "Age",
-    ]
+    assert names == ["Name", *PRINTER_COLUMNS]
     assert table["rows"][0]["cells"] == [
         "report",
         "*/5 * * * *",

@@ -25,6 +25,7 @@ from punctual.settings import Settings
 
 __all__ = [
     "CRD_PATH",
+    "PRINTER_COLUMNS",
     "REPO_ROOT",
     "RunningOperator",
     "cronjob_example",
@@ -39,6 +40,18 @@ T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO_ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
+
+# The CRD's printer columns, in order: what ``kubectl get scheduledjobs`` shows after the name.
+PRINTER_COLUMNS = (
+    "Schedule",
+    "Suspend",
+    "Active",
+    "Queued",
+    "Last Result",
+    "Last Schedule",
+    "Next Run",
+    "Age",
+)
 
 # The example of https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/
 # (application/job/cronjob.yaml), as the docs print it.

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from punctual_testing import CRD_PATH, cronjob_example
+from punctual_testing import CRD_PATH, PRINTER_COLUMNS, cronjob_example
 
 from punctual.api import ScheduledJobSpec
 from punctual.core import parse_spec
@@ -103,16 +103,7 @@ def test_status_subresource_and_names() -> None:
 
 def test_printer_columns() -> None:
     columns = [(c["name"], c["jsonPath"]) for c in version()["additionalPrinterColumns"]]
-    assert [name for name, _ in columns] == [
-        "Schedule",
-        "Suspend",
-        "Active",
-        "Queued",
-        "Last Result",
-        "Last Schedule",
-        "Next Run",
-        "Age",
-    ]
+    assert [name for name, _ in columns] == list(PRINTER_COLUMNS)
     status = version()["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
     for name, path in columns:
         if path.startswith(".status."):
