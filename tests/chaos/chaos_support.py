@@ -1,27 +1,22 @@
 """Helpers for the chaos tests against the emulated API: ScheduledJobs, a log of every Job the API
-created, and the checks made from the Jobs and the status after the chaos."""
+created, and the checks made from the Jobs and the status after the chaos. The in-process operator
+is ``punctual_testing``'s, exported here too for the chaos tests."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from punctual_testing import in_process_operator, load_crd
 
 from punctual.api import ScheduledJobSpec, ScheduledJobStatus, Trigger, parse_time
 from punctual.core import Subject, build_schedule
 from punctual.jobs import ANNOTATION_SCHEDULED_TIME, LABEL_TRIGGER
-from punctual.kube import Credentials
-from punctual.runtime import Operator
 from punctual.sandbox import DURATION_ANNOTATION, Emulator
-from punctual.settings import Settings
 
 __all__ = [
     "CRD",
@@ -34,8 +29,7 @@ __all__ = [
     "settled_world",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD: dict[str, Any] = yaml.safe_load((ROOT / "crds" / "scheduledjobs.punctual.dev.yaml").read_text())
+CRD = load_crd()
 NAMESPACE = "default"
 
 
@@ -165,30 +159,3 @@ def check_world(emu: Emulator, log: CreationLog, names: list[str]) -> dict[str, 
             f"{status.counts}, {len(status.queued)} queued"
         )
     return statuses
-
-
-@contextmanager
-def in_process_operator(emu: Emulator, **settings: Any) -> Iterator[Operator]:
-    """The real operator on its own event loop in a thread, against the emulator."""
-    values: dict[str, Any] = {"metrics_port": 0, "metrics_host": "127.0.0.1", "watch_timeout": 5, **settings}
-    op = Operator(Settings(**values), credentials=Credentials(server=emu.url))
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(op.run(stop_flag=stop))
-        except BaseException as exc:  # surfaced in the test thread below
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="punctual-operator", daemon=True)
-    thread.start()
-    try:
-        assert op.ready.wait(30), "the operator did not become ready"
-        yield op
-        assert thread.is_alive(), f"the operator stopped: {failure}"
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not thread.is_alive(), "the operator did not stop"
-    assert failure == [], f"the operator crashed: {failure}"
