@@ -128,6 +128,15 @@ class Play:
     def observe(self, now: datetime) -> list[ObservedJob]:
         return [j.observe(now) for j in self.jobs.values()]
 
+    def apply(self, decision: Decision, now: datetime) -> None:
+        """Carry out a whole decision (no kill): its deletes, its creates, then its status and records."""
+        for delete in decision.deletes:
+            self.jobs.pop(delete.name, None)
+        for create in decision.creates:
+            self.create(create, now)
+        self.status = decision.status
+        self.ledger.update({r.job: r for r in decision.records})
+
 
 def outages_for(seed: int, chaos: Chaos) -> list[tuple[datetime, datetime]]:
     rng = random.Random(f"outages|{seed}")
@@ -168,12 +177,7 @@ def play_one(name: str, raw: dict[str, Any], *, seed: int, chaos: Chaos) -> Play
             play.kills += 1
             t = t + timedelta(seconds=rng.uniform(1, chaos.max_restart.total_seconds()))
             continue
-        for delete in decision.deletes:
-            play.jobs.pop(delete.name, None)
-        for create in decision.creates:
-            play.create(create, t)
-        play.status = decision.status
-        play.ledger.update({r.job: r for r in decision.records})
+        play.apply(decision, t)
         if t < END and rng.random() < chaos.lose_status:  # never the last look: it is what is checked
             play.queued_at_loss |= {q.scheduledTime for q in play.status.queued}
             play.status = ScheduledJobStatus()
@@ -189,13 +193,7 @@ def play_one(name: str, raw: dict[str, Any], *, seed: int, chaos: Chaos) -> Play
             nxt = END  # a last look at the end of the day, so the status is current
         t = nxt
     # A last look without chaos (the operator stays up in the end), so the status shows the whole day.
-    final = decide(subject, status=play.status, jobs=play.observe(t), now=t)
-    for delete in final.deletes:
-        play.jobs.pop(delete.name, None)
-    for create in final.creates:
-        play.create(create, t)
-    play.status = final.status
-    play.ledger.update({r.job: r for r in final.records})
+    play.apply(decide(subject, status=play.status, jobs=play.observe(t), now=t), t)
     return play
 
 
