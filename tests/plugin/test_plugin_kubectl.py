@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from plugin_helpers import CRD, Sj, scheduled_job
+from punctual_testing import wait_for
 
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.slots import next_slots
@@ -240,13 +241,11 @@ def run_job(emulator: Emulator, owner: str, job: str, *, exit_code: int = 0, min
 
 
 def wait_for_log(emulator: Emulator, job: str, text: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def logged() -> bool:
         pods = emulator.list("v1", "pods", namespace="default", label_selector=f"job-name={job}")
-        if pods and text in emulator.store.pod_logs.get(("default", pods[0]["metadata"]["name"]), ""):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no log line {text!r} for {job}")
+        return bool(pods) and text in emulator.store.pod_logs.get(("default", pods[0]["metadata"]["name"]), "")
+
+    wait_for(logged, 10, interval=0.05, what=f"the log line {text!r} of {job}")
 
 
 def test_logs_of_the_last_run_and_of_a_named_run(emulator: Emulator, sj: Sj) -> None:

@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 import pytest
 from plugin_helpers import Sj, scheduled_job
+from punctual_testing import wait_for
 
 from punctual.api import Trigger, format_time
 from punctual.core import parse_spec
@@ -229,10 +229,12 @@ def test_run_with_the_real_operator(emulator: Emulator, sj: Sj, operator_process
     # Once it finished, a waited (shorter) run succeeds.
     short = {"spec": {"jobTemplate": {"metadata": {"annotations": {DURATION_ANNOTATION: "1s"}}}}}
     emulator.patch(SJ, "scheduledjobs", "nightly", short, namespace="default")
-    deadline = time.monotonic() + 40
-    while emulator.get(SJ, "scheduledjobs", "nightly", namespace="default").get("status", {}).get("active"):
-        assert time.monotonic() < deadline, "the first run did not finish"
-        time.sleep(0.2)
+    wait_for(
+        lambda: not emulator.get(SJ, "scheduledjobs", "nightly", namespace="default").get("status", {}).get("active"),
+        40,
+        interval=0.2,
+        what="the first run to finish",
+    )
     waited = sj("run", "nightly", "--wait", "--timeout", "1m")
     assert waited.returncode == 0, (waited.stdout, waited.stderr)
     assert waited.stdout.splitlines()[-1].endswith("Succeeded (exit code 0)")
