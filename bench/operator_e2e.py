@@ -195,7 +195,7 @@ async def _sleep_until(moment: datetime) -> None:
 
 async def run(
     *, count: int, schedule: str, window: float, design: str = "punctual", settle: float = 5.0,
-    concurrency: int = 8, log_dir: Path | None = None,
+    concurrency: int = 8, log_dir: Path | None = None, profile: Path | None = None,
 ) -> Result:
     result = Result(design=design, count=count, schedule=schedule, window=window)
     tmp = Path(tempfile.mkdtemp(prefix="punctual-bench-"))
@@ -241,6 +241,7 @@ async def run(
             op = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=op_log)
             await _wait_http(session, ready_url, timeout=120, proc=op)
             result.startup_s = time.monotonic() - t0
+            pid = op.pid
             metrics_url = f"http://127.0.0.1:{port}/metrics"
 
             # The window starts at a slot at least `settle` seconds after readiness and ends one slot
@@ -252,13 +253,23 @@ async def run(
             slots, _ = sched.slots(first - timedelta(microseconds=1), limit - timedelta(microseconds=1), limit=100000)
             end = limit - timedelta(seconds=0.5)
             await _sleep_until(first - timedelta(seconds=0.5))
-            result.op_cpu_startup = _cpu(op.pid)
-            cpu_op0, cpu_emu0 = _cpu(op.pid), _cpu(emu.pid)
+            result.op_cpu_startup = _cpu(pid)
+            cpu_op0, cpu_emu0 = _cpu(pid), _cpu(emu.pid)
             before = await _scrape(session, metrics_url)
+            spy: subprocess.Popen[bytes] | None = None
+            if profile is not None:  # sample the operator over the window (collapsed stacks, for flame graphs)
+                spy_bin = shutil.which("py-spy", path=str(Path(python).parent)) or "py-spy"
+                spy = subprocess.Popen(
+                    [spy_bin, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking",
+                     "--duration", str(int((end - datetime.now(UTC)).total_seconds())), "--output", str(profile)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
             await _sleep_until(end)
-            cpu_op1, cpu_emu1 = _cpu(op.pid), _cpu(emu.pid)
+            cpu_op1, cpu_emu1 = _cpu(pid), _cpu(emu.pid)
             after = await _scrape(session, metrics_url)
-            result.op_rss_mb = _hwm_mb(op.pid)
+            result.op_rss_mb = _hwm_mb(pid)
+            if spy is not None:
+                spy.wait(30)
             await asyncio.sleep(1.0)  # let the watch deliver the last events
 
             # Jobs of the window's slots, from the watch (a list now would miss the Jobs that the
@@ -335,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--design", choices=["punctual", "naive"], default="punctual")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after readiness before the window")
     parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs in this directory")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the operator under py-spy and write its collapsed stacks here (needs py-spy)")
     args = parser.parse_args(argv)
     schedule = "*/10 * * * * *" if args.seconds else args.schedule
     window = args.window or (60.0 if len(schedule.split()) == 6 else 120.0)
@@ -342,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         args.logs.mkdir(parents=True, exist_ok=True)
     result = asyncio.run(
         run(count=args.count, schedule=schedule, window=window, design=args.design, settle=args.settle,
-            log_dir=args.logs)
+            log_dir=args.logs, profile=args.profile)
     )
     print(table([result]))
     print(f"lag samples: {len(result.lag_watch)}; mean {statistics.fmean(result.lag_watch or [0]):.3f} s",

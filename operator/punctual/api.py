@@ -56,10 +56,9 @@ SHORT_NAMES = ("sj",)
 
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` suffix; whole seconds unless there is a fraction."""
-    utc = value.astimezone(UTC)
-    if utc.microsecond:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime (several times faster, and this runs for every timestamp of every
+    # status write): it prints the 6-digit fraction only when there is one, as the format says.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -31,6 +31,8 @@ __all__ = [
     "label_value",
     "manual_job_name",
     "observe_job",
+    "slim_job",
+    "slim_pod",
     "slot_job_name",
 ]
 
@@ -174,6 +176,45 @@ def _terminated(pod: Mapping[str, Any]) -> tuple[int | None, str | None]:
         if state and "exitCode" in state:
             return int(state["exitCode"]), status.get("imageID") or None
     return None, None
+
+
+_KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "labels",
+    "annotations",
+    "ownerReferences",
+)
+
+
+def _slim_metadata(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body.get("metadata") or {}
+    return {k: meta[k] for k in _KEPT_METADATA if k in meta}
+
+
+def slim_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a Job that :func:`observe_job` and the operator read (what a cache keeps).
+
+    A Job's spec (its pod template) is most of its size and the operator needs only the first
+    container's image from it; at 10,000 ScheduledJobs with their kept Jobs that is most of the
+    memory.
+    """
+    containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    spec = {"template": {"spec": {"containers": [{"image": containers[0].get("image")}]}}} if containers else {}
+    return {"metadata": _slim_metadata(job), "spec": spec, "status": job.get("status") or {}}
+
+
+def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a Pod that :func:`observe_job` reads: its phase and containers' terminated states."""
+    status = pod.get("status") or {}
+    kept = [
+        {k: c[k] for k in ("state", "lastState", "imageID") if k in c} for c in status.get("containerStatuses") or []
+    ]
+    return {"metadata": _slim_metadata(pod), "status": {"phase": status.get("phase"), "containerStatuses": kept}}
 
 
 def observe_job(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = ()) -> ObservedJob | None:

@@ -7,9 +7,11 @@ cluster. Requests are made with aiohttp on one pooled session, counted for metri
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,8 +27,12 @@ __all__ = [
     "Credentials",
     "Kube",
     "RequestCounter",
+    "WatchExpired",
     "load_credentials",
 ]
+
+log = logging.getLogger("punctual.kube")
+MAX_BACKOFF = 30.0
 
 
 class ApiError(Exception):
@@ -46,6 +52,10 @@ class ApiError(Exception):
 
 class ClusterUnreachable(Exception):
     """No API server answered at the configured address."""
+
+
+class WatchExpired(Exception):
+    """The watch's resourceVersion is too old (410 Gone): list again."""
 
 
 class CrdMissing(Exception):
@@ -184,6 +194,119 @@ class Kube:
             if self._counter:
                 self._counter.api_request(verb, error_code=0)
             raise ClusterUnreachable(f"{method} {url}: {exc or type(exc).__name__}") from exc
+
+    async def watch(
+        self, path: str, *, params: Mapping[str, str], resource_version: str, timeout_seconds: int
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """One watch request: yields (type, object) until the server ends the stream.
+
+        Raises WatchExpired on 410 Gone (in the status line or as an ERROR event), ApiError on other
+        error answers, ClusterUnreachable when the connection fails or goes silent.
+        """
+        if self._session is None:
+            raise RuntimeError("Kube used outside 'async with'")
+        query = {
+            **params,
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        # No total timeout (the server ends the stream), but a silent connection is a dead one.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_seconds + 30)
+        url = self.credentials.server + path
+        try:
+            async with self._session.get(url, params=query, timeout=timeout) as resp:
+                if resp.status >= 400:
+                    if self._counter:
+                        self._counter.api_request("watch", error_code=resp.status)
+                    if resp.status == 410:
+                        raise WatchExpired(path)
+                    text = await resp.text()
+                    raise ApiError(resp.status, resp.reason or "", text[:500])
+                if self._counter:
+                    self._counter.api_request("watch")
+                buffer = b""
+                async for chunk in resp.content.iter_any():
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        kind, obj = str(event.get("type")), event.get("object") or {}
+                        if kind == "ERROR":
+                            if obj.get("code") == 410:
+                                raise WatchExpired(path)
+                            raise ApiError(int(obj.get("code") or 500), str(obj.get("reason")), str(obj.get("message")))
+                        yield kind, obj
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ClusterUnreachable(f"watch {url}: {exc or type(exc).__name__}") from exc
+
+    async def list_and_watch(
+        self,
+        path: str,
+        *,
+        label_selector: str,
+        on_list: Callable[[list[dict[str, Any]]], None],
+        on_event: Callable[[str, dict[str, Any]], None],
+        timeout_seconds: int = 300,
+        listed: asyncio.Event | None = None,
+        first_retry: float = 1.0,
+    ) -> None:
+        """Keep a cache current, as client-go's reflector does; runs until cancelled.
+
+        List (``on_list`` gets every item: the cache is replaced, so objects deleted meanwhile go),
+        then watch from the list's resourceVersion, calling ``on_event`` for ADDED, MODIFIED and
+        DELETED. A dropped stream resumes from the last version seen (bookmarks included); 410 Gone
+        lists again. Errors back off up to 30 s and are retried forever: a watch never gives up.
+        ``listed`` is set after the first list, or after the first non-transient list error
+        (RBAC, say), so that a start-up can go on with what the watch brings later.
+        """
+        params = {"labelSelector": label_selector}
+        version = ""
+        backoff = first_retry
+        while True:
+            try:
+                if not version:
+                    listing = await self.request("GET", path, params=params, verb="list")
+                    version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+                    on_list([dict(item) for item in listing.get("items") or []])
+                    if listed is not None:
+                        listed.set()
+                    if not version:
+                        raise ApiError(500, "NoResourceVersion", f"list of {path} had no resourceVersion")
+                async for kind, obj in self.watch(
+                    path, params=params, resource_version=version, timeout_seconds=timeout_seconds
+                ):
+                    version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                    if kind != "BOOKMARK":
+                        on_event(kind, obj)
+                    backoff = first_retry
+                continue  # the server ended the stream: watch on from the last version
+            except WatchExpired:
+                log.info("watch of %s expired; listing again", path)
+                version = ""
+                continue
+            except ApiError as exc:
+                if not exc.transient and listed is not None and not listed.is_set():
+                    log.warning("listing %s: %s; going on without it, retrying", path, exc)
+                    listed.set()
+                else:
+                    log.warning("watching %s: %s; retrying in %.0f s", path, exc, backoff)
+                delay = backoff
+            except ClusterUnreachable as exc:
+                log.warning("watching %s: %s; retrying in %.0f s", path, exc, backoff)
+                delay = backoff
+            except ValueError as exc:  # a line that is not JSON: the stream is broken, start it again
+                log.warning("watching %s: bad event: %s; retrying in %.0f s", path, exc, backoff)
+                delay = backoff
+            except Exception:  # a bug in a handler must not end the watch for good: list afresh
+                log.exception("watching %s failed; listing again in %.0f s", path, backoff)
+                version = ""
+                delay = backoff
+            await asyncio.sleep(delay)
+            backoff = min(MAX_BACKOFF, backoff * 2)
 
     # -- the calls the operator makes ------------------------------------------------------
 

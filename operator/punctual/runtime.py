@@ -1,8 +1,12 @@
 """The operator: kopf watches, one central scheduler, and the reconcile of one ScheduledJob.
 
-kopf watches ScheduledJobs, their Jobs and Pods and keeps this module's caches current (event
-handlers only: kopf stores no progress and posts no Events of its own). The scheduler wakes each
-ScheduledJob at its next slot; every wake-up runs the same numbered reconcile:
+kopf watches ScheduledJobs and keeps this module's cache of them current (event handlers only: kopf
+stores no progress and posts no Events of its own). Their Jobs and Pods are cached by lean
+list-and-watch loops (:meth:`punctual.kube.Kube.list_and_watch`) with a server-side label selector:
+kopf's per-event machinery (per-object memory, causes, diff bases) cost about 0.7 ms per event,
+and each run causes about ten Job and Pod events; kopf's label filter is also client-side, so it
+would read every Pod of the cluster. The scheduler wakes each ScheduledJob at its next slot; every
+wake-up runs the same numbered reconcile:
 
 1. load the ScheduledJob and its Jobs from the caches,
 2. parse the spec (an invalid one gets a condition and an Event, never a crash),
@@ -48,7 +52,14 @@ from punctual.api import (
     parse_time,
 )
 from punctual.core import Decision, SpecError, Subject, build_schedule, decide, decide_invalid, parse_spec
-from punctual.jobs import ANNOTATION_DURATION_BUDGET, ANNOTATION_RUN_REQUEST, LABEL_SCHEDULED_JOB, observe_job
+from punctual.jobs import (
+    ANNOTATION_DURATION_BUDGET,
+    ANNOTATION_RUN_REQUEST,
+    LABEL_SCHEDULED_JOB,
+    observe_job,
+    slim_job,
+    slim_pod,
+)
 from punctual.kube import ApiError, ClusterUnreachable, CrdMissing, Credentials, Kube, load_credentials
 from punctual.metrics import Metrics, make_app
 from punctual.scheduler import Clock, Scheduler, WallClock
@@ -111,6 +122,17 @@ def _controller(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf builds a "diff base" (a deep copy of the body) at every event, for change handlers.
+
+    We register event handlers only, which never see a diff: skip the copy of every ScheduledJob
+    (whose status holds the run history) at every watch event.
+    """
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return {}
+
+
 class Operator:
     """One operator instance: its kopf registry, caches, scheduler and API client."""
 
@@ -156,7 +178,7 @@ class Operator:
         s = kopf.OperatorSettings()
         s.posting.enabled = False  # Events are ours, one per decision; none from the framework
         s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        s.persistence.diffbase_storage = _NoDiffBase(prefix=GROUP)
         s.watching.server_timeout = self.settings.watch_timeout
         s.watching.client_timeout = self.settings.watch_timeout + 10
         s.watching.connect_timeout = 10
@@ -185,20 +207,13 @@ class Operator:
         async def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
             self.on_scheduledjob(event.get("type"), dict(event["object"]))
 
-        @kopf.on.event("batch", "v1", "jobs", labels={LABEL_SCHEDULED_JOB: kopf.PRESENT}, registry=reg)
-        async def job_event(event: Mapping[str, Any], **_: Any) -> None:
-            self.on_job(event.get("type"), dict(event["object"]))
-
-        @kopf.on.event("", "v1", "pods", labels={LABEL_SCHEDULED_JOB: kopf.PRESENT}, registry=reg)
-        async def pod_event(event: Mapping[str, Any], **_: Any) -> None:
-            self.on_pod(event.get("type"), dict(event["object"]))
 
     def _credentials(self) -> Credentials:
         if self.credentials is None:
             self.credentials = load_credentials(self.settings.kubeconfig, self.settings.context)
         return self.credentials
 
-    # -- cache maintenance (called from kopf's watch events) ------------------------------------
+    # -- cache maintenance (called from kopf's and our own watch events) --------------------------
 
     def on_scheduledjob(self, kind: str | None, body: Body) -> None:
         key = _key(body)
@@ -241,7 +256,7 @@ class Operator:
         jobs = self.jobs.setdefault(owner, {})
         old = jobs.get(name)
         if old is None or _rv(body) >= _rv(old):
-            jobs[name] = body
+            jobs[name] = slim_job(body)
         self.job_owner[(owner[0], name)] = owner
 
     def on_job(self, kind: str | None, body: Body) -> None:
@@ -285,12 +300,34 @@ class Operator:
             pods.pop(name, None)
             return
         before = pods.get(name)
-        pods[name] = body
+        pods[name] = slim_pod(body)
         phase = (body.get("status") or {}).get("phase")
         was = (before or {}).get("status", {}).get("phase")
         owner = self.job_owner.get((ns, job_name))
         if owner is not None and phase != was and phase in ("Succeeded", "Failed"):
             self.scheduler.wake(owner)
+
+    def on_jobs_listed(self, namespace: str | None, items: list[Body]) -> None:
+        """A fresh list of our Jobs (in one namespace, or all): the cache becomes exactly that."""
+        listed = {_key(item) for item in items}
+        for owner, jobs in list(self.jobs.items()):
+            if namespace is None or owner[0] == namespace:
+                for name, body in list(jobs.items()):
+                    if (owner[0], name) not in listed:
+                        self.on_job("DELETED", body)
+        for item in items:
+            self.on_job("ADDED", item)
+
+    def on_pods_listed(self, namespace: str | None, items: list[Body]) -> None:
+        """A fresh list of our Pods: the cache becomes exactly that."""
+        listed = {_key(item) for item in items}
+        for (ns, _), pods in list(self.pods.items()):
+            if namespace is None or ns == namespace:
+                for name, body in list(pods.items()):
+                    if (ns, name) not in listed:
+                        self.on_pod("DELETED", body)
+        for item in items:
+            self.on_pod("ADDED", item)
 
     # -- the reconcile ----------------------------------------------------------------------------
 
@@ -631,35 +668,37 @@ class Operator:
 
     # -- running ------------------------------------------------------------------------------------
 
-    async def _prime_caches(self) -> None:
-        """List our Jobs and Pods once before the first reconcile.
+    def _start_watches(self, kube: Kube) -> tuple[list[asyncio.Task[None]], list[asyncio.Event]]:
+        """Our Jobs and Pods: a list-and-watch loop per namespace (or one for the cluster) and kind.
 
-        kopf delivers ScheduledJobs and Jobs on separate watches: a reconcile that ran before the
-        Jobs arrived would not see a Job created just before a restart and would decide its slot
-        again (Skipped under Forbid while that Job runs, its run never counted).
+        Their first lists finish before the first reconcile: kopf delivers ScheduledJobs on its own
+        watch, and a reconcile that ran before the Jobs arrived would not see a Job created just
+        before a restart and would decide its slot again (Skipped under Forbid while it runs).
         """
-        assert self.kube is not None
+        tasks: list[asyncio.Task[None]] = []
+        listed: list[asyncio.Event] = []
         for namespace in self.settings.namespaces or (None,):
             prefix = f"/namespaces/{namespace}" if namespace else ""
-            for path, remember in (
-                (f"/apis/batch/v1{prefix}/jobs", self.on_job),
-                (f"/api/v1{prefix}/pods", self.on_pod),
+            for path, on_list, on_event in (
+                (f"/apis/batch/v1{prefix}/jobs", self.on_jobs_listed, self.on_job),
+                (f"/api/v1{prefix}/pods", self.on_pods_listed, self.on_pod),
             ):
-                while True:
-                    try:
-                        listing = await self.kube.request(
-                            "GET", path, params={"labelSelector": LABEL_SCHEDULED_JOB}, verb="list"
-                        )
-                        break
-                    except (ApiError, ClusterUnreachable) as exc:
-                        if isinstance(exc, ApiError) and not exc.transient:
-                            log.warning("listing %s: %s; relying on the watch", path, exc)
-                            listing = {}
-                            break
-                        log.warning("listing %s: %s; retrying", path, exc)
-                        await asyncio.sleep(1)
-                for item in listing.get("items") or []:
-                    remember("ADDED", dict(item))
+                done = asyncio.Event()
+                listed.append(done)
+                tasks.append(
+                    asyncio.create_task(
+                        kube.list_and_watch(
+                            path,
+                            label_selector=LABEL_SCHEDULED_JOB,
+                            on_list=lambda items, ns=namespace, cb=on_list: cb(ns, items),  # type: ignore[misc]
+                            on_event=on_event,
+                            timeout_seconds=self.settings.watch_timeout,
+                            listed=done,
+                        ),
+                        name=f"punctual-watch-{path}",
+                    )
+                )
+        return tasks, listed
 
     async def run(
         self,
@@ -673,7 +712,15 @@ class Operator:
         async with Kube(creds, counter=self.metrics) as kube:
             self.kube = kube
             await kube.check_crd()
-            await self._prime_caches()
+            tasks, listed = self._start_watches(kube)
+            try:
+                for done in listed:
+                    await done.wait()
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
             runner = web.AppRunner(make_app(self.metrics, ready=self.ready.is_set, alive=lambda: True))
             await runner.setup()
             site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)
@@ -682,7 +729,7 @@ class Operator:
             sockets = getattr(server, "sockets", None) or []
             self.metrics_port = sockets[0].getsockname()[1] if sockets else self.settings.metrics_port
             self.scheduler.set_paused(not self.leader)
-            tasks = [asyncio.create_task(self.scheduler.run(), name="punctual-scheduler")]
+            tasks.append(asyncio.create_task(self.scheduler.run(), name="punctual-scheduler"))
             if self.settings.peering:
                 tasks.append(asyncio.create_task(self._watch_leadership(peering_interval), name="punctual-peering"))
             kopf_ready = threading.Event()

@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from unit_support import TEMPLATE, make_spec
 
 from punctual.api import Trigger, parse_time
@@ -19,6 +21,8 @@ from punctual.jobs import (
     label_value,
     manual_job_name,
     observe_job,
+    slim_job,
+    slim_pod,
     slot_job_name,
 )
 
@@ -177,3 +181,62 @@ def test_observe_job_reads_the_manifest_back() -> None:
     assert (seen.scheduled_time, seen.trigger, seen.phase) == (SLOT, Trigger.CATCHUP, JobPhase.SUCCEEDED)
     assert (seen.exit_code, seen.image_id, seen.image) == (0, "sha", "busybox:1.36")
     assert observe_job({"metadata": {"name": "not-ours"}}) is None
+
+
+_TIMES = st.sampled_from([None, "2026-01-05T10:30:16Z", "2026-01-05T10:40:00Z"])
+_CONDITIONS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["Complete", "SuccessCriteriaMet", "Failed", "FailureTarget", "Suspended"]),
+            "status": st.sampled_from(["True", "False"]),
+            "reason": st.sampled_from(["BackoffLimitExceeded", "DeadlineExceeded", "Completed"]),
+            "message": st.text(max_size=5),
+            "lastTransitionTime": _TIMES.filter(lambda t: t is not None),
+        }
+    ),
+    max_size=3,
+)
+_CONTAINER_STATUS = st.fixed_dictionaries(
+    {"imageID": st.sampled_from(["", "sha256:a"]), "image": st.just("busybox")},
+    optional={
+        "state": st.sampled_from([{}, {"running": {}}, {"terminated": {"exitCode": 3, "reason": "Error"}}]),
+        "lastState": st.sampled_from([{}, {"terminated": {"exitCode": 1}}]),
+    },
+)
+
+
+@given(
+    trigger=st.sampled_from(list(Trigger)),
+    start=_TIMES,
+    completion=_TIMES,
+    conditions=_CONDITIONS,
+    deleting=st.booleans(),
+    pods=st.lists(
+        st.tuples(_TIMES, st.lists(_CONTAINER_STATUS, max_size=2), st.sampled_from(["Running", "Succeeded"])),
+        max_size=3,
+    ),
+)
+def test_the_slim_copies_the_cache_keeps_read_the_same(
+    trigger: Trigger, start: str | None, completion: str | None, conditions: list, deleting: bool, pods: list  # type: ignore[type-arg]
+) -> None:
+    """The operator caches slim_job/slim_pod copies: observe_job must not see a difference."""
+    job = manifest(trigger)
+    job["metadata"].update(uid="u1", resourceVersion="7", creationTimestamp="2026-01-05T10:30:15Z", generation=1)
+    job["metadata"]["managedFields"] = [{"manager": "kube-controller-manager"}]
+    if deleting:
+        job["metadata"]["deletionTimestamp"] = "2026-01-05T10:41:00Z"
+    job["status"] = {k: v for k, v in (("startTime", start), ("completionTime", completion)) if v}
+    job["status"]["conditions"] = conditions
+    bodies = [
+        {
+            "metadata": {"name": f"p{i}", "creationTimestamp": created, "labels": {"job-name": "j"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": phase, "containerStatuses": statuses, "podIP": "10.0.0.1"},
+        }
+        for i, (created, statuses, phase) in enumerate(pods)
+    ]
+    full = observe_job(job, bodies)
+    slim = observe_job(slim_job(job), [slim_pod(p) for p in bodies])
+    assert slim == full
+    assert "managedFields" not in slim_job(job)["metadata"]
+    assert "podIP" not in slim_pod(bodies[0])["status"] if bodies else True

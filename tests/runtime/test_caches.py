@@ -1,0 +1,78 @@
+"""The operator's caches of its Jobs and Pods: events, fresh lists and what they keep (no API needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from punctual.runtime import Operator
+from punctual.settings import Settings
+
+OWNER = {"apiVersion": "punctual.dev/v1", "kind": "ScheduledJob", "name": "sj", "uid": "u-sj", "controller": True}
+
+
+def job(name: str, namespace: str = "default", rv: str = "1", uid: str | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": uid or f"u-{namespace}-{name}",
+            "resourceVersion": rv,
+            "labels": {"punctual.dev/scheduledjob": "sj"},
+            "annotations": {"punctual.dev/scheduled-time": "2026-01-01T00:00:00Z"},
+            "ownerReferences": [OWNER],
+            "managedFields": [{"manager": "x"}],
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox", "env": []}]}}},
+        "status": {"active": 1},
+    }
+
+
+def pod(name: str, job_name: str, namespace: str = "default") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": {"batch.kubernetes.io/job-name": job_name}},
+        "status": {"phase": "Running", "podIP": "10.0.0.1"},
+    }
+
+
+def names(op: Operator) -> set[tuple[str, str]]:
+    return {(owner[0], name) for owner, jobs in op.jobs.items() for name in jobs}
+
+
+def test_a_fresh_list_replaces_the_cache_of_its_namespace_only() -> None:
+    op = Operator(Settings())
+    for body in (job("a"), job("b"), job("c", namespace="other")):
+        op.on_job("ADDED", body)
+    op.on_jobs_listed("default", [job("b", rv="2"), job("d")])
+    assert names(op) == {("default", "b"), ("default", "d"), ("other", "c")}
+    assert op.jobs[("default", "sj")]["b"]["metadata"]["resourceVersion"] == "2"
+    # "a" went while nobody watched: it is remembered as gone, so a replayed event cannot bring it back.
+    op.on_job("MODIFIED", job("a", rv="3"))
+    assert ("default", "a") not in names(op)
+
+
+def test_a_cluster_wide_list_replaces_everything() -> None:
+    op = Operator(Settings())
+    op.on_job("ADDED", job("a"))
+    op.on_job("ADDED", job("c", namespace="other"))
+    op.on_jobs_listed(None, [job("c", namespace="other")])
+    assert names(op) == {("other", "c")}
+
+
+def test_pods_are_relisted_the_same_way() -> None:
+    op = Operator(Settings())
+    op.on_pod("ADDED", pod("a-1", "a"))
+    op.on_pod("ADDED", pod("b-1", "b"))
+    op.on_pod("ADDED", pod("x-1", "x", namespace="other"))
+    op.on_pods_listed("default", [pod("b-1", "b")])
+    kept = {(ns, name) for (ns, _), pods in op.pods.items() for name in pods}
+    assert kept == {("default", "b-1"), ("other", "x-1")}
+
+
+def test_the_cache_keeps_slim_copies() -> None:
+    op = Operator(Settings())
+    op.on_job("ADDED", job("a"))
+    op.on_pod("ADDED", pod("a-1", "a"))
+    cached = op.jobs[("default", "sj")]["a"]
+    assert "managedFields" not in cached["metadata"]
+    assert cached["spec"] == {"template": {"spec": {"containers": [{"image": "busybox"}]}}}
+    assert "podIP" not in op.pods[("default", "a")]["a-1"]["status"]
