@@ -52,6 +52,7 @@ from punctual.api import (
     parse_time,
 )
 from punctual.core import Decision, SpecError, Subject, build_schedule, decide, decide_invalid, parse_spec
+from punctual.events import EventBudget
 from punctual.jobs import (
     ANNOTATION_DURATION_BUDGET,
     ANNOTATION_RUN_REQUEST,
@@ -167,6 +168,9 @@ class Operator:
         self._flush_timers: dict[Key, asyncio.TimerHandle] = {}
         self._flush_tasks: set[asyncio.Task[None]] = set()
         self._flushing: set[Key] = set()
+        self.event_budget = EventBudget(
+            burst=settings.event_burst, refill=timedelta(seconds=settings.event_refill_seconds)
+        )
         self.ready = threading.Event()
         self.leader = not settings.peering
         self.metrics_port: int | None = None
@@ -224,6 +228,7 @@ class Operator:
             if timer is not None:
                 timer.cancel()
             self.scheduler.forget(key)
+            self.event_budget.forget(key)
             self.metrics.forget(*key)
             self.metrics.set_scheduledjobs(len(self.sjs))
             return
@@ -542,6 +547,8 @@ class Operator:
     async def _post_events(self, ns: str, name: str, uid: str, events: list[Any], now: datetime) -> None:
         assert self.kube is not None
         for event in events[:MAX_EVENTS_PER_RECONCILE]:
+            if event.type == "Normal" and not self.event_budget.allow((ns, name), now):
+                continue  # over this object's budget (as client-go's spam filter); the log line stays
             try:
                 await self.kube.post_event(
                     namespace=ns,

@@ -42,6 +42,15 @@ class Settings(BaseModel):
         description="Seconds to gather status changes into one write (a quick run's start and end); 0: write at once.",
     )
 
+    event_burst: int = Field(
+        default=25,
+        ge=0,
+        description="Normal Events one ScheduledJob may post at once (client-go's spam filter); Warnings always post.",
+    )
+    event_refill_seconds: float = Field(
+        default=300, gt=0, description="Seconds for one more Normal Event of a ScheduledJob after the burst."
+    )
+
     @field_validator("default_time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:

@@ -215,3 +215,18 @@ def test_history_and_job_limits_delete_old_jobs_and_trim_history(
     newest_job = max(slot_of(j) for j in jobs_of(emulator, "limits"))
     assert times[0] >= newest_job - timedelta(seconds=2)
     assert all(r["exitCode"] == 1 for r in runs if r["result"] == "Failed")
+
+
+def test_routine_events_keep_to_the_budget_and_warnings_always_post(
+    emulator: Emulator, operator: OperatorFactory, script: JobScript
+) -> None:
+    script.rule = lambda job, n: (0.3, 0 if n % 2 else 1)  # every other run fails: a Warning each time
+    operator(event_burst=3, event_refill_seconds=3600)
+    emulator.create(scheduled_job("chatty", "*/2 * * * * *", historyLimit=50))
+    wait_for(lambda: len(records(emulator, "chatty", "Failed")) >= 3, 40, what="3 Failed runs")
+    wait_for(lambda: len(records(emulator, "chatty", "Succeeded")) >= 3, 40, what="3 Succeeded runs")
+    posted = events(emulator, "chatty")
+    normal = [e["reason"] for e in posted if e["type"] == "Normal"]
+    warnings = [e["reason"] for e in posted if e["type"] == "Warning"]
+    assert len(normal) == 3, normal  # RunStarted/RunSucceeded beyond the burst of 3 are not posted
+    assert warnings.count("RunFailed") >= 3, warnings  # every failure is, whatever the budget
