@@ -20,6 +20,7 @@ Usage::
     python bench/operator_e2e.py --count 1000 --schedule '* * * * *' --window 120
     python bench/operator_e2e.py --count 1000 --schedule '*/10 * * * * *' --window 60
     python bench/operator_e2e.py --count 1000 --design naive ...
+    python bench/operator_e2e.py --count 1000 --design floor ...   # Job creates alone: the emulator's floor
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = ["Result", "main", "run"]
 ROOT = Path(__file__).resolve().parent.parent
 CRD = ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
 NAIVE = Path(__file__).resolve().parent / "naive.py"
+FLOOR = Path(__file__).resolve().parent / "floor.py"
 NS = "default"
 TICK = os.sysconf("SC_CLK_TCK")
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
@@ -233,8 +235,12 @@ async def run(
                 punctual = shutil.which("punctual", path=str(Path(python).parent)) or "punctual"
                 cmd = [punctual, "run"]
                 ready_url = f"http://127.0.0.1:{port}/readyz"
-            else:
+            elif design == "naive":
                 cmd = [python, "-m", "kopf", "run", "--standalone", "--all-namespaces", "--quiet", str(NAIVE)]
+                ready_url = f"http://127.0.0.1:{port}/metrics"
+            else:  # floor: Job creates alone, no operator (bench/floor.py)
+                cmd = [python, str(FLOOR)]
+                env.update(FLOOR_COUNT=str(count), FLOOR_SCHEDULE=schedule)
                 ready_url = f"http://127.0.0.1:{port}/metrics"
             t0 = time.monotonic()
             op_log = stack.enter_context(open(log_dir / "operator.log", "wb"))  # noqa: SIM115
@@ -343,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schedule", default="* * * * *", help="every ScheduledJob's schedule")
     parser.add_argument("--seconds", action="store_true", help="shorthand for --schedule '*/10 * * * * *'")
     parser.add_argument("--window", type=float, default=None, help="seconds measured (default 120, 60 with seconds)")
-    parser.add_argument("--design", choices=["punctual", "naive"], default="punctual")
+    parser.add_argument("--design", choices=["punctual", "naive", "floor"], default="punctual")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after readiness before the window")
     parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs in this directory")
     parser.add_argument("--profile", type=Path, default=None,

@@ -50,3 +50,17 @@ def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
     assert 0 <= float(cell["lag p99 (s)"]) < 2.0
     assert float(cell["API writes / run"]) >= 1.0  # at least the Job create
     assert 0 < float(cell["operator peak RSS (MB)"]) < 1000
+
+
+def test_floor_design_creates_every_slots_jobs_with_nothing_else() -> None:
+    out = _run(
+        "bench/operator_e2e.py", "--design", "floor", "--count", "20", "--schedule", "*/2 * * * * *",
+        "--window", "6", "--settle", "2", timeout=50,
+    )
+    (row,) = _rows(out)
+    header = [c.strip() for c in out.splitlines()[0].strip("|").split("|")]
+    cell = dict(zip(header, row, strict=True))
+    assert cell["design"] == "floor"
+    assert cell["Jobs / expected"] == "60 / 60"
+    assert cell["duplicates"] == "0"
+    assert float(cell["API writes / run"]) == 1.0  # the Job create and nothing else

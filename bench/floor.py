@@ -1,0 +1,82 @@
+"""The emulator's floor: Job creates with no operator logic at all (``operator_e2e.py --design floor``).
+
+At each slot this process POSTs one Job per ScheduledJob name (``sj-00000`` ...), 32 at a time like
+the operator's workers, annotated with the slot like Punctual's Jobs. Nothing is decided, read or
+written besides the Job, so its start lag is what the emulator (and the shared 2 cores) allow any
+operator at that size: the part of Punctual's lag that the emulator causes.
+
+Environment: ``NAIVE_SERVER`` (API URL), ``NAIVE_METRICS_PORT``, ``FLOOR_COUNT``, ``FLOOR_SCHEDULE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+
+from punctual.api import format_time
+from punctual.schedule import Schedule
+
+WORKERS = 32
+CONTAINER = {"name": "c", "image": "busybox"}
+creates = 0
+
+
+async def _serve_metrics(port: int) -> web.AppRunner:
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(text=f'naive_api_requests_total{{verb="create"}} {creates}\n')
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def _burst(session: aiohttp.ClientSession, server: str, count: int, slot: datetime) -> None:
+    global creates
+    names = iter(range(count))
+    stamp = format_time(slot)
+
+    async def worker() -> None:
+        global creates
+        for i in names:
+            name = f"sj-{i:05d}"
+            body = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {
+                    "name": f"{name}-{int(slot.timestamp())}",
+                    "labels": {"punctual.dev/scheduledjob": name},
+                    "annotations": {"punctual.dev/scheduled-time": stamp},
+                },
+                "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [CONTAINER]}}},
+            }
+            async with session.post(f"{server}/apis/batch/v1/namespaces/default/jobs", json=body) as resp:
+                await resp.read()
+            creates += 1
+
+    await asyncio.gather(*(worker() for _ in range(WORKERS)))
+
+
+async def main() -> None:
+    server, count = os.environ["NAIVE_SERVER"], int(os.environ["FLOOR_COUNT"])
+    schedule = Schedule([os.environ["FLOOR_SCHEDULE"]], anchor=datetime.now(UTC), key="floor")
+    runner = await _serve_metrics(int(os.environ["NAIVE_METRICS_PORT"]))
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+            while True:
+                slot = schedule.next_after(datetime.now(UTC))
+                assert slot is not None
+                await asyncio.sleep(max(0.0, (slot - datetime.now(UTC)).total_seconds()))
+                await _burst(session, server, count, slot)
+    finally:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
