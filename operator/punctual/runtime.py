@@ -166,7 +166,7 @@ class Operator:
         self._pending: dict[Key, ScheduledJobStatus] = {}
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
         self._flush_timers: dict[Key, asyncio.TimerHandle] = {}
-        self._flush_tasks: set[asyncio.Task[None]] = set()
+        self._flush_tasks: set[asyncio.Task[None]] = set()  # status writes and Event posts in flight
         self._flushing: set[Key] = set()
         self.event_budget = EventBudget(
             burst=settings.event_burst, refill=timedelta(seconds=settings.event_refill_seconds)
@@ -433,8 +433,12 @@ class Operator:
             new_status, events = self._creation_failed(new_status, events, failed, now)
         # 5. Write status, in one merge patch, when it changed (changes within status_delay share it).
         await self._save_status(key, new_status)
-        # 6. Events and metrics.
-        await self._post_events(ns, name, uid, events, now)
+        # 6. Events (in the background: the next ScheduledJob's Job create must not wait for them; in
+        # a burst of starts that halves each worker's round trips) and metrics.
+        if events:
+            task = asyncio.get_running_loop().create_task(self._post_events(ns, name, uid, events, now))
+            self._flush_tasks.add(task)
+            task.add_done_callback(self._flush_tasks.discard)
         self._observe(key, status, decision, new_status, subject, now, failed)
         # 7. Requeue.
         return decision.wake_at
