@@ -53,6 +53,7 @@ from punctual.api import (
 )
 from punctual.core import Decision, SpecError, Subject, build_schedule, decide, decide_invalid, parse_spec
 from punctual.events import EventBudget
+from punctual.history import bump_counts
 from punctual.jobs import (
     ANNOTATION_DURATION_BUDGET,
     ANNOTATION_RUN_REQUEST,
@@ -452,6 +453,10 @@ class Operator:
         new = status.model_copy(deep=True)
         for i, rec in enumerate(new.history):
             if rec.job in failed:
+                if rec.result is Result.RUNNING:
+                    # The core counted it as started ("Running: runs started"); it never started.
+                    new.counts[Result.RUNNING.value] = max(0, new.counts.get(Result.RUNNING.value, 0) - 1)
+                    bump_counts(new.counts, Result.FAILED)
                 new.history[i] = rec.model_copy(
                     update={
                         "result": Result.FAILED,

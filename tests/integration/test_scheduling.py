@@ -6,7 +6,7 @@ The real operator over HTTP against the emulator; simulated Jobs run for what th
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from integration_support import (
     NS,
@@ -230,3 +230,37 @@ def test_routine_events_keep_to_the_budget_and_warnings_always_post(
     warnings = [e["reason"] for e in posted if e["type"] == "Warning"]
     assert len(normal) == 3, normal  # RunStarted/RunSucceeded beyond the burst of 3 are not posted
     assert warnings.count("RunFailed") >= 3, warnings  # every failure is, whatever the budget
+
+
+def test_a_foreign_job_holding_the_slots_name_fails_that_run_and_is_not_counted_as_started(
+    emulator: Emulator, operator: OperatorFactory
+) -> None:
+    sj = emulator.create(scheduled_job("clash", "*/2 * * * * *", historyLimit=50, successfulJobsHistoryLimit=50))
+    now = datetime.now(UTC).replace(microsecond=0)
+    taken = {slot_job_name("clash", now + timedelta(seconds=s), seconds=True) for s in range(4, 12)}
+    container = {"name": "c", "image": "x"}
+    for name in taken:  # not ours: no owner reference to this ScheduledJob
+        emulator.create(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [container]}}},
+            }
+        )
+    operator()
+
+    def create_failures() -> list[Body]:
+        return [r for r in history(emulator, "clash") if r.get("reason") == "JobCreateFailed"]
+
+    wait_for(lambda: len(create_failures()) >= 1, 30, what="a JobCreateFailed record")
+    wait_for(lambda: len(records(emulator, "clash", "Succeeded")) >= 2, 30, what="2 Succeeded runs after it")
+    failed = create_failures()
+    assert all(r["result"] == "Failed" and r["job"] in taken for r in failed)
+    uid = sj["metadata"]["uid"]
+    ours = [j for j in jobs_of(emulator, "clash") if j["metadata"]["ownerReferences"][0]["uid"] == uid]
+    counts = status(emulator, "clash")["counts"]
+    # "Running" counts runs started: each of our Jobs once, never a run whose Job could not be made.
+    assert counts["Running"] == len(ours), (counts, len(ours))
+    assert counts.get("Failed", 0) >= len(failed)
+    assert "JobCreateFailed" in {e["reason"] for e in events(emulator, "clash") if e["type"] == "Warning"}
