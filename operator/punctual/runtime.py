@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -167,7 +168,7 @@ class Operator:
         self._pending: dict[Key, ScheduledJobStatus] = {}
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
         self._flush_timers: dict[Key, asyncio.TimerHandle] = {}
-        self._flush_tasks: set[asyncio.Task[None]] = set()  # status writes and Event posts in flight
+        self._background: set[asyncio.Task[None]] = set()  # status writes and Event posts in flight
         self._flushing: set[Key] = set()
         self.event_budget = EventBudget(
             burst=settings.event_burst, refill=timedelta(seconds=settings.event_refill_seconds)
@@ -315,25 +316,29 @@ class Operator:
 
     def on_jobs_listed(self, namespace: str | None, items: list[Body]) -> None:
         """A fresh list of our Jobs (in one namespace, or all): the cache becomes exactly that."""
-        listed = {_key(item) for item in items}
-        for owner, jobs in list(self.jobs.items()):
-            if namespace is None or owner[0] == namespace:
-                for name, body in list(jobs.items()):
-                    if (owner[0], name) not in listed:
-                        self.on_job("DELETED", body)
-        for item in items:
-            self.on_job("ADDED", item)
+        self._relisted(self.jobs, namespace, items, self.on_job)
 
     def on_pods_listed(self, namespace: str | None, items: list[Body]) -> None:
         """A fresh list of our Pods: the cache becomes exactly that."""
+        self._relisted(self.pods, namespace, items, self.on_pod)
+
+    @staticmethod
+    def _relisted(
+        cache: Mapping[Key, Mapping[str, Body]],
+        namespace: str | None,
+        items: list[Body],
+        handle: Callable[[str | None, Body], None],
+    ) -> None:
+        # Both caches are keyed by namespace first and object name inside: what the list does not
+        # have went while nobody watched (DELETED), the rest is (re)added.
         listed = {_key(item) for item in items}
-        for (ns, _), pods in list(self.pods.items()):
+        for (ns, _), bodies in list(cache.items()):
             if namespace is None or ns == namespace:
-                for name, body in list(pods.items()):
+                for name, body in list(bodies.items()):
                     if (ns, name) not in listed:
-                        self.on_pod("DELETED", body)
+                        handle("DELETED", body)
         for item in items:
-            self.on_pod("ADDED", item)
+            handle("ADDED", item)
 
     # -- the reconcile ----------------------------------------------------------------------------
 
@@ -437,9 +442,7 @@ class Operator:
         # 6. Events (in the background: the next ScheduledJob's Job create must not wait for them; in
         # a burst of starts that halves each worker's round trips) and metrics.
         if events:
-            task = asyncio.get_running_loop().create_task(self._post_events(ns, name, uid, events, now))
-            self._flush_tasks.add(task)
-            task.add_done_callback(self._flush_tasks.discard)
+            self._spawn(self._post_events(ns, name, uid, events, now))
         self._observe(key, status, decision, new_status, subject, now, failed)
         # 7. Requeue.
         return decision.wake_at
@@ -501,9 +504,13 @@ class Operator:
         if key in self._flushing:
             return  # one write per ScheduledJob at a time: the running one looks again when done
         self._flushing.add(key)
-        task = asyncio.get_running_loop().create_task(self._flush(key))
-        self._flush_tasks.add(task)
-        task.add_done_callback(self._flush_tasks.discard)
+        self._spawn(self._flush(key))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` beside the reconciles; the shutdown waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _flush(self, key: Key) -> None:
         # Writes of one ScheduledJob never overlap: a slow older PATCH overtaken by a newer one
@@ -706,7 +713,7 @@ class Operator:
                         kube.list_and_watch(
                             path,
                             label_selector=LABEL_SCHEDULED_JOB,
-                            on_list=lambda items, ns=namespace, cb=on_list: cb(ns, items),  # type: ignore[misc]
+                            on_list=functools.partial(on_list, namespace),
                             on_event=on_event,
                             timeout_seconds=self.settings.watch_timeout,
                             listed=done,
@@ -779,7 +786,7 @@ class Operator:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                await asyncio.gather(*self._flush_tasks, return_exceptions=True)
+                await asyncio.gather(*self._background, return_exceptions=True)
                 await self.flush_all()
                 await runner.cleanup()
                 self.kube = None
