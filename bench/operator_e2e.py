@@ -21,6 +21,8 @@ Usage::
     python bench/operator_e2e.py --count 1000 --schedule '*/10 * * * * *' --window 60
     python bench/operator_e2e.py --count 1000 --design naive ...
     python bench/operator_e2e.py --count 1000 --design floor ...   # Job creates alone: the emulator's floor
+    python bench/operator_e2e.py --count 1000 --design punctual,naive,floor   # one after another, with ratios
+    python bench/operator_e2e.py --count 1000 --env PUNCTUAL_EVENT_BURST=0 ... # the event burst spent: steady state
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class Result:
     op_cpu_startup: float = 0.0
     emu_cpu: float = 0.0
     op_rss_mb: float = 0.0
+    op_rss_end_mb: float = 0.0
+    op_rss_ready_mb: float = 0.0
     startup_s: float = 0.0
 
     @property
@@ -99,10 +103,11 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def _hwm_mb(pid: int) -> float:
+def _hwm_mb(pid: int, field: str = "VmHWM") -> float:
+    """Peak resident memory (``VmHWM``), or another ``/proc/PID/status`` field such as ``VmRSS`` (now)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -198,6 +203,7 @@ async def _sleep_until(moment: datetime) -> None:
 async def run(
     *, count: int, schedule: str, window: float, design: str = "punctual", settle: float = 5.0,
     concurrency: int = 8, log_dir: Path | None = None, profile: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Result:
     result = Result(design=design, count=count, schedule=schedule, window=window)
     tmp = Path(tempfile.mkdtemp(prefix="punctual-bench-"))
@@ -230,7 +236,8 @@ async def run(
             env = {**os.environ, "PUNCTUAL_KUBECONFIG": str(kubeconfig), "PUNCTUAL_METRICS_PORT": str(port),
                    "PUNCTUAL_METRICS_HOST": "127.0.0.1", "PUNCTUAL_WATCH_TIMEOUT": "60",
                    "PUNCTUAL_LOG_LEVEL": "WARNING",
-                   "KUBECONFIG": str(kubeconfig), "NAIVE_METRICS_PORT": str(port), "NAIVE_SERVER": url}
+                   "KUBECONFIG": str(kubeconfig), "NAIVE_METRICS_PORT": str(port), "NAIVE_SERVER": url,
+                   **(extra_env or {})}
             if design == "punctual":
                 punctual = shutil.which("punctual", path=str(Path(python).parent)) or "punctual"
                 cmd = [punctual, "run"]
@@ -260,6 +267,7 @@ async def run(
             end = limit - timedelta(seconds=0.5)
             await _sleep_until(first - timedelta(seconds=0.5))
             result.op_cpu_startup = _cpu(pid)
+            result.op_rss_ready_mb = _hwm_mb(pid)
             cpu_op0, cpu_emu0 = _cpu(pid), _cpu(emu.pid)
             before = await _scrape(session, metrics_url)
             spy: subprocess.Popen[bytes] | None = None
@@ -274,6 +282,7 @@ async def run(
             cpu_op1, cpu_emu1 = _cpu(pid), _cpu(emu.pid)
             after = await _scrape(session, metrics_url)
             result.op_rss_mb = _hwm_mb(pid)
+            result.op_rss_end_mb = _hwm_mb(pid, "VmRSS")
             if spy is not None:
                 spy.wait(30)
             await asyncio.sleep(1.0)  # let the watch deliver the last events
@@ -323,8 +332,9 @@ def table(results: list[Result]) -> str:
         "| design | ScheduledJobs | schedule | window (s) | slots | Jobs / expected | missing | duplicates "
         "| lag p50 (s) | lag p99 (s) | lag max (s) | lag max, creationTimestamp (s) | API writes / run "
         "| writes by verb (per run) | operator CPU (ms / run) | emulator CPU (ms / run) | operator CPU in window (s) "
-        "| emulator CPU in window (s) | operator peak RSS (MB) | operator startup (s) | operator CPU at startup (s) |",
-        "|" + "---|" * 21,
+        "| emulator CPU in window (s) | operator peak RSS (MB) | peak RSS before the window (MB) "
+        "| RSS at the end (MB) | operator startup (s) | operator CPU at startup (s) |",
+        "|" + "---|" * 23,
     ]
     for r in results:
         runs = max(r.jobs, 1)
@@ -338,9 +348,34 @@ def table(results: list[Result]) -> str:
             f"| {r.missing} | {r.duplicates} | {_pct(r.lag_watch, 0.5):.3f} | {_pct(r.lag_watch, 0.99):.3f} "
             f"| {max(r.lag_watch, default=float('nan')):.3f} | {lag_c:.0f} | {r.writes_total / runs:.2f} | {verbs} "
             f"| {r.op_cpu / runs * 1000:.2f} | {r.emu_cpu / runs * 1000:.2f} | {r.op_cpu:.2f} | {r.emu_cpu:.2f} "
-            f"| {r.op_rss_mb:.0f} | {r.startup_s:.1f} | {r.op_cpu_startup:.2f} |"
+            f"| {r.op_rss_mb:.0f} | {r.op_rss_ready_mb:.0f} | {r.op_rss_end_mb:.0f} | {r.startup_s:.1f} "
+            f"| {r.op_cpu_startup:.2f} |"
         )
     return "\n".join(out)
+
+
+def ratios(results: list[Result]) -> str:
+    """Each other design against the first (Punctual), from the same invocation: the figure is a ratio."""
+    base = results[0]
+    lines = []
+    for other in results[1:]:
+        def per_run(r: Result, value: float) -> float:
+            return value / max(r.jobs, 1)
+
+        pairs = [
+            ("operator CPU per run", per_run(other, other.op_cpu) * 1000, per_run(base, base.op_cpu) * 1000, "ms"),
+            ("start lag p50", _pct(other.lag_watch, 0.5), _pct(base.lag_watch, 0.5), "s"),
+            ("start lag p99", _pct(other.lag_watch, 0.99), _pct(base.lag_watch, 0.99), "s"),
+            ("API writes per run", per_run(other, other.writes_total), per_run(base, base.writes_total), ""),
+            ("operator peak RSS", other.op_rss_mb, base.op_rss_mb, "MB"),
+        ]
+        lines.append(f"\n{other.design} / {base.design} (same invocation, same machine):\n")
+        lines.append(f"| | {base.design} | {other.design} | {other.design} / {base.design} |")
+        lines.append("|---|---:|---:|---:|")
+        for label, theirs, ours, unit in pairs:
+            ratio = theirs / ours if ours else float("nan")
+            lines.append(f"| {label} | {ours:.2f} {unit} | {theirs:.2f} {unit} | {ratio:.2f} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,23 +384,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schedule", default="* * * * *", help="every ScheduledJob's schedule")
     parser.add_argument("--seconds", action="store_true", help="shorthand for --schedule '*/10 * * * * *'")
     parser.add_argument("--window", type=float, default=None, help="seconds measured (default 120, 60 with seconds)")
-    parser.add_argument("--design", choices=["punctual", "naive", "floor"], default="punctual")
+    parser.add_argument("--design", default="punctual",
+                        help="punctual, naive or floor; a comma-separated list runs each in turn (same sizes) "
+                             "and prints their ratios to the first")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after readiness before the window")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the operator, e.g. PUNCTUAL_EVENT_BURST=0 (repeatable)")
     parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs in this directory")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the operator under py-spy and write its collapsed stacks here (needs py-spy)")
     args = parser.parse_args(argv)
+    designs = [d.strip() for d in args.design.split(",") if d.strip()]
+    unknown = [d for d in designs if d not in ("punctual", "naive", "floor")]
+    if not designs or unknown:
+        parser.error(f"--design: unknown {', '.join(unknown) or 'empty'}; choose from punctual, naive, floor")
+    extra_env: dict[str, str] = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--env {item!r}: expected NAME=VALUE")
+        extra_env[name] = value
     schedule = "*/10 * * * * *" if args.seconds else args.schedule
     window = args.window or (60.0 if len(schedule.split()) == 6 else 120.0)
-    if args.logs:
-        args.logs.mkdir(parents=True, exist_ok=True)
-    result = asyncio.run(
-        run(count=args.count, schedule=schedule, window=window, design=args.design, settle=args.settle,
-            log_dir=args.logs, profile=args.profile)
-    )
-    print(table([result]))
-    print(f"lag samples: {len(result.lag_watch)}; mean {statistics.fmean(result.lag_watch or [0]):.3f} s",
-          file=sys.stderr)
+    results = []
+    for design in designs:
+        log_dir = args.logs / design if args.logs else None
+        if log_dir:
+            log_dir.mkdir(parents=True, exist_ok=True)
+        results.append(asyncio.run(
+            run(count=args.count, schedule=schedule, window=window, design=design, settle=args.settle,
+                log_dir=log_dir, profile=args.profile if design == "punctual" else None, extra_env=extra_env)
+        ))
+        print(f"{design}: {results[-1].jobs} Jobs; lag samples: {len(results[-1].lag_watch)}; "
+              f"mean {statistics.fmean(results[-1].lag_watch or [0]):.3f} s", file=sys.stderr)
+    print(table(results))
+    if len(results) > 1:
+        print(ratios(results))
     return 0
 
 

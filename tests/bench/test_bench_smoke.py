@@ -34,14 +34,17 @@ def test_core_benchmark_emits_a_row_per_size() -> None:
         assert pop_us < 1_000
 
 
+def _cells(out: str) -> list[dict[str, str]]:
+    header = [c.strip() for c in out.splitlines()[0].strip("|").split("|")]
+    return [dict(zip(header, row, strict=True)) for row in _rows(out.split("\n\n")[0])]
+
+
 def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
     out = _run(
         "bench/operator_e2e.py", "--count", "20", "--schedule", "*/2 * * * * *", "--window", "8", "--settle", "3",
         timeout=50,
     )
-    (row,) = _rows(out)
-    header = [c.strip() for c in out.splitlines()[0].strip("|").split("|")]
-    cell = dict(zip(header, row, strict=True))
+    (cell,) = _cells(out)
     assert cell["design"] == "punctual"
     assert int(cell["slots"]) == 4
     assert cell["Jobs / expected"] == "80 / 80"
@@ -50,17 +53,27 @@ def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
     assert 0 <= float(cell["lag p99 (s)"]) < 2.0
     assert float(cell["API writes / run"]) >= 1.0  # at least the Job create
     assert 0 < float(cell["operator peak RSS (MB)"]) < 1000
+    assert 0 < float(cell["RSS at the end (MB)"]) <= float(cell["operator peak RSS (MB)"])
 
 
-def test_floor_design_creates_every_slots_jobs_with_nothing_else() -> None:
+def test_designs_in_one_invocation_with_ratios_and_operator_env() -> None:
+    # The floor (Job creates alone) and Punctual with its Normal-Event burst spent (steady state):
+    # both rows, then the ratio table against the first design.
     out = _run(
-        "bench/operator_e2e.py", "--design", "floor", "--count", "20", "--schedule", "*/2 * * * * *",
-        "--window", "6", "--settle", "2", timeout=50,
+        "bench/operator_e2e.py", "--design", "punctual,floor", "--count", "20", "--schedule", "*/2 * * * * *",
+        "--window", "6", "--settle", "2", "--env", "PUNCTUAL_EVENT_BURST=0", timeout=100,
     )
-    (row,) = _rows(out)
-    header = [c.strip() for c in out.splitlines()[0].strip("|").split("|")]
-    cell = dict(zip(header, row, strict=True))
-    assert cell["design"] == "floor"
-    assert cell["Jobs / expected"] == "60 / 60"
-    assert cell["duplicates"] == "0"
-    assert float(cell["API writes / run"]) == 1.0  # the Job create and nothing else
+    punctual, floor = _cells(out)
+    assert (punctual["design"], floor["design"]) == ("punctual", "floor")
+    for cell in (punctual, floor):
+        assert cell["Jobs / expected"] == "60 / 60"
+        assert cell["duplicates"] == "0"
+    assert float(floor["API writes / run"]) == 1.0  # the Job create and nothing else
+    # With the burst at 0 the operator posts no Normal Event in the window: its creates are the Jobs.
+    assert "create 1.00" in punctual["writes by verb (per run)"]
+    assert "floor / punctual" in out
+    ratio_rows = [line for line in out.split("\n\n", 1)[1].splitlines() if line.startswith("| API writes per run")]
+    (ratio_row,) = ratio_rows
+    ours, theirs, ratio = (float(c.split()[0]) for c in ratio_row.strip("|").split("|")[1:])
+    assert theirs == 1.0
+    assert abs(ratio - theirs / ours) <= 0.02  # of the unrounded figures
