@@ -82,8 +82,14 @@ class Result:
     emu_cpu: float = 0.0
     op_rss_mb: float = 0.0
     op_rss_end_mb: float = 0.0
+    op_rss_all_mb: float = 0.0
+    shards: int = 1
     op_rss_ready_mb: float = 0.0
     startup_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.design if self.shards == 1 else f"{self.design} ({self.shards} shards)"
 
     @property
     def writes_total(self) -> float:
@@ -126,6 +132,15 @@ async def _scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
     for m in re.finditer(r'^(?:punctual|naive)_api_requests_total\{verb="([^"]+)"\} (\S+)$', text, re.M):
         out[m.group(1)] = float(m.group(2))
     return out
+
+
+async def _scrape_all(session: aiohttp.ClientSession, urls: list[str]) -> dict[str, float]:
+    """Requests by verb, summed over every operator process (shards)."""
+    total: dict[str, float] = {}
+    for url in urls:
+        for verb, n in (await _scrape(session, url)).items():
+            total[verb] = total.get(verb, 0.0) + n
+    return total
 
 
 def _scheduled_job(name: str, schedule: str) -> dict[str, Any]:
@@ -204,8 +219,11 @@ async def run(
     *, count: int, schedule: str, window: float, design: str = "punctual", settle: float = 5.0,
     concurrency: int = 8, log_dir: Path | None = None, profile: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    shards: int = 1,
 ) -> Result:
-    result = Result(design=design, count=count, schedule=schedule, window=window)
+    if shards > 1 and design != "punctual":
+        raise ValueError("--shards applies to the punctual design only")
+    result = Result(design=design, count=count, schedule=schedule, window=window, shards=shards)
     tmp = Path(tempfile.mkdtemp(prefix="punctual-bench-"))
     log_dir = log_dir or tmp
     kubeconfig = tmp / "kubeconfig"
@@ -216,7 +234,7 @@ async def run(
          "--jobs", "--job-duration", "1s"],
         stdout=subprocess.PIPE, stderr=stack.enter_context(open(log_dir / "emulator.log", "wb")),  # noqa: SIM115
     )
-    op: subprocess.Popen[bytes] | None = None
+    ops: list[subprocess.Popen[bytes]] = []
     watcher: asyncio.Task[None] | None = None
     try:
         assert emu.stdout is not None
@@ -232,7 +250,8 @@ async def run(
             seen: Seen = {}
             watcher = asyncio.create_task(_watch_jobs(session, url, seen))
 
-            port = _free_port()
+            ports = [_free_port() for _ in range(shards)]
+            port = ports[0]
             env = {**os.environ, "PUNCTUAL_KUBECONFIG": str(kubeconfig), "PUNCTUAL_METRICS_PORT": str(port),
                    "PUNCTUAL_METRICS_HOST": "127.0.0.1", "PUNCTUAL_WATCH_TIMEOUT": "60",
                    "PUNCTUAL_LOG_LEVEL": "WARNING",
@@ -250,12 +269,20 @@ async def run(
                 env.update(FLOOR_COUNT=str(count), FLOOR_SCHEDULE=schedule)
                 ready_url = f"http://127.0.0.1:{port}/metrics"
             t0 = time.monotonic()
-            op_log = stack.enter_context(open(log_dir / "operator.log", "wb"))  # noqa: SIM115
-            op = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=op_log)
-            await _wait_http(session, ready_url, timeout=120, proc=op)
+            for k in range(shards):  # --shards: one operator process per shard, each on its own port
+                shard_env = env
+                if shards > 1:
+                    shard_env = {**env, "PUNCTUAL_SHARDS": str(shards), "PUNCTUAL_SHARD": str(k),
+                                 "PUNCTUAL_METRICS_PORT": str(ports[k])}
+                log_name = "operator.log" if shards == 1 else f"operator-{k}.log"
+                op_log = stack.enter_context(open(log_dir / log_name, "wb"))  # noqa: SIM115
+                ops.append(subprocess.Popen(cmd, env=shard_env, stdout=subprocess.DEVNULL, stderr=op_log))
+            for k, op in enumerate(ops):
+                await _wait_http(session, ready_url.replace(str(port), str(ports[k])), timeout=120, proc=op)
             result.startup_s = time.monotonic() - t0
-            pid = op.pid
-            metrics_url = f"http://127.0.0.1:{port}/metrics"
+            pids = [op.pid for op in ops]
+            pid = pids[0]
+            metrics_urls = [f"http://127.0.0.1:{p}/metrics" for p in ports]
 
             # The window starts at a slot at least `settle` seconds after readiness and ends one slot
             # period before a slot, so the runs started in it have finished (Jobs last 1 s).
@@ -266,10 +293,10 @@ async def run(
             slots, _ = sched.slots(first - timedelta(microseconds=1), limit - timedelta(microseconds=1), limit=100000)
             end = limit - timedelta(seconds=0.5)
             await _sleep_until(first - timedelta(seconds=0.5))
-            result.op_cpu_startup = _cpu(pid)
-            result.op_rss_ready_mb = _hwm_mb(pid)
-            cpu_op0, cpu_emu0 = _cpu(pid), _cpu(emu.pid)
-            before = await _scrape(session, metrics_url)
+            result.op_cpu_startup = sum(_cpu(p) for p in pids)
+            result.op_rss_ready_mb = max(_hwm_mb(p) for p in pids)
+            cpu_op0, cpu_emu0 = sum(_cpu(p) for p in pids), _cpu(emu.pid)
+            before = await _scrape_all(session, metrics_urls)
             spy: subprocess.Popen[bytes] | None = None
             if profile is not None:  # sample the operator over the window (collapsed stacks, for flame graphs)
                 spy_bin = shutil.which("py-spy", path=str(Path(python).parent)) or "py-spy"
@@ -279,10 +306,11 @@ async def run(
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )
             await _sleep_until(end)
-            cpu_op1, cpu_emu1 = _cpu(pid), _cpu(emu.pid)
-            after = await _scrape(session, metrics_url)
-            result.op_rss_mb = _hwm_mb(pid)
-            result.op_rss_end_mb = _hwm_mb(pid, "VmRSS")
+            cpu_op1, cpu_emu1 = sum(_cpu(p) for p in pids), _cpu(emu.pid)
+            after = await _scrape_all(session, metrics_urls)
+            result.op_rss_mb = max(_hwm_mb(p) for p in pids)
+            result.op_rss_all_mb = sum(_hwm_mb(p) for p in pids)
+            result.op_rss_end_mb = max(_hwm_mb(p, "VmRSS") for p in pids)
             if spy is not None:
                 spy.wait(30)
             await asyncio.sleep(1.0)  # let the watch deliver the last events
@@ -315,7 +343,7 @@ async def run(
             watcher.cancel()
             with contextlib.suppress(BaseException):
                 await watcher
-        for proc in (op, emu):
+        for proc in (*ops, emu):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
@@ -332,9 +360,10 @@ def table(results: list[Result]) -> str:
         "| design | ScheduledJobs | schedule | window (s) | slots | Jobs / expected | missing | duplicates "
         "| lag p50 (s) | lag p99 (s) | lag max (s) | lag max, creationTimestamp (s) | API writes / run "
         "| writes by verb (per run) | operator CPU (ms / run) | emulator CPU (ms / run) | operator CPU in window (s) "
-        "| emulator CPU in window (s) | operator peak RSS (MB) | peak RSS before the window (MB) "
-        "| RSS at the end (MB) | operator startup (s) | operator CPU at startup (s) |",
-        "|" + "---|" * 23,
+        "| emulator CPU in window (s) | operator peak RSS (MB) | peak RSS, all processes (MB) "
+        "| peak RSS before the window (MB) | RSS at the end (MB) | operator startup (s) "
+        "| operator CPU at startup (s) |",
+        "|" + "---|" * 24,
     ]
     for r in results:
         runs = max(r.jobs, 1)
@@ -344,11 +373,12 @@ def table(results: list[Result]) -> str:
             verbs += f" (reads: {reads})"
         lag_c = max(r.lag_created) if r.lag_created else float("nan")
         out.append(
-            f"| {r.design} | {r.count:,} | `{r.schedule}` | {r.window:g} | {r.slots} | {r.jobs:,} / {r.expected:,} "
+            f"| {r.label} | {r.count:,} | `{r.schedule}` | {r.window:g} | {r.slots} | {r.jobs:,} / {r.expected:,} "
             f"| {r.missing} | {r.duplicates} | {_pct(r.lag_watch, 0.5):.3f} | {_pct(r.lag_watch, 0.99):.3f} "
             f"| {max(r.lag_watch, default=float('nan')):.3f} | {lag_c:.0f} | {r.writes_total / runs:.2f} | {verbs} "
             f"| {r.op_cpu / runs * 1000:.2f} | {r.emu_cpu / runs * 1000:.2f} | {r.op_cpu:.2f} | {r.emu_cpu:.2f} "
-            f"| {r.op_rss_mb:.0f} | {r.op_rss_ready_mb:.0f} | {r.op_rss_end_mb:.0f} | {r.startup_s:.1f} "
+            f"| {r.op_rss_mb:.0f} | {r.op_rss_all_mb:.0f} | {r.op_rss_ready_mb:.0f} | {r.op_rss_end_mb:.0f} "
+            f"| {r.startup_s:.1f} "
             f"| {r.op_cpu_startup:.2f} |"
         )
     return "\n".join(out)
@@ -369,8 +399,8 @@ def ratios(results: list[Result]) -> str:
             ("API writes per run", per_run(other, other.writes_total), per_run(base, base.writes_total), ""),
             ("operator peak RSS", other.op_rss_mb, base.op_rss_mb, "MB"),
         ]
-        lines.append(f"\n{other.design} / {base.design} (same invocation, same machine):\n")
-        lines.append(f"| | {base.design} | {other.design} | {other.design} / {base.design} |")
+        lines.append(f"\n{other.label} / {base.label} (same invocation, same machine):\n")
+        lines.append(f"| | {base.label} | {other.label} | {other.label} / {base.label} |")
         lines.append("|---|---:|---:|---:|")
         for label, theirs, ours, unit in pairs:
             ratio = theirs / ours if ours else float("nan")
@@ -387,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--design", default="punctual",
                         help="punctual, naive or floor; a comma-separated list runs each in turn (same sizes) "
                              "and prints their ratios to the first")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="run the punctual design as this many operator processes (PUNCTUAL_SHARDS)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after readiness before the window")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the operator, e.g. PUNCTUAL_EVENT_BURST=0 (repeatable)")
@@ -413,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
             log_dir.mkdir(parents=True, exist_ok=True)
         results.append(asyncio.run(
             run(count=args.count, schedule=schedule, window=window, design=design, settle=args.settle,
-                log_dir=log_dir, profile=args.profile if design == "punctual" else None, extra_env=extra_env)
+                log_dir=log_dir, profile=args.profile if design == "punctual" else None, extra_env=extra_env,
+                shards=args.shards if design == "punctual" else 1)
         ))
         print(f"{design}: {results[-1].jobs} Jobs; lag samples: {len(results[-1].lag_watch)}; "
               f"mean {statistics.fmean(results[-1].lag_watch or [0]):.3f} s", file=sys.stderr)

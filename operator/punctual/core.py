@@ -21,6 +21,7 @@ Slot classification (documented in the README):
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,6 +66,7 @@ __all__ = [
     "decide",
     "decide_invalid",
     "parse_spec",
+    "shard_of",
 ]
 
 ON_TIME_TOLERANCE = timedelta(seconds=60)
@@ -153,6 +155,17 @@ class Decision:
     records: tuple[HistoryRecord, ...] = ()
     """History records added or changed by this decision (before trimming)."""
     wake_at: datetime | None = None
+
+
+def shard_of(namespace: str, name: str, shards: int) -> int:
+    """Which of ``shards`` operator shards handles this ScheduledJob: stable across processes and restarts.
+
+    A hash of namespace and name (not the uid): a ScheduledJob deleted and created again stays on its
+    shard, as do its Jobs, whose owner reference names it. Python's ``hash`` is salted per process.
+    """
+    if shards <= 1:
+        return 0
+    return zlib.crc32(f"{namespace}/{name}".encode()) % shards
 
 
 def parse_spec(raw: Mapping[str, Any]) -> ScheduledJobSpec:

@@ -193,7 +193,7 @@ class Kube:
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             if self._counter:
                 self._counter.api_request(verb, error_code=0)
-            raise ClusterUnreachable(f"{method} {url}: {exc or type(exc).__name__}") from exc
+            raise ClusterUnreachable(f"{method} {url}: {str(exc) or type(exc).__name__}") from exc
 
     async def watch(
         self, path: str, *, params: Mapping[str, str], resource_version: str, timeout_seconds: int

@@ -52,13 +52,14 @@ from punctual.api import (
     Trigger,
     parse_time,
 )
-from punctual.core import Decision, SpecError, Subject, build_schedule, decide, decide_invalid, parse_spec
+from punctual.core import Decision, SpecError, Subject, build_schedule, decide, decide_invalid, parse_spec, shard_of
 from punctual.events import EventBudget
 from punctual.history import bump_counts
 from punctual.jobs import (
     ANNOTATION_DURATION_BUDGET,
     ANNOTATION_RUN_REQUEST,
     LABEL_SCHEDULED_JOB,
+    MAX_NAME,
     observe_job,
     slim_job,
     slim_pod,
@@ -169,6 +170,10 @@ class Operator:
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
         self._flush_timers: dict[Key, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[None]] = set()  # status writes and Event posts in flight
+        # At most `workers` of those talk to the API at once; the rest wait here, not in the HTTP
+        # client's pool where their request timeout would run (a start-up burst of 10,000 status
+        # writes otherwise timed out in the queue and was retried, adding load to a busy API).
+        self._write_slots: asyncio.Semaphore | None = None
         self._flushing: set[Key] = set()
         self.event_budget = EventBudget(
             burst=settings.event_burst, refill=timedelta(seconds=settings.event_refill_seconds)
@@ -213,7 +218,6 @@ class Operator:
         async def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
             self.on_scheduledjob(event.get("type"), dict(event["object"]))
 
-
     def _credentials(self) -> Credentials:
         if self.credentials is None:
             self.credentials = load_credentials(self.settings.kubeconfig, self.settings.context)
@@ -221,8 +225,15 @@ class Operator:
 
     # -- cache maintenance (called from kopf's and our own watch events) --------------------------
 
+    def mine(self, key: Key) -> bool:
+        """Whether this process's shard handles the ScheduledJob ``key`` (always, unsharded)."""
+        shards = self.settings.shards
+        return shards <= 1 or shard_of(key[0], key[1], shards) == self.settings.shard
+
     def on_scheduledjob(self, kind: str | None, body: Body) -> None:
         key = _key(body)
+        if not self.mine(key):
+            return  # another shard's: not cached, not scheduled, no metrics here
         if kind == "DELETED":
             self.sjs.pop(key, None)
             self._pending.pop(key, None)
@@ -272,6 +283,9 @@ class Operator:
             return
         ns, job_name = _key(body)
         owner = (ns, ref[0])
+        if not self.mine(owner):
+            self.pods.pop((ns, job_name), None)  # its Pods may have arrived before it
+            return
         before = self.jobs.get(owner, {}).get(job_name)
         if kind == "DELETED":
             self._forget_job(owner, job_name, (body.get("metadata") or {}).get("uid"))
@@ -301,11 +315,18 @@ class Operator:
         if not job_name:
             return
         ns = str(meta.get("namespace") or "")
-        pods = self.pods.setdefault((ns, job_name), {})
         name = str(meta.get("name"))
         if kind == "DELETED":
-            pods.pop(name, None)
+            pods = self.pods.get((ns, job_name))
+            if pods is not None:
+                pods.pop(name, None)
+                if not pods:
+                    del self.pods[(ns, job_name)]
             return
+        owner_label = str(labels.get(LABEL_SCHEDULED_JOB) or "")
+        if 0 < len(owner_label) < MAX_NAME and not self.mine((ns, owner_label)):
+            return  # another shard's (a label value under 63 characters is the whole ScheduledJob name)
+        pods = self.pods.setdefault((ns, job_name), {})
         before = pods.get(name)
         pods[name] = slim_pod(body)
         phase = (body.get("status") or {}).get("phase")
@@ -512,13 +533,24 @@ class Operator:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _slot(self) -> asyncio.Semaphore:
+        """One of the ``workers`` places for a background write (made on the running loop)."""
+        if self._write_slots is None:
+            self._write_slots = asyncio.Semaphore(self.settings.workers)
+        return self._write_slots
+
     async def _flush(self, key: Key) -> None:
         # Writes of one ScheduledJob never overlap: a slow older PATCH overtaken by a newer one
         # would otherwise land last and put an old status back.
         try:
             while (status := self._pending.get(key)) is not None:
                 try:
-                    await self._write_status(key, status)
+                    async with self._slot():
+                        latest = self._pending.get(key)  # the newest, after the wait
+                        if latest is None:
+                            return  # deleted meanwhile
+                        status = latest
+                        await self._write_status(key, status)
                 except (ApiError, ClusterUnreachable) as exc:
                     log.warning("%s/%s: writing status: %s; retrying", key[0], key[1], exc)
                     if key not in self._flush_timers:
@@ -566,16 +598,17 @@ class Operator:
             if event.type == "Normal" and not self.event_budget.allow((ns, name), now):
                 continue  # over this object's budget (as client-go's spam filter); the log line stays
             try:
-                await self.kube.post_event(
-                    namespace=ns,
-                    name=name,
-                    uid=uid,
-                    type_=event.type,
-                    reason=event.reason,
-                    message=event.message,
-                    now=now,
-                    instance=self.instance,
-                )
+                async with self._slot():
+                    await self.kube.post_event(
+                        namespace=ns,
+                        name=name,
+                        uid=uid,
+                        type_=event.type,
+                        reason=event.reason,
+                        message=event.message,
+                        now=now,
+                        instance=self.instance,
+                    )
             except (ApiError, ClusterUnreachable) as exc:
                 log.info("%s/%s: could not post Event %s: %s", ns, name, event.reason, exc)
         for event in events:
@@ -734,6 +767,7 @@ class Operator:
         creds = self._credentials()
         async with Kube(creds, counter=self.metrics) as kube:
             self.kube = kube
+            self._write_slots = asyncio.Semaphore(self.settings.workers)
             await kube.check_crd()
             tasks, listed = self._start_watches(kube)
             try:
@@ -806,7 +840,12 @@ def run_operator(env: Mapping[str, str] | None = None) -> int:
     except ClusterUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    log.info("Punctual starting against %s (namespaces: %s)", creds.server, ", ".join(settings.namespaces) or "all")
+    log.info(
+        "Punctual starting against %s (namespaces: %s%s)",
+        creds.server,
+        ", ".join(settings.namespaces) or "all",
+        f"; shard {settings.shard} of {settings.shards}" if settings.shards > 1 else "",
+    )
     try:
         asyncio.run(operator.run())
     except ClusterUnreachable as exc:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from punctual.schedule import ScheduleError, load_zone
 
@@ -42,6 +42,14 @@ class Settings(BaseModel):
         description="Seconds to gather status changes into one write (a quick run's start and end); 0: write at once.",
     )
 
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Operator processes splitting the ScheduledJobs by a hash of namespace/name.",
+    )
+    shard: int = Field(default=0, ge=0, description="This process's shard, 0 to shards-1.")
+
     event_burst: int = Field(
         default=25,
         ge=0,
@@ -58,6 +66,14 @@ class Settings(BaseModel):
             load_zone(value)
         except ScheduleError as exc:
             raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_in_range(cls, value: int, info: ValidationInfo) -> int:
+        shards = info.data.get("shards")
+        if isinstance(shards, int) and value >= shards:
+            raise ValueError(f"shard {value} is not below PUNCTUAL_SHARDS ({shards}); shards are numbered from 0")
         return value
 
     @classmethod

@@ -56,22 +56,24 @@ def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
     assert 0 < float(cell["RSS at the end (MB)"]) <= float(cell["operator peak RSS (MB)"])
 
 
-def test_designs_in_one_invocation_with_ratios_and_operator_env() -> None:
-    # The floor (Job creates alone) and Punctual with its Normal-Event burst spent (steady state):
-    # both rows, then the ratio table against the first design.
+def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None:
+    # Punctual as two shard processes with its Normal-Event burst at 0, and the floor (Job creates
+    # alone): both rows, then the ratio table against the first design.
     out = _run(
         "bench/operator_e2e.py", "--design", "punctual,floor", "--count", "20", "--schedule", "*/2 * * * * *",
-        "--window", "6", "--settle", "2", "--env", "PUNCTUAL_EVENT_BURST=0", timeout=100,
+        "--window", "6", "--settle", "2", "--env", "PUNCTUAL_EVENT_BURST=0", "--shards", "2", timeout=100,
     )
     punctual, floor = _cells(out)
-    assert (punctual["design"], floor["design"]) == ("punctual", "floor")
+    assert (punctual["design"], floor["design"]) == ("punctual (2 shards)", "floor")
     for cell in (punctual, floor):
         assert cell["Jobs / expected"] == "60 / 60"
         assert cell["duplicates"] == "0"
     assert float(floor["API writes / run"]) == 1.0  # the Job create and nothing else
     # With the burst at 0 the operator posts no Normal Event in the window: its creates are the Jobs.
     assert "create 1.00" in punctual["writes by verb (per run)"]
-    assert "floor / punctual" in out
+    assert "floor / punctual (2 shards)" in out
+    # Two processes: the peak of all of them is more than one's.
+    assert float(punctual["peak RSS, all processes (MB)"]) > float(punctual["operator peak RSS (MB)"])
     ratio_rows = [line for line in out.split("\n\n", 1)[1].splitlines() if line.startswith("| API writes per run")]
     (ratio_row,) = ratio_rows
     ours, theirs, ratio = (float(c.split()[0]) for c in ratio_row.strip("|").split("|")[1:])

@@ -76,3 +76,39 @@ def test_the_cache_keeps_slim_copies() -> None:
     assert "managedFields" not in cached["metadata"]
     assert cached["spec"] == {"template": {"spec": {"containers": [{"image": "busybox"}]}}}
     assert "podIP" not in op.pods[("default", "a")]["a-1"]["status"]
+
+
+def test_a_shard_keeps_only_its_own_scheduledjobs_jobs_and_pods() -> None:
+    from punctual.core import shard_of
+
+    ours = next(f"sj-{i}" for i in range(100) if shard_of("default", f"sj-{i}", 2) == 1)
+    theirs = next(f"sj-{i}" for i in range(100) if shard_of("default", f"sj-{i}", 2) == 0)
+    op = Operator(Settings(shards=2, shard=1))
+    assert op.mine(("default", ours)) and not op.mine(("default", theirs))
+    for name in (ours, theirs):
+        op.on_scheduledjob("ADDED", {"metadata": {"name": name, "namespace": "default", "uid": f"u-{name}"}})
+    assert set(op.sjs) == {("default", ours)}
+
+    def owned(name: str, job_name: str) -> dict[str, Any]:
+        body = job(job_name)
+        body["metadata"]["labels"] = {"punctual.dev/scheduledjob": name}
+        body["metadata"]["ownerReferences"] = [{**OWNER, "name": name, "uid": f"u-{name}"}]
+        return body
+
+    def pod_of(name: str, job_name: str) -> dict[str, Any]:
+        body = pod(f"{job_name}-p", job_name)
+        body["metadata"]["labels"]["punctual.dev/scheduledjob"] = name
+        return body
+
+    # Another shard's Pod before its Job, then the Job: neither stays.
+    op.on_pod("ADDED", pod_of(theirs, "j-theirs"))
+    op.on_job("ADDED", owned(theirs, "j-theirs"))
+    op.on_job("ADDED", owned(ours, "j-ours"))
+    op.on_pod("ADDED", pod_of(ours, "j-ours"))
+    assert names(op) == {("default", "j-ours")}
+    assert set(op.pods) == {("default", "j-ours")}
+    # A Pod deleted takes its Job's entry with it when it was the last.
+    op.on_pod("DELETED", pod_of(ours, "j-ours"))
+    assert op.pods == {}
+    # Unsharded, everything is ours.
+    assert Operator(Settings()).mine(("default", theirs))

@@ -58,6 +58,10 @@ def test_bad_setting_is_named(tmp_path: Path) -> None:
         ({"PUNCTUAL_DEFAULT_TIME_ZONE": "Mars/Olympus"}, "unknown time zone"),
         ({"PUNCTUAL_METRICS_PORT": "http"}, "PUNCTUAL_METRICS_PORT"),
         ({"PUNCTUAL_WORKERS": "0"}, "PUNCTUAL_WORKERS"),
+        ({"PUNCTUAL_SHARDS": "0"}, "PUNCTUAL_SHARDS"),
+        ({"PUNCTUAL_SHARDS": "2", "PUNCTUAL_SHARD": "2"}, r"PUNCTUAL_SHARD: .*shard 2 is not below PUNCTUAL_SHARDS"),
+        ({"PUNCTUAL_SHARD": "1"}, r"PUNCTUAL_SHARD: .*not below PUNCTUAL_SHARDS \(1\)"),
+        ({"PUNCTUAL_SHARD": "-1"}, "PUNCTUAL_SHARD"),
     ],
 )
 def test_settings_errors(env: dict[str, str], message: str) -> None:
@@ -73,3 +77,6 @@ def test_settings_from_env() -> None:
     assert settings.log_format == "json"
     assert settings.peering == "punctual"
     assert Settings.from_env({}).namespaces == ()
+    assert (Settings.from_env({}).shards, Settings.from_env({}).shard) == (1, 0)
+    sharded = Settings.from_env({"PUNCTUAL_SHARDS": "4", "PUNCTUAL_SHARD": "3"})
+    assert (sharded.shards, sharded.shard) == (4, 3)

@@ -46,6 +46,18 @@ SCENARIOS: dict[str, list[str]] = {
         "--set",
         "watchNamespaces={team-a,team-b}",
     ],
+    "shards 3": ["--set", "shards=3"],
+    "shards 2, replicas 3": ["--set", "shards=2", "--set", "replicas=3"],
+    "shards 2, replicas 2, namespace scope": [
+        "--set",
+        "shards=2",
+        "--set",
+        "replicas=2",
+        "--set",
+        "rbac.scope=namespace",
+        "--set",
+        "watchNamespaces={team-a,team-b}",
+    ],
     "serviceMonitor": ["--set", "serviceMonitor.enabled=true"],
     "prometheusRule": ["--set", "prometheusRule.enabled=true"],
     "dashboard": ["--set", "dashboard.enabled=true"],
@@ -126,6 +138,18 @@ def container(manifests: list[Manifest]) -> Manifest:
 
 def env_of(manifests: list[Manifest]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(manifests)["env"]}
+
+
+def deployment_env(deployment: Manifest) -> dict[str, Any]:
+    """The env of one Deployment's only container (for renders with several Deployments)."""
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in containers[0]["env"]}
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """Whether a matchLabels selector matches these labels."""
+    return all(labels.get(key) == value for key, value in selector.items())
 
 
 def walk(node: Any) -> Iterator[Any]:
@@ -329,6 +353,166 @@ def test_replicas_2_in_namespace_scope_use_namespaced_peerings(helm: str, helm_h
         assert grants(role["rules"], "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
 
 
+# -- shards ---------------------------------------------------------------------------------------
+
+SHARD_LABEL = "punctual.dev/shard"
+# The selector of the unsharded Deployment, as every release before sharding rendered it: it is
+# immutable, so shards=1 must keep it exactly.
+UNSHARDED_SELECTOR = {"app.kubernetes.io/name": "punctual", "app.kubernetes.io/instance": "punctual"}
+
+
+def by_name(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
+    return {m["metadata"]["name"]: m for m in of_kind(manifests, kind)}
+
+
+@pytest.mark.parametrize("args", [[], ["--set", "shards=1"]], ids=["default", "shards=1"])
+def test_one_shard_renders_the_unsharded_deployment(helm: str, helm_home: Path, args: list[str]) -> None:
+    manifests = render(helm, helm_home, *args)
+    deployment = one(manifests, "Deployment")
+    assert deployment["metadata"]["name"] == "punctual"
+    assert deployment["spec"]["selector"] == {"matchLabels": UNSHARDED_SELECTOR}
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert SHARD_LABEL not in deployment["metadata"]["labels"]
+    assert SHARD_LABEL not in deployment["spec"]["template"]["metadata"]["labels"]
+    env = deployment_env(deployment)
+    assert "PUNCTUAL_SHARDS" not in env and "PUNCTUAL_SHARD" not in env
+    assert env["PUNCTUAL_PEERING"] == ""
+
+
+def test_one_shard_with_replicas_keeps_the_unsharded_peering_and_pdb(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, "--set", "shards=1", "--set", "replicas=2")
+    deployment = one(manifests, "Deployment")
+    assert deployment["metadata"]["name"] == "punctual"
+    assert deployment["spec"]["selector"] == {"matchLabels": UNSHARDED_SELECTOR}
+    assert deployment_env(deployment)["PUNCTUAL_PEERING"] == "punctual"
+    assert one(manifests, "ClusterKopfPeering")["metadata"]["name"] == "punctual"
+    pdb = one(manifests, "PodDisruptionBudget")
+    assert pdb["metadata"]["name"] == "punctual"
+    assert pdb["spec"]["selector"] == {"matchLabels": UNSHARDED_SELECTOR}
+
+
+def test_explicit_one_shard_renders_byte_for_byte_like_the_default(helm: str, helm_home: Path) -> None:
+    base = ["template", "punctual", str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
+    for extra in ([], ["--set", "replicas=2", "--set", "watchNamespaces={team-a}"]):
+        default = helm_run(helm, helm_home, *base, *extra)
+        explicit = helm_run(helm, helm_home, *base, *extra, "--set", "shards=1")
+        assert default.returncode == 0 and explicit.returncode == 0, default.stderr + explicit.stderr
+        assert explicit.stdout == default.stdout
+        assert "PUNCTUAL_SHARD" not in default.stdout
+        assert SHARD_LABEL not in default.stdout
+
+
+def test_shards_3_render_one_deployment_per_shard(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["shards 3"], "--set", "serviceMonitor.enabled=true")
+    deployments = by_name(manifests, "Deployment")
+    assert sorted(deployments) == ["punctual-shard-0", "punctual-shard-1", "punctual-shard-2"]
+    pod_labels: dict[int, dict[str, str]] = {}
+    for k in range(3):
+        deployment = deployments[f"punctual-shard-{k}"]
+        spec = deployment["spec"]
+        assert spec["replicas"] == 1
+        assert spec["strategy"] == {"type": "Recreate"}
+        assert spec["selector"] == {"matchLabels": {**UNSHARDED_SELECTOR, SHARD_LABEL: str(k)}}
+        assert deployment["metadata"]["labels"][SHARD_LABEL] == str(k)
+        labels = spec["template"]["metadata"]["labels"]
+        assert labels[SHARD_LABEL] == str(k)
+        assert labels["app.kubernetes.io/component"] == "operator"
+        assert selects(spec["selector"]["matchLabels"], labels)
+        pod_labels[k] = labels
+        env = deployment_env(deployment)
+        assert env["PUNCTUAL_SHARDS"] == "3"
+        assert env["PUNCTUAL_SHARD"] == str(k)
+        assert env["PUNCTUAL_PEERING"] == ""  # one replica per shard: no peering
+    # The shards' selectors are disjoint: no Deployment selects another shard's pods.
+    for k, deployment in enumerate(deployments[f"punctual-shard-{i}"] for i in range(3)):
+        for other, labels in pod_labels.items():
+            assert selects(deployment["spec"]["selector"]["matchLabels"], labels) == (k == other)
+    # The metrics Service (and through it the ServiceMonitor) covers every shard's pods.
+    service = one(manifests, "Service")
+    for labels in pod_labels.values():
+        assert selects(service["spec"]["selector"], labels)
+    monitor = one(manifests, "ServiceMonitor")
+    assert selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+    assert not of_kind(manifests, "PodDisruptionBudget")
+    assert not of_kind(manifests, "ClusterKopfPeering")
+    assert not of_kind(manifests, "KopfPeering")
+
+
+def test_shards_2_with_replicas_3_peer_and_budget_per_shard(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["shards 2, replicas 3"])
+    deployments = by_name(manifests, "Deployment")
+    assert sorted(deployments) == ["punctual-shard-0", "punctual-shard-1"]
+    peerings = by_name(manifests, "ClusterKopfPeering")
+    assert sorted(peerings) == ["punctual-shard-0", "punctual-shard-1"]
+    assert all(p["apiVersion"] == "kopf.dev/v1" for p in peerings.values())
+    assert not of_kind(manifests, "KopfPeering")
+    pdbs = by_name(manifests, "PodDisruptionBudget")
+    assert sorted(pdbs) == ["punctual-shard-0", "punctual-shard-1"]
+    for k in range(2):
+        deployment = deployments[f"punctual-shard-{k}"]
+        spec = deployment["spec"]
+        assert spec["replicas"] == 3
+        assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+        env = deployment_env(deployment)
+        assert env["PUNCTUAL_PEERING"] == f"punctual-shard-{k}"
+        assert env["PUNCTUAL_PEERING"] in peerings
+        assert (env["PUNCTUAL_SHARDS"], env["PUNCTUAL_SHARD"]) == ("2", str(k))
+        pdb = pdbs[f"punctual-shard-{k}"]
+        assert pdb["spec"]["minAvailable"] == 1
+        assert pdb["spec"]["selector"] == spec["selector"]
+        assert pdb["spec"]["selector"]["matchLabels"][SHARD_LABEL] == str(k)
+    assert grants(operator_rules(manifests), "kopf.dev", "clusterkopfpeerings") == {"get", "list", "watch", "patch"}
+
+
+def test_shards_with_peering_in_namespace_scope_have_a_peering_per_shard_and_namespace(
+    helm: str, helm_home: Path
+) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["shards 2, replicas 2, namespace scope"])
+    peerings = sorted((p["metadata"]["name"], p["metadata"]["namespace"]) for p in of_kind(manifests, "KopfPeering"))
+    assert peerings == [
+        ("punctual-shard-0", "team-a"),
+        ("punctual-shard-0", "team-b"),
+        ("punctual-shard-1", "team-a"),
+        ("punctual-shard-1", "team-b"),
+    ]
+    assert not of_kind(manifests, "ClusterKopfPeering")
+    envs = [deployment_env(d) for d in of_kind(manifests, "Deployment")]
+    assert sorted(e["PUNCTUAL_PEERING"] for e in envs) == ["punctual-shard-0", "punctual-shard-1"]
+    assert all(e["PUNCTUAL_NAMESPACES"] == "team-a,team-b" for e in envs)
+    for role in of_kind(manifests, "Role"):
+        assert grants(role["rules"], "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
+
+
+def test_shard_names_stay_within_63_characters(helm: str, helm_home: Path) -> None:
+    long_name = "x" * 63
+    manifests = render(helm, helm_home, "--set", f"fullnameOverride={long_name}", "--set", "shards=12")
+    names = sorted(m["metadata"]["name"] for m in of_kind(manifests, "Deployment"))
+    assert len(names) == 12
+    for k in range(12):
+        suffix = f"-shard-{k}"
+        assert "x" * (63 - len(suffix)) + suffix in names
+    assert all(len(name) <= 63 for name in names)
+
+
+def test_notes_mention_shards(helm: str, helm_home: Path) -> None:
+    def notes(*args: str) -> str:
+        result = helm_run(
+            helm, helm_home, "install", "punctual", str(CHART), "--namespace", NAMESPACE, "--dry-run=client", *args
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split("NOTES:", 1)[1]
+
+    sharded = notes("--set", "shards=3", "--set", "replicas=2")
+    assert "3 shards" in sharded
+    for k in range(3):
+        assert f"rollout status deployment/punctual-shard-{k}" in sharded
+    assert "rollout status deployment/punctual\n" not in sharded
+    assert '"punctual-shard-<k>"' in sharded
+    plain = notes()
+    assert "shard" not in plain
+    assert "rollout status deployment/punctual\n" in plain
+
+
 # -- RBAC -----------------------------------------------------------------------------------------
 
 RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
@@ -432,6 +616,25 @@ def test_aggregated_roles(helm: str, helm_home: Path) -> None:
 def test_values_schema_rejects(helm: str, helm_home: Path, args: list[str]) -> None:
     result = helm_run(helm, helm_home, "template", "punctual", str(CHART), *args)
     assert result.returncode != 0, result.stdout[:500]
+
+
+# Without the schema each of these would render (int of "2", 1.5 or null is 2, 1 or 0; 0 shards
+# renders no operator at all), so the schema is what refuses them.
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--set", "shards=0"],
+        ["--set", "shards=-2"],
+        ["--set-string", "shards=2"],
+        ["--set-json", "shards=1.5"],
+        ["--set", "shards=null"],
+    ],
+    ids=["zero", "negative", "string", "fractional", "removed"],
+)
+def test_values_schema_rejects_bad_shards(helm: str, helm_home: Path, args: list[str]) -> None:
+    result = helm_run(helm, helm_home, "template", "punctual", str(CHART), *args)
+    assert result.returncode != 0, result.stdout[:500]
+    assert "shards" in result.stderr
 
 
 def test_values_schema_is_strict_at_top_level() -> None:

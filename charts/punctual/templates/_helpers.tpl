@@ -62,10 +62,60 @@ app.kubernetes.io/part-of: punctual
 {{- end }}
 
 {{/*
-Peering is on with more than one replica.
+Peering is on with more than one replica. This is the configured name; with shards each shard
+peers under its own name (punctual.shardPeering). Non-empty exactly when peering is on.
 */}}
 {{- define "punctual.peering" -}}
 {{- if gt (int .Values.replicas) 1 }}{{ .Values.peering.name }}{{ end }}
+{{- end }}
+
+{{/*
+Sharding: the chart renders one Deployment per shard when shards > 1. shards = 1 renders exactly
+what the chart rendered before sharding existed: the Deployment is named <fullname> and its
+selector (immutable) has no shard label, so upgrades of existing installs keep working.
+
+The per-shard helpers below take a dict: root (the top-level context) and shard (0..shards-1).
+*/}}
+{{- define "punctual.sharded" -}}
+{{- if gt (int .Values.shards) 1 }}true{{ end }}
+{{- end }}
+
+{{/*
+A shard's workload name: <fullname> unsharded, <fullname>-shard-<k> (truncated to 63) otherwise.
+*/}}
+{{- define "punctual.shardName" -}}
+{{- $fullname := include "punctual.fullname" .root }}
+{{- if include "punctual.sharded" .root }}
+{{- $suffix := printf "-shard-%d" (int .shard) }}
+{{- printf "%s%s" ($fullname | trunc (sub 63 (len $suffix) | int) | trimSuffix "-") $suffix }}
+{{- else }}
+{{- $fullname }}
+{{- end }}
+{{- end }}
+
+{{/*
+A shard's selector labels: the release's selector labels plus punctual.dev/shard when sharded.
+Every operator pod carries the release's selector labels, so the metrics Service (which selects
+by those alone) covers every shard.
+*/}}
+{{- define "punctual.shardSelectorLabels" -}}
+{{ include "punctual.selectorLabels" .root }}
+{{- if include "punctual.sharded" .root }}
+punctual.dev/shard: {{ .shard | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+A shard's kopf peering name (PUNCTUAL_PEERING): empty without peering, <peering.name> unsharded,
+<peering.name>-shard-<k> sharded, so that each shard elects its own active replica.
+*/}}
+{{- define "punctual.shardPeering" -}}
+{{- $peering := include "punctual.peering" .root }}
+{{- if and $peering (include "punctual.sharded" .root) }}
+{{- printf "%s-shard-%d" $peering (int .shard) }}
+{{- else }}
+{{- $peering }}
+{{- end }}
 {{- end }}
 
 {{/*
