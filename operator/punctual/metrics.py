@@ -101,6 +101,7 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
         "punctual_scheduler_heap_size",
         "punctual_scheduledjobs",
         "punctual_build_info",
+        "punctual_shards",
         "punctual_metrics_objects_overflow_total",
     }
 )
@@ -268,6 +269,14 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(version=version).set(1)
+        # Set by the runtime (set_shard); absent until then. PunctualShardDown compares the number of
+        # distinct shard labels with the configured count.
+        self.shards: Final = Gauge(
+            "punctual_shards",
+            "Operator shards configured (PUNCTUAL_SHARDS); the label is this process's shard (0-based).",
+            ["shard"],
+            registry=r,
+        )
         self.objects_overflow: Final = Counter(
             "punctual_metrics_objects_overflow",
             "Per-ScheduledJob updates ignored because max_objects ScheduledJobs were already tracked.",
@@ -443,6 +452,16 @@ class Metrics:
 
     def set_scheduledjobs(self, n: int) -> None:
         self.scheduledjobs.set(n)
+
+    def set_shard(self, shard: int, shards: int) -> None:
+        """Publish ``punctual_shards{shard="<shard>"} = shards`` (unsharded: shard 0 of 1).
+
+        One series per process: a second call replaces the first, it does not add a shard.
+        """
+        if shards < 1 or not 0 <= shard < shards:
+            raise ValueError(f"shard must be in 0..shards-1 and shards >= 1, got shard {shard} of {shards}")
+        self.shards.clear()
+        self.shards.labels(shard=str(shard)).set(shards)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (version 0.0.4)."""

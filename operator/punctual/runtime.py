@@ -152,6 +152,7 @@ class Operator:
         self.clock = clock or WallClock()
         self.credentials = credentials
         self.metrics = metrics or Metrics()
+        self.metrics.set_shard(settings.shard, settings.shards)  # standbys too: PunctualShardDown counts them
         self.registry = kopf.OperatorRegistry()
         self.instance = settings.pod_name or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 10000}"
         self.priority = settings.peering_priority if settings.peering_priority is not None else random.randint(1, 10**6)

@@ -247,6 +247,22 @@ def test_operator_level_metrics() -> None:
     assert value(m, "punctual_scheduledjobs") == 3
 
 
+def test_set_shard_reports_this_shard_and_the_configured_count() -> None:
+    m = Metrics()
+    assert b"punctual_shards{" not in m.exposition()  # absent until the runtime sets it
+    m.set_shard(2, 4)
+    assert b'punctual_shards{shard="2"} 4.0' in m.exposition()
+    assert value(m, "punctual_shards", shard="2") == 4
+
+
+def test_set_shard_unsharded_and_a_second_call_replaces_the_first() -> None:
+    m = Metrics()
+    m.set_shard(1, 3)
+    m.set_shard(0, 1)
+    assert value(m, "punctual_shards", shard="0") == 1
+    assert [labels for (n, labels) in samples(m) if n == "punctual_shards"] == [frozenset({("shard", "0")})]
+
+
 def test_exposition_has_no_created_samples() -> None:
     m = Metrics()
     m.run_started(NS, NAME, trigger="schedule", lag_seconds=1)
@@ -261,6 +277,7 @@ def test_every_declared_family_is_exposed() -> None:
     m.api_request("get", error_code=500)
     m.observe_reconcile(0.1)
     m.objects_overflow.inc(0)
+    m.set_shard(0, 1)
     exposed = {f.name for f in text_string_to_metric_families(m.exposition().decode())}
     # The parser strips _total from counter family names; compare on that basis.
     declared = {n.removesuffix("_total") for n in METRIC_NAMES}
@@ -279,6 +296,9 @@ def test_every_declared_family_is_exposed() -> None:
         ),
         lambda m: m.run_started("", NAME, trigger="manual", lag_seconds=None),
         lambda m: m.api_request(""),
+        lambda m: m.set_shard(3, 3),
+        lambda m: m.set_shard(-1, 3),
+        lambda m: m.set_shard(0, 0),
     ],
     ids=[
         "bad trigger",
@@ -288,6 +308,9 @@ def test_every_declared_family_is_exposed() -> None:
         "naive datetime",
         "empty ns",
         "empty verb",
+        "shard not below shards",
+        "negative shard",
+        "no shards",
     ],
 )
 def test_invalid_input_is_refused(call: object) -> None:

@@ -51,6 +51,7 @@ def populate(m: Metrics) -> None:
     m.api_request("patch", error_code=409)
     m.set_heap_size(4)
     m.set_scheduledjobs(2)
+    m.set_shard(1, 3)
 
 
 @asynccontextmanager

@@ -20,6 +20,7 @@ ALERT_NAMES = (
     "PunctualSlotsDropped",
     "PunctualStartLagHigh",
     "PunctualOperatorDown",
+    "PunctualShardDown",
 )
 
 
