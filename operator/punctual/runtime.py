@@ -151,7 +151,7 @@ class Operator:
         self.settings = settings
         self.clock = clock or WallClock()
         self.credentials = credentials
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(max_objects=settings.metrics_max_objects)
         self.metrics.set_shard(settings.shard, settings.shards)  # standbys too: PunctualShardDown counts them
         self.registry = kopf.OperatorRegistry()
         self.instance = settings.pod_name or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 10000}"

@@ -50,6 +50,12 @@ class Settings(BaseModel):
     )
     shard: int = Field(default=0, ge=0, description="This process's shard, 0 to shards-1.")
 
+    metrics_max_objects: int | None = Field(
+        default=None,
+        ge=0,
+        description="Most ScheduledJobs with per-object metric series (about 10 KB each); none: no cap.",
+    )
+
     event_burst: int = Field(
         default=25,
         ge=0,

@@ -62,6 +62,7 @@ def test_bad_setting_is_named(tmp_path: Path) -> None:
         ({"PUNCTUAL_SHARDS": "2", "PUNCTUAL_SHARD": "2"}, r"PUNCTUAL_SHARD: .*shard 2 is not below PUNCTUAL_SHARDS"),
         ({"PUNCTUAL_SHARD": "1"}, r"PUNCTUAL_SHARD: .*not below PUNCTUAL_SHARDS \(1\)"),
         ({"PUNCTUAL_SHARD": "-1"}, "PUNCTUAL_SHARD"),
+        ({"PUNCTUAL_METRICS_MAX_OBJECTS": "-1"}, "PUNCTUAL_METRICS_MAX_OBJECTS"),
     ],
 )
 def test_settings_errors(env: dict[str, str], message: str) -> None:
@@ -80,3 +81,5 @@ def test_settings_from_env() -> None:
     assert (Settings.from_env({}).shards, Settings.from_env({}).shard) == (1, 0)
     sharded = Settings.from_env({"PUNCTUAL_SHARDS": "4", "PUNCTUAL_SHARD": "3"})
     assert (sharded.shards, sharded.shard) == (4, 3)
+    assert Settings.from_env({}).metrics_max_objects is None
+    assert Settings.from_env({"PUNCTUAL_METRICS_MAX_OBJECTS": "500"}).metrics_max_objects == 500
