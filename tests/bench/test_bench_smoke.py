@@ -79,3 +79,27 @@ def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None
     ours, theirs, ratio = (float(c.split()[0]) for c in ratio_row.strip("|").split("|")[1:])
     assert theirs == 1.0
     assert abs(ratio - theirs / ours) <= 0.02  # of the unrounded figures
+
+
+def test_the_one_command_runs_every_benchmark_and_writes_them_down(tmp_path: Path) -> None:
+    out = tmp_path / "section.md"
+    _run("bench/all.py", "--smoke", "--out", str(out), timeout=400)
+    text = out.read_text()
+    assert text.startswith("## Run of `bench/all.py` --smoke, ")
+    assert "vCPU" in text and "code at `" in text
+    # Each command is written down, followed by its table(s).
+    commands = [line for line in text.splitlines() if line.startswith("python bench/")]
+    assert commands == [
+        "python bench/core.py --sizes 100",
+        "python bench/operator_e2e.py --count 20 --schedule '*/3 * * * * *' --window 6 --settle 2 "
+        "--design punctual,floor,naive",
+        "python bench/operator_e2e.py --count 20 --schedule '*/2 * * * * *' --window 4 --settle 2 "
+        "--design punctual,floor",
+    ]
+    assert "floor / punctual" in text and "naive / punctual" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| punctual |", "| floor |", "| naive |"))]
+    assert len(rows) == 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[7] == "0", row  # duplicates
+    assert "The whole run took" in text

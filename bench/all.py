@@ -1,0 +1,119 @@
+"""Every benchmark of the issue in one command, written down with the machine and the commands.
+
+Runs, one after another (nothing else should run on the machine meanwhile):
+
+1. ``bench/core.py`` at the core sizes (default 1,000, 10,000 and 100,000);
+2. for each operator size (default 1,000 and 10,000): ``bench/operator_e2e.py`` every minute with
+   ``--design punctual,floor,naive`` (one invocation, so the comparison is a ratio), then the
+   seconds-level variant (``*/10 * * * * *``) with ``--design punctual,floor``.
+
+The result is a markdown section (date, machine, commit, then each command and its tables); with
+``--write`` it is appended to ``docs/benchmarks.md``, otherwise printed. The full run takes about an
+hour on 2 cores; ``--smoke`` runs tiny sizes (about two minutes) to check the pipeline.
+
+Usage::
+
+    python bench/all.py --write                 # the full run, appended to docs/benchmarks.md
+    python bench/all.py --smoke --out /tmp/b.md # tiny sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["main", "plan"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def plan(*, core_sizes: list[int], operator_sizes: list[int], smoke: bool) -> list[list[str]]:
+    """The benchmark commands, as argument lists for ``python``."""
+    commands = [["bench/core.py", "--sizes", ",".join(str(n) for n in core_sizes)]]
+    for count in operator_sizes:
+        if smoke:
+            minute = ["--schedule", "*/3 * * * * *", "--window", "6", "--settle", "2"]
+            seconds = ["--schedule", "*/2 * * * * *", "--window", "4", "--settle", "2"]
+        else:
+            minute = ["--schedule", "* * * * *", "--window", "120" if count <= 1000 else "180"]
+            seconds = ["--seconds"]
+        commands.append(["bench/operator_e2e.py", "--count", str(count), *minute, "--design", "punctual,floor,naive"])
+        commands.append(["bench/operator_e2e.py", "--count", str(count), *seconds, "--design", "punctual,floor"])
+    return commands
+
+
+def _machine() -> str:
+    cpu = "?"
+    mem_mb = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_mb = f"{int(line.split()[1]) // 1024:,}"
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return (
+        f"{os.cpu_count()} vCPU ({cpu}), {mem_mb} MB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, code at `{commit or '?'}`"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--core-sizes", default="1000,10000,100000")
+    parser.add_argument("--operator-sizes", default="1000,10000")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: core 100, operator 20 (checks the pipeline)")
+    parser.add_argument("--write", action="store_true", help=f"append the section to {DOC.relative_to(ROOT)}")
+    parser.add_argument("--out", type=Path, default=None, help="write the section to this file instead")
+    args = parser.parse_args(argv)
+    core_sizes = [100] if args.smoke else [int(n) for n in args.core_sizes.split(",")]
+    operator_sizes = [20] if args.smoke else [int(n) for n in args.operator_sizes.split(",")]
+    started = datetime.now(UTC)
+    parts = [
+        f"## Run of `bench/all.py`{' --smoke' if args.smoke else ''}, {started:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {_machine()}. Each command below ran alone, in this order; its output follows it.",
+    ]
+    for command in plan(core_sizes=core_sizes, operator_sizes=operator_sizes, smoke=args.smoke):
+        print("running: python " + " ".join(command), file=sys.stderr, flush=True)
+        done = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, check=False)
+        shown = " ".join(f"'{a}'" if " " in a else a for a in command)
+        parts += ["", "```", f"python {shown}", "```", ""]
+        if done.returncode != 0:
+            parts.append(f"**Failed** (exit {done.returncode}):\n\n```\n{done.stderr[-2000:]}\n```")
+            print(done.stderr, file=sys.stderr)
+            text = "\n".join(parts) + "\n"
+            _emit(text, args)
+            return 1
+        parts.append(done.stdout.strip())
+    minutes = (datetime.now(UTC) - started).total_seconds() / 60
+    parts += ["", f"The whole run took {minutes:.1f} minutes."]
+    _emit("\n".join(parts) + "\n", args)
+    return 0
+
+
+def _emit(text: str, args: argparse.Namespace) -> None:
+    if args.out is not None:
+        args.out.write_text(text)
+    elif args.write:
+        with DOC.open("a") as doc:
+            doc.write("\n" + text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
