@@ -260,14 +260,14 @@ async def run(
             if design == "punctual":
                 punctual = shutil.which("punctual", path=str(Path(python).parent)) or "punctual"
                 cmd = [punctual, "run"]
-                ready_url = f"http://127.0.0.1:{port}/readyz"
+                ready_path = "/readyz"
             elif design == "naive":
                 cmd = [python, "-m", "kopf", "run", "--standalone", "--all-namespaces", "--quiet", str(NAIVE)]
-                ready_url = f"http://127.0.0.1:{port}/metrics"
+                ready_path = "/metrics"
             else:  # floor: Job creates alone, no operator (bench/floor.py)
                 cmd = [python, str(FLOOR)]
                 env.update(FLOOR_COUNT=str(count), FLOOR_SCHEDULE=schedule)
-                ready_url = f"http://127.0.0.1:{port}/metrics"
+                ready_path = "/metrics"
             t0 = time.monotonic()
             for k in range(shards):  # --shards: one operator process per shard, each on its own port
                 shard_env = env
@@ -278,7 +278,7 @@ async def run(
                 op_log = stack.enter_context(open(log_dir / log_name, "wb"))  # noqa: SIM115
                 ops.append(subprocess.Popen(cmd, env=shard_env, stdout=subprocess.DEVNULL, stderr=op_log))
             for k, op in enumerate(ops):
-                await _wait_http(session, ready_url.replace(str(port), str(ports[k])), timeout=120, proc=op)
+                await _wait_http(session, f"http://127.0.0.1:{ports[k]}{ready_path}", timeout=120, proc=op)
             result.startup_s = time.monotonic() - t0
             pids = [op.pid for op in ops]
             pid = pids[0]
