@@ -2,7 +2,9 @@
 
 ``punctual crd`` prints it; ``crds/scheduledjobs.punctual.dev.yaml`` is its committed output and a
 test fails when the two differ. pydantic's JSON Schema is turned into a *structural* OpenAPI v3
-schema: references inlined, ``Optional`` collapsed to the plain type, titles dropped.
+schema: references inlined, ``Optional`` collapsed to the plain type, titles dropped, and no
+``default`` the API server would reject (``None``, ``''``); ``tests/unit/test_crd.py`` checks every
+default against its own node and the structural-schema rules of apiextensions.k8s.io/v1.
 """
 
 from __future__ import annotations
@@ -67,7 +69,11 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
             continue  # structural schemas forbid it beside properties; pruning drops unknown fields
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             out[key] = _convert(value, defs)
-        elif key == "default" and value is None:
+        elif key == "default" and value in (None, ""):
+            # None is pydantic's "no default" for an Optional field. An empty-string default says
+            # nothing an absent field does not, and kube-apiserver 1.20 built with Go >= 1.16 reads a
+            # zero-valued string as null (kubernetes/kubernetes#99804: the go-openapi zero-value
+            # check), so it rejects `default: ''` on `type: string` and refuses the whole CRD.
             continue
         else:
             out[key] = value
