@@ -571,7 +571,9 @@ RBAC_SCENARIOS = {
 def test_operator_role_grants_exactly_what_the_code_uses(helm: str, helm_home: Path, scenario: str) -> None:
     cluster_scope, namespaces, peering = RBAC_MODES[scenario]
     manifests = render(helm, helm_home, *RBAC_SCENARIOS[scenario])
-    roles = [m for m in manifests if m["kind"] in ("ClusterRole", "Role") and m["metadata"]["name"].endswith("-operator")]
+    roles = [
+        m for m in manifests if m["kind"] in ("ClusterRole", "Role") and m["metadata"]["name"].endswith("-operator")
+    ]
     assert roles
     assert {m["kind"] for m in roles} == {"ClusterRole" if cluster_scope else "Role"}
     expected = operator_rbac(cluster_scope=cluster_scope, namespaces=namespaces, peering=peering)
@@ -683,8 +685,16 @@ def test_aggregated_roles(helm: str, helm_home: Path) -> None:
         (["--set", "shards=null"], "shards"),
     ],
     ids=[
-        "unknown top-level key", "bad scope", "bad log format", "negative replicas", "unknown nested key",
-        "shards zero", "shards negative", "shards string", "shards fractional", "shards removed",
+        "unknown top-level key",
+        "bad scope",
+        "bad log format",
+        "negative replicas",
+        "unknown nested key",
+        "shards zero",
+        "shards negative",
+        "shards string",
+        "shards fractional",
+        "shards removed",
     ],
 )
 def test_values_schema_rejects(helm: str, helm_home: Path, args: list[str], named: str | None) -> None:
@@ -780,3 +790,79 @@ def test_notes_render(helm: str, helm_home: Path) -> None:
     assert "kubectl sj list" in notes
     assert "kubectl apply" in notes
     assert "team-a, team-b" in notes
+
+
+# -- Kubernetes versions: the chart installs on 1.20 (what the real-server tests run) and later -----
+
+
+def pdb_api_version(helm: str, home: Path, *args: str) -> str:
+    result = helm_run(
+        helm, home, "template", "punctual", str(CHART), "--namespace", NAMESPACE, "--set", "replicas=2", *args
+    )
+    assert result.returncode == 0, result.stderr
+    (pdb,) = [m for m in yaml.safe_load_all(result.stdout) if m and m["kind"] == "PodDisruptionBudget"]
+    return str(pdb["apiVersion"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "policy/v1"),  # helm's default (the newest Kubernetes it knows)
+        (["--kube-version", KUBE_VERSION], "policy/v1"),
+        (["--kube-version", "1.20.2", "--api-versions", "policy/v1beta1/PodDisruptionBudget"], "policy/v1beta1"),
+        (["--kube-version", "1.20.2"], "policy/v1beta1"),
+        (["--kube-version", "1.21.0"], "policy/v1"),
+        (
+            [
+                "--kube-version",
+                "1.22.0",
+                "--api-versions",
+                "policy/v1beta1/PodDisruptionBudget",
+                "--api-versions",
+                "policy/v1/PodDisruptionBudget",
+            ],
+            "policy/v1",
+        ),
+    ],
+    ids=["default", "1.37", "1.20 discovery", "1.20 version only", "1.21 version only", "1.22 serving both"],
+)
+def test_pdb_api_version_is_one_the_server_serves(helm: str, helm_home: Path, args: list[str], expected: str) -> None:
+    assert pdb_api_version(helm, helm_home, *args) == expected
+
+
+def test_chart_accepts_kubernetes_1_20_and_refuses_older(helm: str, helm_home: Path) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.20.0-0"
+    base = ["template", "punctual", str(CHART), "--namespace", NAMESPACE, "--kube-version"]
+    assert helm_run(helm, helm_home, *base, "1.20.2").returncode == 0
+    refused = helm_run(helm, helm_home, *base, "1.19.16")
+    assert refused.returncode != 0 and "kubeVersion" in refused.stderr + refused.stdout
+
+
+def test_every_api_version_in_the_chart_is_served_by_1_20(helm: str, helm_home: Path) -> None:
+    # What kube-apiserver v1.20 serves (plus the CRD-defined kinds the chart uses); anything else
+    # must be chosen by Capabilities, as the PodDisruptionBudget is.
+    served_by_1_20 = {
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("v1", "ServiceAccount"),
+        ("apps/v1", "Deployment"),
+        ("policy/v1beta1", "PodDisruptionBudget"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+        ("kopf.dev/v1", "KopfPeering"),
+        ("kopf.dev/v1", "ClusterKopfPeering"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+    }
+    args = ["--kube-version", "1.20.2", "--api-versions", "policy/v1beta1/PodDisruptionBudget"]
+    for scenario in ("everything", "replicas 2, namespace scope"):
+        cmd = ["template", "punctual", str(CHART), "--namespace", NAMESPACE, "--include-crds", *args]
+        result = helm_run(helm, helm_home, *cmd, *SCENARIOS[scenario])
+        assert result.returncode == 0, result.stderr
+        kinds = {(m["apiVersion"], m["kind"]) for m in yaml.safe_load_all(result.stdout) if m}
+        assert kinds <= served_by_1_20, kinds - served_by_1_20
+        assert ("policy/v1beta1", "PodDisruptionBudget") in kinds

@@ -87,9 +87,7 @@ OPERATOR_RBAC_CLUSTER_SCOPE: frozenset[Grant] = frozenset(
 
 # Cluster scope with watchNamespaces: kopf's namespace observer lists and watches namespaces when
 # given namespaces (never when it watches the whole cluster).
-OPERATOR_RBAC_LISTED_NAMESPACES: frozenset[Grant] = frozenset(
-    {("", "namespaces", "list"), ("", "namespaces", "watch")}
-)
+OPERATOR_RBAC_LISTED_NAMESPACES: frozenset[Grant] = frozenset({("", "namespaces", "list"), ("", "namespaces", "watch")})
 
 # Peering (replicas > 1): kopf watches and patches its peering object; Kube.get_peering reads it.
 OPERATOR_RBAC_PEERING_CLUSTER: frozenset[Grant] = frozenset(

@@ -119,6 +119,20 @@ A shard's kopf peering name (PUNCTUAL_PEERING): empty without peering, <peering.
 {{- end }}
 
 {{/*
+The PodDisruptionBudget's apiVersion: policy/v1 where the server serves it (1.21 and later),
+policy/v1beta1 before (1.20; v1beta1 is gone from 1.25). A cluster's discovery lists both
+"policy/v1" and "policy/v1/PodDisruptionBudget"; `helm template` without a cluster knows no
+resources, only --api-versions and --kube-version, so the version decides there.
+*/}}
+{{- define "punctual.pdbApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget" }}policy/v1
+{{- else if .Capabilities.APIVersions.Has "policy/v1beta1/PodDisruptionBudget" }}policy/v1beta1
+{{- else if semverCompare ">=1.21.0-0" .Capabilities.KubeVersion.Version }}policy/v1
+{{- else }}policy/v1beta1
+{{- end }}
+{{- end }}
+
+{{/*
 Fail early on combinations the schema cannot express.
 */}}
 {{- define "punctual.validate" -}}
