@@ -13,12 +13,18 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from punctual_testing import cronjob_example
+from tools_support import OPERATOR_RBAC, Grant, operator_rbac
+
+from punctual.api import ScheduledJobSpec, Trigger
+from punctual.jobs import Owner, build_job
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "punctual"
@@ -340,7 +346,7 @@ def test_replicas_2_turn_on_cluster_peering(helm: str, helm_home: Path) -> None:
     assert pdb["spec"]["selector"]["matchLabels"] == one(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
     rules = operator_rules(manifests)
     assert grants(rules, "kopf.dev", "clusterkopfpeerings") == {"get", "list", "watch", "patch"}
-    assert grants(rules, "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
+    assert grants(rules, "kopf.dev", "kopfpeerings") == set()  # watching all namespaces: cluster peering only
 
 
 def test_replicas_2_in_namespace_scope_use_namespaced_peerings(helm: str, helm_home: Path) -> None:
@@ -533,23 +539,83 @@ def test_rbac_has_no_wildcards_and_explicit_verbs(helm: str, helm_home: Path, sc
             assert not set(rule["verbs"]) & {"escalate", "bind", "impersonate"}, rule
 
 
+def granted_set(rules: list[Manifest]) -> set[Grant]:
+    """Every (apiGroup, resource, verb) a list of rules grants."""
+    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+
+
+# What each scenario's operator role must grant: (cluster scope, watchNamespaces set, peering).
+RBAC_MODES: dict[str, tuple[bool, bool, bool]] = {
+    "defaults": (True, False, False),
+    "namespace scope": (False, True, False),
+    "cluster scope, listed namespaces": (True, True, False),
+    "replicas 2": (True, False, True),
+    "replicas 2, namespace scope": (False, True, True),
+    "shards 3": (True, False, False),
+    "shards 2, replicas 3": (True, False, True),
+    "shards 2, replicas 2, namespace scope": (False, True, True),
+    "serviceMonitor": (True, False, False),
+    "prometheusRule": (True, False, False),
+    "dashboard": (True, False, False),
+    "no aggregated roles, own service account": (True, False, False),
+    "everything": (True, False, True),
+    "cluster scope, listed namespaces, replicas 2": (True, True, True),
+}
+RBAC_SCENARIOS = {
+    **SCENARIOS,
+    "cluster scope, listed namespaces, replicas 2": ["--set", "watchNamespaces={team-a}", "--set", "replicas=2"],
+}
+
+
+@pytest.mark.parametrize("scenario", list(RBAC_SCENARIOS))
+def test_operator_role_grants_exactly_what_the_code_uses(helm: str, helm_home: Path, scenario: str) -> None:
+    cluster_scope, namespaces, peering = RBAC_MODES[scenario]
+    manifests = render(helm, helm_home, *RBAC_SCENARIOS[scenario])
+    roles = [
+        m for m in manifests if m["kind"] in ("ClusterRole", "Role") and m["metadata"]["name"].endswith("-operator")
+    ]
+    assert roles
+    assert {m["kind"] for m in roles} == {"ClusterRole" if cluster_scope else "Role"}
+    expected = operator_rbac(cluster_scope=cluster_scope, namespaces=namespaces, peering=peering)
+    for role in roles:
+        assert granted_set(role["rules"]) == expected, role["metadata"]
+
+
+def test_rbac_modes_cover_every_scenario() -> None:
+    assert set(RBAC_MODES) == set(RBAC_SCENARIOS)
+
+
+def test_operator_may_set_block_owner_deletion_on_its_jobs(helm: str, helm_home: Path) -> None:
+    """OwnerReferencesPermissionEnforcement: blockOwnerDeletion needs update on the owner's finalizers."""
+    spec = ScheduledJobSpec.model_validate(cronjob_example()["spec"])
+    owner = Owner(name="nightly", namespace="default", uid="u-1")
+    job = build_job(owner, spec, job_name="nightly-1", slot=datetime(2026, 1, 1, tzinfo=UTC), trigger=Trigger.SCHEDULE)
+    (ref,) = job["metadata"]["ownerReferences"]
+    assert ref["blockOwnerDeletion"] is True and ref["kind"] == "ScheduledJob"
+    for scenario in ("defaults", "namespace scope"):
+        rules = operator_rules(render(helm, helm_home, *SCENARIOS[scenario]))
+        assert grants(rules, "punctual.dev", "scheduledjobs/finalizers") == {"update"}, scenario
+    assert ("punctual.dev", "scheduledjobs/finalizers", "update") in OPERATOR_RBAC
+
+
 def test_cluster_scope_operator_permissions_are_exactly_these(helm: str, helm_home: Path) -> None:
     manifests = render(helm, helm_home)
     rules = operator_rules(manifests)
     expected = {
-        ("punctual.dev", "scheduledjobs"): {"get", "list", "watch", "patch", "update"},
-        ("punctual.dev", "scheduledjobs/status"): {"get", "patch", "update"},
-        ("batch", "jobs"): {"get", "list", "watch", "create", "delete", "patch"},
-        ("", "pods"): {"get", "list", "watch"},
-        ("", "events"): {"create", "patch"},
-        ("events.k8s.io", "events"): {"create", "patch"},
-        ("", "namespaces"): {"list", "watch"},
-        ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
+        ("punctual.dev", "scheduledjobs"): {"list", "watch", "patch"},
+        ("punctual.dev", "scheduledjobs/status"): {"patch"},
+        ("punctual.dev", "scheduledjobs/finalizers"): {"update"},
+        ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+        ("", "pods"): {"list", "watch"},
+        ("", "events"): {"create"},
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     }
     granted = {(g, r): grants(rules, g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
     assert granted == expected
     assert grants(rules, "", "pods/log") == set()
     assert grants(rules, "", "secrets") == set()
+    assert grants(rules, "", "namespaces") == set()  # kopf watches namespaces only when given a list
+    assert grants(rules, "events.k8s.io", "events") == set()
     binding = one(manifests, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == "punctual-operator"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "punctual", "namespace": NAMESPACE}]
@@ -566,8 +632,8 @@ def test_namespace_scope_has_roles_per_namespace_and_no_operator_cluster_role(he
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for role in roles:
         rules = role["rules"]
-        assert grants(rules, "punctual.dev", "scheduledjobs") == {"get", "list", "watch", "patch", "update"}
-        assert grants(rules, "batch", "jobs") == {"get", "list", "watch", "create", "delete", "patch"}
+        assert grants(rules, "punctual.dev", "scheduledjobs") == {"list", "watch", "patch"}
+        assert grants(rules, "batch", "jobs") == {"get", "list", "watch", "create", "delete"}
         assert grants(rules, "", "namespaces") == set()
     for binding in bindings:
         assert binding["roleRef"]["kind"] == "Role"
@@ -619,8 +685,16 @@ def test_aggregated_roles(helm: str, helm_home: Path) -> None:
         (["--set", "shards=null"], "shards"),
     ],
     ids=[
-        "unknown top-level key", "bad scope", "bad log format", "negative replicas", "unknown nested key",
-        "shards zero", "shards negative", "shards string", "shards fractional", "shards removed",
+        "unknown top-level key",
+        "bad scope",
+        "bad log format",
+        "negative replicas",
+        "unknown nested key",
+        "shards zero",
+        "shards negative",
+        "shards string",
+        "shards fractional",
+        "shards removed",
     ],
 )
 def test_values_schema_rejects(helm: str, helm_home: Path, args: list[str], named: str | None) -> None:
@@ -716,3 +790,79 @@ def test_notes_render(helm: str, helm_home: Path) -> None:
     assert "kubectl sj list" in notes
     assert "kubectl apply" in notes
     assert "team-a, team-b" in notes
+
+
+# -- Kubernetes versions: the chart installs on 1.20 (what the real-server tests run) and later -----
+
+
+def pdb_api_version(helm: str, home: Path, *args: str) -> str:
+    result = helm_run(
+        helm, home, "template", "punctual", str(CHART), "--namespace", NAMESPACE, "--set", "replicas=2", *args
+    )
+    assert result.returncode == 0, result.stderr
+    (pdb,) = [m for m in yaml.safe_load_all(result.stdout) if m and m["kind"] == "PodDisruptionBudget"]
+    return str(pdb["apiVersion"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "policy/v1"),  # helm's default (the newest Kubernetes it knows)
+        (["--kube-version", KUBE_VERSION], "policy/v1"),
+        (["--kube-version", "1.20.2", "--api-versions", "policy/v1beta1/PodDisruptionBudget"], "policy/v1beta1"),
+        (["--kube-version", "1.20.2"], "policy/v1beta1"),
+        (["--kube-version", "1.21.0"], "policy/v1"),
+        (
+            [
+                "--kube-version",
+                "1.22.0",
+                "--api-versions",
+                "policy/v1beta1/PodDisruptionBudget",
+                "--api-versions",
+                "policy/v1/PodDisruptionBudget",
+            ],
+            "policy/v1",
+        ),
+    ],
+    ids=["default", "1.37", "1.20 discovery", "1.20 version only", "1.21 version only", "1.22 serving both"],
+)
+def test_pdb_api_version_is_one_the_server_serves(helm: str, helm_home: Path, args: list[str], expected: str) -> None:
+    assert pdb_api_version(helm, helm_home, *args) == expected
+
+
+def test_chart_accepts_kubernetes_1_20_and_refuses_older(helm: str, helm_home: Path) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.20.0-0"
+    base = ["template", "punctual", str(CHART), "--namespace", NAMESPACE, "--kube-version"]
+    assert helm_run(helm, helm_home, *base, "1.20.2").returncode == 0
+    refused = helm_run(helm, helm_home, *base, "1.19.16")
+    assert refused.returncode != 0 and "kubeVersion" in refused.stderr + refused.stdout
+
+
+def test_every_api_version_in_the_chart_is_served_by_1_20(helm: str, helm_home: Path) -> None:
+    # What kube-apiserver v1.20 serves (plus the CRD-defined kinds the chart uses); anything else
+    # must be chosen by Capabilities, as the PodDisruptionBudget is.
+    served_by_1_20 = {
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("v1", "ServiceAccount"),
+        ("apps/v1", "Deployment"),
+        ("policy/v1beta1", "PodDisruptionBudget"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+        ("kopf.dev/v1", "KopfPeering"),
+        ("kopf.dev/v1", "ClusterKopfPeering"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+    }
+    args = ["--kube-version", "1.20.2", "--api-versions", "policy/v1beta1/PodDisruptionBudget"]
+    for scenario in ("everything", "replicas 2, namespace scope"):
+        cmd = ["template", "punctual", str(CHART), "--namespace", NAMESPACE, "--include-crds", *args]
+        result = helm_run(helm, helm_home, *cmd, *SCENARIOS[scenario])
+        assert result.returncode == 0, result.stderr
+        kinds = {(m["apiVersion"], m["kind"]) for m in yaml.safe_load_all(result.stdout) if m}
+        assert kinds <= served_by_1_20, kinds - served_by_1_20
+        assert ("policy/v1beta1", "PodDisruptionBudget") in kinds

@@ -119,6 +119,20 @@ A shard's kopf peering name (PUNCTUAL_PEERING): empty without peering, <peering.
 {{- end }}
 
 {{/*
+The PodDisruptionBudget's apiVersion: policy/v1 where the server serves it (1.21 and later),
+policy/v1beta1 before (1.20; v1beta1 is gone from 1.25). A cluster's discovery lists both
+"policy/v1" and "policy/v1/PodDisruptionBudget"; `helm template` without a cluster knows no
+resources, only --api-versions and --kube-version, so the version decides there.
+*/}}
+{{- define "punctual.pdbApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget" }}policy/v1
+{{- else if .Capabilities.APIVersions.Has "policy/v1beta1/PodDisruptionBudget" }}policy/v1beta1
+{{- else if semverCompare ">=1.21.0-0" .Capabilities.KubeVersion.Version }}policy/v1
+{{- else }}policy/v1beta1
+{{- end }}
+{{- end }}
+
+{{/*
 Fail early on combinations the schema cannot express.
 */}}
 {{- define "punctual.validate" -}}
@@ -130,32 +144,39 @@ Fail early on combinations the schema cannot express.
 {{/*
 The operator's permissions on namespaced resources: one list shared by the ClusterRole (cluster
 scope) and the per-namespace Roles (namespace scope). Every verb is spelled out; no wildcards.
+Exactly what the code calls (operator/punctual/kube.py and kopf), nothing more: docs/install.md has
+the table and why; tests/tools/tools_support.py (OPERATOR_RBAC) the set the render test compares.
 */}}
 {{- define "punctual.namespacedRules" -}}
-# The ScheduledJobs themselves: watched, annotated and patched by kopf (finalizers, progress).
+# The ScheduledJobs: kopf lists and watches them; it patches one only to take off a finalizer an
+# older kopf-based version left behind (our handlers need none).
 - apiGroups: ["punctual.dev"]
   resources: ["scheduledjobs"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["list", "watch", "patch"]
+# The operator's status writes: one merge patch each.
 - apiGroups: ["punctual.dev"]
   resources: ["scheduledjobs/status"]
-  verbs: ["get", "patch", "update"]
-# The runs: one Job per slot, deleted by history limits and the Replace policy.
+  verbs: ["patch"]
+# Each Job's ownerReference sets blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
+# admission plugin (on by default on OpenShift) allows only to who may update the owner's finalizers.
+- apiGroups: ["punctual.dev"]
+  resources: ["scheduledjobs/finalizers"]
+  verbs: ["update"]
+# The runs: listed and watched (label selector), one created per slot, read back to adopt on
+# AlreadyExists, deleted by history limits and the Replace policy.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "delete", "patch"]
-# Pods of the runs: for exit codes and start times.
+  verbs: ["get", "list", "watch", "create", "delete"]
+# Pods of the runs, listed and watched: for exit codes, images and start times.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-# Events on ScheduledJobs (kopf posts core v1 Events; events.k8s.io for newer clients).
+  verbs: ["list", "watch"]
+# Events on ScheduledJobs: the operator posts core v1 Events (kopf's own posting is off).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-{{- if include "punctual.peering" . }}
-# kopf peering in the watched namespace(s).
+  verbs: ["create"]
+{{- if and (include "punctual.peering" .) .Values.watchNamespaces }}
+# kopf peering in each watched namespace: kopf watches and patches it, the operator reads it.
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
