@@ -81,7 +81,9 @@ def install(server: RealServer) -> Installation:
     server.kubectl("wait", "--for=condition=Established", "crd/scheduledjobs.punctual.dev", "--timeout=60s")
     server.kubectl("create", "namespace", OPERATOR_NAMESPACE)
     kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-    objects = [doc for doc in render_chart() if doc.get("kind") in kinds]
+    # The tests' operators watch their own namespace (PUNCTUAL_NAMESPACES), as a release with
+    # watchNamespaces does: render it so (kopf then lists and watches namespaces).
+    objects = [doc for doc in render_chart("--set", "watchNamespaces={rs-tests}") if doc.get("kind") in kinds]
     server.apply(objects)
     account = next(doc for doc in objects if doc["kind"] == "ServiceAccount")["metadata"]["name"]
     kubeconfig = server.service_account_kubeconfig(OPERATOR_NAMESPACE, account)

@@ -22,13 +22,12 @@ def test_a_run_every_few_seconds_succeeds_as_the_chart_service_account(
 ) -> None:
     operator()
     _apply(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", successfulJobsHistoryLimit=10))
-    done = wait_for(
-        lambda: [r for r in history(real_server, namespace, "tick") if r.get("result") == "Succeeded"][:2] or None,
-        40,
-        interval=0.5,
-        what="two succeeded runs",
-    )
-    assert len(done) == 2
+    def succeeded() -> list[dict[str, object]]:
+        found = [r for r in history(real_server, namespace, "tick") if r.get("result") == "Succeeded"]
+        return found if len(found) >= 2 else []
+
+    done = wait_for(succeeded, 40, interval=0.5, what="two succeeded runs")
+    assert all(r.get("exitCode") == 0 for r in done)
     jobs = jobs_of(real_server, namespace, "tick")
     assert len(set(slots_of(jobs))) == len(jobs), "a slot ran twice"
     for job in jobs:
