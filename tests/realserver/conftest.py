@@ -56,9 +56,9 @@ def namespace(real_server: RealServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def operator(installation: Installation, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    OperatorFactory
-]:
+def operator(
+    installation: Installation, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorFactory]:
     """Starts ``punctual run`` processes watching the test's namespace; at the end each is stopped and
     its log is checked: a 403 (or any Forbidden) means the chart's RBAC is short of what the code does."""
     factory = OperatorFactory(installation, namespace=namespace, workdir=tmp_path_factory.mktemp("operator"))

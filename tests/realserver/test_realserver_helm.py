@@ -33,17 +33,18 @@ def helm(server: RealServer, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
         check=False,
-        env={"HOME": str(server.workdir), "PATH": "/usr/bin:/bin",
-             "HELM_CACHE_HOME": str(server.workdir / "helm-cache"),
-             "HELM_CONFIG_HOME": str(server.workdir / "helm-config"),
-             "HELM_DATA_HOME": str(server.workdir / "helm-data")},  # fmt: skip
+        env={
+            "HOME": str(server.workdir),
+            "PATH": "/usr/bin:/bin",
+            "HELM_CACHE_HOME": str(server.workdir / "helm-cache"),
+            "HELM_CONFIG_HOME": str(server.workdir / "helm-config"),
+            "HELM_DATA_HOME": str(server.workdir / "helm-data"),
+        },
     )
 
 
 def kinds(server: RealServer, namespace: str) -> dict[str, list[str]]:
-    listed = server.get_json(
-        "deployments,serviceaccounts,services,poddisruptionbudgets,kopfpeerings", "-n", namespace
-    )
+    listed = server.get_json("deployments,serviceaccounts,services,poddisruptionbudgets,kopfpeerings", "-n", namespace)
     found: dict[str, list[str]] = {}
     for item in listed["items"]:
         found.setdefault(item["kind"], []).append(item["metadata"]["name"])
@@ -85,7 +86,8 @@ def test_helm_install_then_upgrade_to_two_replicas(fresh_server: RealServer) -> 
 
 def test_helm_accepts_the_oldest_supported_server(fresh_server: RealServer) -> None:
     """The chart's kubeVersion admits the tested server (helm checks it against /version)."""
-    rendered = helm(fresh_server, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
-                    "--dry-run=server")  # fmt: skip
+    rendered = helm(
+        fresh_server, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace", "--dry-run=server"
+    )
     assert rendered.returncode == 0, rendered.stderr
     assert "incompatible" not in rendered.stderr.lower()

@@ -22,6 +22,7 @@ def test_a_run_every_few_seconds_succeeds_as_the_chart_service_account(
 ) -> None:
     operator()
     _apply(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", successfulJobsHistoryLimit=10))
+
     def succeeded() -> list[dict[str, object]]:
         found = [r for r in history(real_server, namespace, "tick") if r.get("result") == "Succeeded"]
         return found if len(found) >= 2 else []
@@ -69,8 +70,14 @@ def test_queue_starts_the_waiting_slot_when_the_run_ends(
     jobs = sorted(jobs_of(real_server, namespace, "queue"), key=lambda j: j["metadata"]["creationTimestamp"])
     first, second = jobs[0], jobs[1]
     # The second started only once the first had finished.
-    wait_for(lambda: (real_server.get_json("job", first["metadata"]["name"], "-n", namespace).get("status") or {})
-             .get("completionTime"), 20, interval=0.5, what="the first run's end")  # fmt: skip
+    wait_for(
+        lambda: (real_server.get_json("job", first["metadata"]["name"], "-n", namespace).get("status") or {}).get(
+            "completionTime"
+        ),
+        20,
+        interval=0.5,
+        what="the first run's end",
+    )
     first_done = real_server.get_json("job", first["metadata"]["name"], "-n", namespace)["status"]["completionTime"]
     assert second["metadata"]["creationTimestamp"] >= first_done
     records = {r["scheduledTime"]: r for r in history(real_server, namespace, "queue")}
@@ -88,8 +95,10 @@ def test_replace_deletes_the_active_job(real_server: RealServer, namespace: str,
     )
     # The replaced Job is gone (its Pod with it, through the garbage collector); one run is active.
     wait_for(
-        lambda: len([j for j in jobs_of(real_server, namespace, "replace") if not j["metadata"].get("deletionTimestamp")])
-        == 1,
+        lambda: (
+            len([j for j in jobs_of(real_server, namespace, "replace") if not j["metadata"].get("deletionTimestamp")])
+            == 1
+        ),
         20,
         interval=0.5,
         what="one Job left",

@@ -69,7 +69,10 @@ class StandInKubelet:
 
     def start(self) -> None:
         self._register_node()
-        for target, name in ((self._watch_loop, "stand-in-kubelet-watch"), (self._timer_loop, "stand-in-kubelet-timers")):
+        for target, name in (
+            (self._watch_loop, "stand-in-kubelet-watch"),
+            (self._timer_loop, "stand-in-kubelet-timers"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -169,9 +172,12 @@ class StandInKubelet:
                 self._confirm_delete(namespace, name, uid)
             elif not spec.get("nodeName"):
                 self._bind(namespace, name, uid)
-            elif spec.get("nodeName") == NODE_NAME and status.get("phase", "Pending") == "Pending":
-                if uid not in self._started:
-                    self._run(pod)
+            elif (
+                spec.get("nodeName") == NODE_NAME
+                and status.get("phase", "Pending") == "Pending"
+                and uid not in self._started
+            ):
+                self._run(pod)
         except Exception as exc:  # one Pod's trouble (gone meanwhile, a conflict) never stops the loop
             logger.debug("stand-in kubelet: %s/%s: %s", namespace, name, exc)
 
@@ -238,7 +244,8 @@ class StandInKubelet:
         self._started.add(meta["uid"])
         with self._wake:
             heapq.heappush(
-                self._timers, (time.monotonic() + duration, next(self._seq), meta["namespace"], meta["name"], meta["uid"])
+                self._timers,
+                (time.monotonic() + duration, next(self._seq), meta["namespace"], meta["name"], meta["uid"]),
             )
             self._exit_codes[meta["uid"]] = (exit_code, started)
             self._wake.notify_all()

@@ -243,9 +243,11 @@ class RealServer:
         """(token, ca.crt) from the service account's token Secret, waiting for the controller."""
         deadline = time.monotonic() + timeout
         while True:
-            sa = self.get_json("serviceaccount", name, "-n", namespace) if self._exists(
-                "serviceaccount", name, namespace
-            ) else {}
+            sa = (
+                self.get_json("serviceaccount", name, "-n", namespace)
+                if self._exists("serviceaccount", name, namespace)
+                else {}
+            )
             for ref in sa.get("secrets") or []:
                 secret = self.get_json("secret", ref["name"], "-n", namespace)
                 data = secret.get("data") or {}
@@ -264,18 +266,50 @@ class RealServer:
         pki = self.workdir / "pki"
         pki.mkdir(parents=True, exist_ok=True)
         _openssl("genrsa", "-out", "ca.key", "2048", cwd=pki)
-        _openssl("req", "-x509", "-new", "-nodes", "-key", "ca.key", "-subj", "/CN=punctual-test-ca",
-                 "-days", "2", "-out", "ca.crt", cwd=pki)  # fmt: skip
+        _openssl(
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=punctual-test-ca",
+            "-days",
+            "2",
+            "-out",
+            "ca.crt",
+            cwd=pki,
+        )
         _openssl("genrsa", "-out", "apiserver.key", "2048", cwd=pki)
         (pki / "san.cnf").write_text(
             "[req]\ndistinguished_name=dn\n[dn]\n[ext]\nsubjectAltName=IP:127.0.0.1,DNS:localhost,"
             "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n"
             "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         )
-        _openssl("req", "-new", "-key", "apiserver.key", "-subj", "/CN=kube-apiserver", "-out", "apiserver.csr",
-                 cwd=pki)  # fmt: skip
-        _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-days", "2", "-extfile", "san.cnf", "-extensions", "ext", "-out", "apiserver.crt", cwd=pki)  # fmt: skip
+        _openssl(
+            "req", "-new", "-key", "apiserver.key", "-subj", "/CN=kube-apiserver", "-out", "apiserver.csr", cwd=pki
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            "apiserver.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+            "-extensions",
+            "ext",
+            "-out",
+            "apiserver.crt",
+            cwd=pki,
+        )
         _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
         _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
         (pki / "tokens.csv").write_text(f'{self.admin_token},{_ADMIN_TOKEN_USER},uid-admin,"system:masters"\n')
