@@ -8,7 +8,8 @@
 # and 13: the bookworm deb-src line is kept in a private sources list, the system's apt is untouched.
 #
 # Cache: $PUNCTUAL_KUBE_CACHE (default /var/cache/punctual-ci/kube-v1.20.2) holds bin/kube-apiserver
-# and bin/kube-controller-manager; present binaries that run are reused, absent ones rebuilt.
+# and bin/kube-controller-manager (and Go's build cache, so a rebuild is incremental); present
+# binaries of this build are reused, absent ones rebuilt.
 # Idempotent. Prints the bin directory on its last line.
 set -euo pipefail
 
@@ -17,10 +18,12 @@ DEB_VERSION_GLOB="1.20.5+really1.20.2"
 GO_VERSION="1.22.10"
 CACHE="${PUNCTUAL_KUBE_CACHE:-/var/cache/punctual-ci/kube-v$KUBE_VERSION}"
 BIN="$CACHE/bin"
+# Bumped when the build itself changes (flags, patches), so a cached older build is rebuilt.
+BUILD_ID="2"
 log() { printf '[kube-binaries] %s\n' "$*" >&2; }
 
 have_binaries() {
-    [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" ]] || return 1
+    [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" && -f "$BIN/.complete-$BUILD_ID" ]] || return 1
     "$BIN/kube-apiserver" --version 2>/dev/null | grep -q "v$KUBE_VERSION" || return 1
     "$BIN/kube-controller-manager" --version 2>/dev/null | grep -q "v$KUBE_VERSION"
 }
@@ -102,18 +105,25 @@ mkdir -p "$TREE/vendor/github.com/modern-go/reflect2"
 cp "$R2"/*.go "$TREE/vendor/github.com/modern-go/reflect2/"
 rm -f "$TREE"/vendor/github.com/modern-go/reflect2/*_test.go
 
-export GO111MODULE=off CGO_ENABLED=0 GOPROXY=off GOFLAGS="" GOCACHE="$WORK/gocache"
+export GO111MODULE=off CGO_ENABLED=0 GOPROXY=off GOFLAGS="" GOCACHE="$CACHE/gocache"
 log "make generated_files (about 2 minutes)"
 (cd "$TREE" && make generated_files >"$WORK/generated.log" 2>&1) || { tail -n 40 "$WORK/generated.log" >&2; exit 1; }
 
-PKG="k8s.io/kubernetes/vendor/k8s.io/component-base/version"
-LDFLAGS="-s -w -X $PKG.gitVersion=v$KUBE_VERSION -X $PKG.gitMajor=1 -X $PKG.gitMinor=20 -X $PKG.gitTreeState=clean"
+# The version variables, as hack/lib/version.sh sets them (client-go's copy and component-base's):
+# helm and kubectl read the server's /version.
+LDFLAGS="-s -w"
+for pkg in client-go/pkg/version component-base/version; do
+    for kv in "gitVersion=v$KUBE_VERSION" gitMajor=1 gitMinor=20 gitTreeState=clean "buildDate=2021-01-13T13:20:00Z"; do
+        LDFLAGS+=" -X k8s.io/kubernetes/vendor/k8s.io/$pkg.$kv"
+    done
+done
 mkdir -p "$BIN"
 for cmd in kube-apiserver kube-controller-manager; do
     log "go build ./cmd/$cmd (several minutes on 2 cores)"
     (cd "$TREE" && go build -o "$BIN/$cmd.new" -ldflags "$LDFLAGS" "./cmd/$cmd")
     mv "$BIN/$cmd.new" "$BIN/$cmd"
 done
+touch "$BIN/.complete-$BUILD_ID"
 have_binaries || { log "built binaries do not report v$KUBE_VERSION"; exit 1; }
 log "built $BIN"
 echo "$BIN"
