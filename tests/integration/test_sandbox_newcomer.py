@@ -10,6 +10,7 @@ checked against what this process really prints and exports.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
@@ -176,3 +177,20 @@ def test_the_readmes_metrics_table_is_what_the_operator_exports(sandbox: Sandbox
     documented = _readme_metrics()
     assert exported - documented == set(), "exported but not in the README's metrics table"
     assert documented - exported == set(), "in the README's metrics table but not exported"
+
+
+def test_history_durations_are_not_a_second_short(sandbox: Sandbox) -> None:
+    """heartbeat runs for its 2s sandbox-duration: its history must not say 1s (it used to)."""
+    prefix = next(c for c in sandbox.banner_commands() if c.endswith("kubectl sj list")).removesuffix("kubectl sj list")
+
+    def finished() -> list[dict[str, object]]:
+        done = sandbox.run(prefix + "kubectl get sj heartbeat -o json")
+        history = (json.loads(done.stdout).get("status") or {}).get("history") or []
+        return [r for r in history if r.get("result") == "Succeeded"]
+
+    records = wait_for(finished, 30, interval=0.5, what="a finished heartbeat run")
+    for record in records:
+        assert 2.0 <= float(record["durationSeconds"]) <= 3.0, record  # type: ignore[arg-type]
+    table = sandbox.run(prefix + "kubectl sj history heartbeat").stdout
+    assert re.search(r"\s[23]s\s+Succeeded\s", table), table
+    assert not re.search(r"\s[01]s\s+Succeeded\s", table), table
