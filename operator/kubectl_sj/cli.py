@@ -24,6 +24,7 @@ from kubectl_sj.errors import PluginError
 from kubectl_sj.objects import TYPE_NAME, ScheduledJob
 from kubectl_sj.runs import job_pods, pick_container, request_run, runs_of, stream_logs
 from kubectl_sj.slots import SlotError, next_slots, parse_from
+from punctual import __version__
 from punctual.durations import DurationError, parse_duration
 from punctual.jobs import LABEL_SCHEDULED_JOB, label_value
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kubectl sj",
         description="Punctual ScheduledJobs from kubectl: run now, list, history, next slots, suspend, logs.",
     )
+    parser.add_argument("--version", action="version", version=f"kubectl-sj {__version__}")
     _globals(parser)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     verbs.required = True
