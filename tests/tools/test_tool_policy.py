@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -32,6 +31,6 @@ def test_missing_promtool_skips_naming_the_debian_package(
 ) -> None:
     """promtool comes from a system-wide Debian package that .ci/run installs: a skip says which."""
     monkeypatch.delenv("PUNCTUAL_REQUIRE_TOOLS", raising=False)
-    monkeypatch.setattr(sys.modules[tool_lookup.__module__], "find_tool", lambda name: None)
+    monkeypatch.setitem(tool_lookup.__globals__, "find_tool", lambda name: None)  # the conftest module's global
     with pytest.raises(pytest.skip.Exception, match="Debian package prometheus"):
         tool_lookup("promtool")
