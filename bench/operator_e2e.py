@@ -365,6 +365,13 @@ async def run(
                     proc.kill()
                     proc.wait()
         stack.close()
+        # The work folder (kubeconfig, and the logs unless --logs) goes with the run; after a failure
+        # the logs are kept for the post-mortem and their folder is named on stderr.
+        failed = sys.exc_info()[0] is not None
+        if failed and log_dir == tmp:
+            print(f"operator_e2e: logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 

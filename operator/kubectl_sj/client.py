@@ -17,12 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from kubectl_sj.errors import PluginError, Request, api_error_message, unreachable_message
+from kubectl_sj.kube_import import ApiException, ConfigException, k8s, k8s_config
 from kubectl_sj.objects import RESOURCE, Body, ScheduledJob
 from punctual.api import GROUP, PLURAL, VERSION
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from punctual import __version__
 from punctual.durations import DurationError, parse_duration
 
 __all__ = ["main"]
@@ -125,33 +126,64 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="punctual", description="Cron for Kubernetes that never silently skips a run."
     )
+    parser.add_argument("--version", action="version", version=f"punctual {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the operator (settings from PUNCTUAL_* environment variables)")
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
+
+    run = command("run", "run the operator (settings from PUNCTUAL_* environment variables)")
     run.set_defaults(func=_cmd_run)
 
-    sim = sub.add_parser("simulate", help="replay a ScheduledJob on a virtual clock")
+    sim = command("simulate", "replay a ScheduledJob on a virtual clock, with the operator's own decisions")
     sim.add_argument("file", help="a YAML file with one ScheduledJob ('-' for stdin)")
-    sim.add_argument("--from", dest="from_", required=True, help="start (RFC 3339, or local time in the job's zone)")
-    sim.add_argument("--until", required=True, help="end of the replay")
-    sim.add_argument("--durations", help="run durations, cycled: 20m,27m,34m")
-    sim.add_argument("--duration", help="one duration for every run")
-    sim.add_argument("--fail", help="run numbers (1-based) that fail: 3,5")
-    sim.add_argument("--down", action="append", default=[], help="operator down: START..END (repeatable)")
-    sim.add_argument("--run-now", action="append", default=[], help="a manual run request at this time (repeatable)")
-    sim.add_argument("--default-time-zone", default="UTC", help="zone for a spec without timeZone")
-    sim.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    sim.add_argument(
+        "--from", dest="from_", metavar="TIME", required=True, help="start (RFC 3339, or local time in the job's zone)"
+    )
+    sim.add_argument("--until", metavar="TIME", required=True, help="end of the replay")
+    sim.add_argument("--durations", metavar="D,D,...", help="run durations, cycled: 20m,27m,34m")
+    sim.add_argument("--duration", metavar="D", help="one duration for every run")
+    sim.add_argument("--fail", metavar="N,N,...", help="run numbers (1-based) that fail: 3,5")
+    sim.add_argument(
+        "--down", metavar="START..END", action="append", default=[], help="operator down in this window (repeatable)"
+    )
+    sim.add_argument(
+        "--run-now", metavar="TIME", action="append", default=[], help="a manual run request at this time (repeatable)"
+    )
+    sim.add_argument("--default-time-zone", metavar="ZONE", default="UTC", help="zone for a spec without timeZone")
+    sim.add_argument(
+        "-o", "--output", choices=("table", "json"), default="table", help="output format (default: table)"
+    )
     sim.set_defaults(func=_cmd_simulate)
 
-    crd = sub.add_parser("crd", help="print the ScheduledJob CustomResourceDefinition")
+    crd = command("crd", "print the ScheduledJob CustomResourceDefinition")
     crd.set_defaults(func=_cmd_crd)
 
-    sandbox = sub.add_parser("sandbox", help="emulated cluster + simulated Jobs + the real operator, on 127.0.0.1")
-    sandbox.add_argument("-f", "--filename", action="append", default=[], help="ScheduledJob files or folders to apply")
-    sandbox.add_argument("--kubeconfig-out", help="write the kubeconfig here and keep it")
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="emulated cluster + simulated Jobs + the real operator, on 127.0.0.1",
+        description=(
+            "Try Punctual with no cluster: an emulated Kubernetes API on 127.0.0.1 with the ScheduledJob CRD, "
+            "a simulated Job controller (no containers run: a Job lasts its punctual.dev/sandbox-duration "
+            "annotation and exits with punctual.dev/sandbox-exit-code) and the real operator, in one process. "
+            "It applies the given files (default: examples/), prints a kubeconfig and commands to try, "
+            "and on Ctrl-C removes everything it wrote except a --kubeconfig-out."
+        ),
+    )
+    sandbox.add_argument(
+        "-f",
+        "--filename",
+        metavar="FILE|DIR",
+        action="append",
+        default=[],
+        help="ScheduledJob files or folders to apply",
+    )
+    sandbox.add_argument("--kubeconfig-out", metavar="PATH", help="write the kubeconfig here and keep it")
     sandbox.add_argument("--port", type=int, default=0, help="API emulator port (default: any free port)")
-    sandbox.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: any free)")
-    sandbox.add_argument("--for", dest="for_", help="stop by itself after this long (e.g. 30s)")
+    sandbox.add_argument(
+        "--metrics-port", metavar="PORT", type=int, default=0, help="operator metrics port (default: any free)"
+    )
+    sandbox.add_argument("--for", dest="for_", metavar="DURATION", help="stop by itself after this long (e.g. 30s)")
     sandbox.set_defaults(func=_cmd_sandbox)
     return parser
 

@@ -26,9 +26,14 @@ def record_from_job(job: ObservedJob, previous: HistoryRecord | None) -> History
     # The start recorded when the Job was created wins over the Job's own startTime: rewriting it
     # would cost a status write per run for nothing.
     start = (previous.startTime if previous else None) or job.start_time or job.created
+    # The duration is the Job's own: its startTime and completionTime, both written by the Job
+    # controller at one-second precision from one clock (what `kubectl get jobs` shows as DURATION).
+    # The recorded start is the operator's sub-second clock at creation: against a truncated
+    # completionTime it came out up to a second short (a 2 s run read 1.98 s, printed "1s").
+    begin = job.start_time or start
     duration = None
-    if job.completion_time is not None and start is not None:
-        duration = max(0.0, (job.completion_time - start).total_seconds())
+    if job.completion_time is not None and begin is not None:
+        duration = max(0.0, (job.completion_time - begin).total_seconds())
     return HistoryRecord(
         job=job.name,
         scheduledTime=job.scheduled_time,

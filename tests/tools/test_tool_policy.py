@@ -24,3 +24,13 @@ def test_missing_tool_fails_when_required(tool_lookup: Callable[[str], str], mon
 def test_present_tool_is_found(tool_lookup: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUNCTUAL_REQUIRE_TOOLS", "1")
     assert tool_lookup("sh").endswith("/sh")
+
+
+def test_missing_promtool_skips_naming_the_debian_package(
+    tool_lookup: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """promtool comes from a system-wide Debian package that .ci/run installs: a skip says which."""
+    monkeypatch.delenv("PUNCTUAL_REQUIRE_TOOLS", raising=False)
+    monkeypatch.setitem(tool_lookup.__globals__, "find_tool", lambda name: None)  # the conftest module's global
+    with pytest.raises(pytest.skip.Exception, match="Debian package prometheus"):
+        tool_lookup("promtool")

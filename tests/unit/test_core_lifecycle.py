@@ -4,6 +4,7 @@ resume, manual request tokens, and a huge backlog worked through without stallin
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from unit_support import (
@@ -306,3 +307,27 @@ def test_every_second_schedule_after_a_one_day_outage_converges_in_bounded_steps
     assert len(started) == 5 + 1  # maxCatchUp catch-ups plus the on-time slot
     assert len(set(started)) == len(started)
     assert status.scheduledThrough is not None and status.scheduledThrough <= now
+
+
+def test_duration_is_the_jobs_own_not_the_recorded_start_to_a_truncated_completion() -> None:
+    """A 2 s run read "1s": the operator records a sub-second start, Kubernetes whole seconds."""
+    from punctual.history import record_from_job
+    from punctual.jobs import JobPhase
+
+    created = datetime(2026, 11, 23, 10, 0, 0, 11_000, tzinfo=UTC)  # the operator's clock, at creation
+    previous = HistoryRecord(
+        job="heartbeat-1", scheduledTime=created, trigger=Trigger.SCHEDULE, result=Result.RUNNING, startTime=created
+    )
+    job = ObservedJob(
+        name="heartbeat-1",
+        scheduled_time=created,
+        trigger=Trigger.SCHEDULE,
+        phase=JobPhase.SUCCEEDED,
+        start_time=datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC),  # the Job controller's, truncated
+        completion_time=datetime(2026, 11, 23, 10, 0, 2, tzinfo=UTC),
+    )
+    record = record_from_job(job, previous)
+    assert record.durationSeconds == 2.0
+    assert record.startTime == created  # the recorded start is kept (no extra status write)
+    without_start = record_from_job(replace(job, start_time=None), previous)
+    assert without_start.durationSeconds == (job.completion_time - created).total_seconds()  # type: ignore[operator]

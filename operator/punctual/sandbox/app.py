@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import shlex
 import shutil
 import signal
 import sys
@@ -30,7 +32,20 @@ from punctual.sandbox.emulator import Emulator
 from punctual.sandbox.jobs import JobController
 from punctual.settings import Settings
 
-__all__ = ["load_documents", "run_sandbox"]
+__all__ = ["banner_commands", "load_documents", "run_sandbox"]
+
+_THREAD_SIGNALS = "OS signals are ignored: running not in the main thread"
+
+
+class _NotInMainThread(logging.Filter):
+    """Drops kopf's warning that it ignores OS signals because the operator runs in a thread.
+
+    True but misleading here: the sandbox's main thread handles Ctrl-C and SIGTERM and stops the
+    operator through its stop flag, so a newcomer must not read "Ctrl-C won't work" at start-up.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_THREAD_SIGNALS)
 
 
 def _files(paths: list[str]) -> Iterator[Path]:
@@ -52,9 +67,36 @@ def load_documents(paths: list[str]) -> list[dict[str, Any]]:
     return docs
 
 
-def _banner(kubeconfig: Path, names: list[str], metrics_port: int | None, keep: bool) -> str:
+def _bin_dir() -> Path | None:
+    """The folder holding this installation's ``kubectl-sj`` (and ``kubectl``): the venv's ``bin``."""
+    folder = Path(sys.executable).parent
+    return folder if (folder / "kubectl-sj").exists() else None
+
+
+def banner_commands(kubeconfig: Path, names: list[str], metrics_port: int | None) -> list[str]:
+    """What the banner suggests, each line complete: it works pasted into a new shell.
+
+    A new shell has neither the venv's ``bin`` on PATH (so no ``kubectl-sj``, and maybe another
+    kubectl or none) nor ``KUBECONFIG``: every kubectl line sets both for itself.
+    """
     first = names[0] if names else "NAME"
-    k = f"--kubeconfig {kubeconfig}"
+    folder = _bin_dir()
+    env = f"KUBECONFIG={shlex.quote(str(kubeconfig))}"
+    if folder is not None:
+        env += f" PATH={shlex.quote(str(folder))}:$PATH"
+    commands = [
+        f"{env} kubectl get sj",
+        f"{env} kubectl sj list",
+        f"{env} kubectl sj run {shlex.quote(first)} --wait",
+        f"{env} kubectl sj history {shlex.quote(first)}",
+        f"{env} kubectl get jobs",
+    ]
+    if metrics_port:
+        commands.append(f"curl http://127.0.0.1:{metrics_port}/metrics")
+    return commands
+
+
+def _banner(kubeconfig: Path, names: list[str], metrics_port: int | None, keep: bool) -> str:
     lines = [
         "",
         "Punctual sandbox is running: an emulated Kubernetes API on 127.0.0.1 with the real operator.",
@@ -64,16 +106,8 @@ def _banner(kubeconfig: Path, names: list[str], metrics_port: int | None, keep: 
         f"kubeconfig: {kubeconfig}" + ("" if keep else " (removed on exit; keep one with --kubeconfig-out)"),
         f"applied: {', '.join(names) or 'nothing (use -f FILE)'}",
         "",
-        "Try, in another terminal:",
-        f"  kubectl {k} get sj",
-        f"  KUBECONFIG={kubeconfig} kubectl sj list",
-        f"  KUBECONFIG={kubeconfig} kubectl sj run {first} --wait",
-        f"  KUBECONFIG={kubeconfig} kubectl sj history {first}",
-        f"  kubectl {k} get jobs",
-    ]
-    if metrics_port:
-        lines.append(f"  curl http://127.0.0.1:{metrics_port}/metrics")
-    lines += [
+        "Try, in another terminal (each line works as is):",
+        *(f"  {command}" for command in banner_commands(kubeconfig, names, metrics_port)),
         "",
         "Against a real cluster instead: helm install punctual charts/punctual (see README).",
         "Stop with Ctrl-C.",
@@ -93,6 +127,8 @@ def run_sandbox(args: argparse.Namespace) -> int:
         return 2
     settings = Settings(metrics_host="127.0.0.1", metrics_port=args.metrics_port, watch_timeout=60)
     configure_logging(settings)
+    for log_handler in logging.getLogger().handlers:
+        log_handler.addFilter(_NotInMainThread())
     workdir = Path(tempfile.mkdtemp(prefix="punctual-sandbox-"))
     keep = bool(args.kubeconfig_out)
     kubeconfig = Path(args.kubeconfig_out) if keep else workdir / "kubeconfig"

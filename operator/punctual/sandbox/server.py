@@ -277,7 +277,9 @@ class ApiHandler(kmock.RawHandler):
             )
             if wants_table(raw.headers.get("Accept", "")):
                 rv = str((listed.get("metadata") or {}).get("resourceVersion", ""))
-                table = render_table(listed.get("items", []), rd.printer_columns, resource_version=rv)
+                table = render_table(
+                    listed.get("items", []), rd.printer_columns, resource_version=rv, resource=(rd.group, rd.plural)
+                )
                 table["metadata"].update({k: v for k, v in (listed.get("metadata") or {}).items() if k == "continue"})
                 return _json(table)
             return _json(listed)
@@ -298,7 +300,8 @@ class ApiHandler(kmock.RawHandler):
             found = store.get(rd, route.namespace, route.name)
             if wants_table(raw.headers.get("Accept", "")) and route.subresource is None:
                 rv = str((found.get("metadata") or {}).get("resourceVersion", ""))
-                return _json(render_table([found], rd.printer_columns, resource_version=rv))
+                table = render_table([found], rd.printer_columns, resource_version=rv, resource=(rd.group, rd.plural))
+                return _json(table)
             return _json(found)
         if verb == "update":
             return _json(store.replace(rd, route.namespace, route.name, data or {}, subresource=route.subresource))

@@ -1,0 +1,272 @@
+"""The verbs of ``kubectl sj``: one method per verb, on the cluster the flags name (I/O shell).
+
+:mod:`kubectl_sj.cli` parses the command line and imports this module only to run a verb, so that
+``--help``, ``--version`` and ``completion`` never load the API client or pydantic; see
+docs/plugin.md for the start-up cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+import yaml
+
+from kubectl_sj import completion, format
+from kubectl_sj.client import Cluster
+from kubectl_sj.convert import ConvertError, convert_cronjob
+from kubectl_sj.errors import PluginError
+from kubectl_sj.objects import TYPE_NAME, ScheduledJob
+from kubectl_sj.runs import job_pods, pick_container, request_run, runs_of, stream_logs
+from kubectl_sj.slots import SlotError, next_slots, parse_from
+from punctual.durations import DurationError, parse_duration
+from punctual.jobs import LABEL_SCHEDULED_JOB, label_value
+
+__all__ = ["run_verb"]
+
+
+class _App:
+    """One invocation: the parsed flags, the streams, the clock and (lazily) the cluster."""
+
+    def __init__(self, args: argparse.Namespace, *, out: TextIO, err: TextIO, now: datetime) -> None:
+        self.args = args
+        self.out = out
+        self.err = err
+        self.now = now
+        self._cluster: Cluster | None = None
+
+    @property
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = Cluster.connect(
+                kubeconfig=getattr(self.args, "kubeconfig", None), context=getattr(self.args, "context", None)
+            )
+        return self._cluster
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.close()
+
+    @property
+    def namespace(self) -> str:
+        return str(getattr(self.args, "namespace", None) or self.cluster.namespace)
+
+    @property
+    def all_namespaces(self) -> bool:
+        return bool(getattr(self.args, "all_namespaces", False))
+
+    def fetch(self, name: str) -> ScheduledJob:
+        return self.cluster.get_scheduled_job(self.namespace, name)
+
+    # -- verbs --------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        a = self.args
+        timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
+        return request_run(
+            self.cluster,
+            self.namespace,
+            a.name,
+            out=self.out,
+            err=self.err,
+            wait=a.wait,
+            follow=a.follow,
+            timeout=timeout,
+        )
+
+    def list(self) -> int:
+        a = self.args
+        name = getattr(a, "name", None)
+        if name:
+            items = [self.fetch(name)]
+        else:
+            items = self.cluster.list_scheduled_jobs(None if self.all_namespaces else self.namespace)
+        if a.output in ("json", "yaml"):
+            document = items[0].body if name else format.list_document([sj.body for sj in items])
+            self.out.write(format.dump(document, a.output))
+        elif a.output == "name":
+            self.out.write(format.name_lines(items))
+        elif not items:
+            where = "" if self.all_namespaces else f" in {self.namespace} namespace"
+            self.err.write(f"No resources found{where}.\n")
+        else:
+            computed = {sj.key: _computed_next(sj, self.now) for sj in items}
+            self.out.write(
+                format.scheduled_jobs_table(
+                    items,
+                    now=self.now,
+                    wide=a.output == "wide",
+                    all_namespaces=self.all_namespaces and not name,
+                    computed_next=computed,
+                )
+            )
+        return 0
+
+    get = list
+
+    def history(self) -> int:
+        a = self.args
+        sj = self.fetch(a.name)
+        records = sj.status.history
+        if a.output in ("json", "yaml"):
+            limited = records[: a.limit] if a.limit is not None else records
+            self.out.write(format.dump([r.model_dump(mode="json", exclude_none=True) for r in limited], a.output))
+        elif not records:
+            self.err.write(f"No runs recorded for {TYPE_NAME}/{sj.name} yet.\n")
+        else:
+            self.out.write(
+                format.history_table(records, zone=sj.time_zone, now=self.now, wide=a.output == "wide", limit=a.limit)
+            )
+        return 0
+
+    def next(self) -> int:
+        a = self.args
+        if a.count < 1:
+            raise PluginError("error: the count must be at least 1")
+        sj = self.fetch(a.name)
+        try:
+            after = parse_from(a.from_, zone=sj.time_zone) if a.from_ else self.now
+            slots = next_slots(sj, after=after, count=a.count)
+        except SlotError as exc:
+            raise PluginError(f"error: {TYPE_NAME}/{sj.name}: {exc}") from None
+        if a.output in ("json", "yaml"):
+            rows = [
+                {
+                    "slot": s.slot.astimezone(s.zone).isoformat(),
+                    "start": s.start.astimezone(s.zone).isoformat(),
+                    "jitterSeconds": s.jitter.total_seconds(),
+                }
+                for s in slots
+            ]
+            self.out.write(format.dump(rows, a.output))
+        elif not slots:
+            self.err.write(f"{TYPE_NAME}/{sj.name} has no slot in the next 5 years.\n")
+        else:
+            self.out.write(format.next_table(slots, now=self.now))
+        return 0
+
+    def _suspend(self, value: bool) -> int:
+        name = self.args.name
+        self.fetch(name)  # a clear NotFound rather than a patch error
+        self.cluster.patch_scheduled_job(self.namespace, name, {"spec": {"suspend": value}})
+        self.out.write(f"{TYPE_NAME}/{name} {'suspended' if value else 'resumed'}\n")
+        return 0
+
+    def suspend(self) -> int:
+        return self._suspend(True)
+
+    def resume(self) -> int:
+        return self._suspend(False)
+
+    def logs(self) -> int:
+        a = self.args
+        sj = self.fetch(a.name)
+        if a.run:
+            job = self.cluster.get_job(sj.namespace, a.run)
+            labels = ((job or {}).get("metadata") or {}).get("labels") or {}
+            if job is None:
+                raise PluginError(f'Error from server (NotFound): jobs.batch "{a.run}" not found')
+            if labels.get(LABEL_SCHEDULED_JOB) != label_value(sj.name):
+                raise PluginError(f"error: job.batch/{a.run} is not a run of {TYPE_NAME}/{sj.name}")
+            job_name = a.run
+        else:
+            jobs = runs_of(self.cluster, sj)
+            if not jobs:
+                raise PluginError(f"error: {TYPE_NAME}/{sj.name} has no runs with a Job (see kubectl sj history)")
+            job_name = str(jobs[0]["metadata"]["name"])
+        pods = job_pods(self.cluster, sj.namespace, job_name)
+        if not pods:
+            raise PluginError(f"error: job.batch/{job_name} has no pods (yet, or any more)")
+        pod = pods[-1]
+        pod_name = str(pod["metadata"]["name"])
+        if len(pods) > 1:
+            self.err.write(f"Found {len(pods)} pods, using pod/{pod_name}\n")
+        container = pick_container(pod, a.container, self.err)
+        stream_logs(self.cluster, sj.namespace, pod_name, container=container, follow=a.follow, out=self.out)
+        return 0
+
+    def convert(self) -> int:
+        a = self.args
+        if bool(a.cronjob) == bool(a.filename):
+            raise PluginError("error: give either cronjob/NAME or -f FILE")
+        if a.cronjob:
+            kind, _, name = a.cronjob.partition("/")
+            if kind.lower() not in ("cronjob", "cronjobs", "cj", "cronjob.batch", "cronjobs.batch") or not name:
+                raise PluginError(f"error: expected cronjob/NAME, got {a.cronjob!r}")
+            sources = [self.cluster.get_cronjob(self.namespace, name)]
+        else:
+            sources = _read_manifests(a.filename)
+        try:
+            converted = [convert_cronjob(doc) for doc in sources]
+        except ConvertError as exc:
+            raise PluginError(f"error: {exc}") from None
+        if a.output == "json":
+            document = converted[0] if len(converted) == 1 else format.list_document(converted)
+            self.out.write(format.dump(document, "json"))
+        else:
+            self.out.write("---\n".join(format.dump(doc, "yaml") for doc in converted))
+        return 0
+
+    def completion(self) -> int:
+        self.out.write(completion.script(self.args.shell))
+        return 0
+
+
+def _seconds(text: str, flag: str) -> float:
+    try:
+        value = parse_duration(text).total_seconds()
+    except DurationError as exc:
+        raise PluginError(f"error: {flag}: {exc}") from None
+    if value <= 0:
+        raise PluginError(f"error: {flag} must be positive")
+    return value
+
+
+def _computed_next(sj: ScheduledJob, now: datetime) -> datetime | None:
+    try:
+        slots = next_slots(sj, after=now, count=1)
+    except SlotError:
+        return None
+    return slots[0].slot if slots else None
+
+
+def _read_manifests(filename: str) -> list[dict[str, Any]]:
+    try:
+        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except OSError as exc:
+        raise PluginError(f"error: cannot read {filename}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise PluginError(f"error: {filename} is not valid YAML: {exc}") from None
+    out: list[dict[str, Any]] = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "List":
+            out += [i for i in doc.get("items") or [] if isinstance(i, dict)]
+        elif isinstance(doc, dict):
+            out.append(doc)
+    cronjobs = [d for d in out if d.get("kind") == "CronJob"]
+    if not cronjobs:
+        raise PluginError(f"error: no CronJob found in {filename}")
+    return cronjobs
+
+
+def run_verb(args: argparse.Namespace, *, out: TextIO, err: TextIO, now: datetime) -> int:
+    """Run the parsed verb; errors become one line on ``err`` and exit code 1."""
+    app = _App(args, out=out, err=err, now=now)
+    verb = cast(Callable[[], int], getattr(app, args.verb))
+    try:
+        return verb()
+    except PluginError as exc:
+        out.flush()
+        err.write(exc.message + "\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `kubectl sj history x | head`
+        return 0
+    finally:
+        app.close()
