@@ -10,8 +10,9 @@
 #      PyPI. Its root file system is cached as a tarball keyed by its inputs:
 #      $PUNCTUAL_IMAGE_CACHE/base-<key>.tar (default /var/cache/punctual-ci/image), reused when
 #      present, rebuilt when absent; it is imported and tagged with exactly the FROM names.
-#   3. `buildah bud --layers` builds the Dockerfile as it is, every time (it must match the work
-#      tree; unchanged layers are reused).
+#   3. `buildah bud` builds the Dockerfile as it is whenever the build context (what .dockerignore
+#      lets through), the Dockerfile or the base changed since the image in the store was built
+#      (a label records a hash of them); PUNCTUAL_IMAGE_REBUILD=1 forces it.
 #
 # The container store is the CI's own (.ci/storage.conf: /var/cache/punctual-ci/containers) and
 # podman runs with .ci/containers.conf (runc, ulimits); use the same two variables to look at it:
@@ -23,9 +24,13 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${PUNCTUAL_IMAGE:-localhost/punctual:ci}"
 CACHE="${PUNCTUAL_IMAGE_CACHE:-/var/cache/punctual-ci/image}"
-# Bump when the stand-in's recipe below changes: it is part of the cache key.
-BASE_RECIPE="3: minbase + python3 python3-venv, venv /opt/venv, host CA bundle"
+# The stand-in's recipe: these, build_base_tarball's own text and the FROM names make its cache key.
 BASE_PACKAGES="python3,python3-venv"
+BASE_CHANGES=(
+    'ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+    'ENV LANG=C.UTF-8'
+    'CMD ["python3"]'
+)
 export CONTAINERS_CONF="$REPO/.ci/containers.conf"
 export CONTAINERS_STORAGE_CONF="$REPO/.ci/storage.conf"
 
@@ -140,6 +145,50 @@ build_base_tarball() {
     trap - EXIT
 }
 
+# A hash of the build context as the Dockerfile sees it (the files .dockerignore lets through:
+# Docker's rules, the last matching pattern wins, `!` re-includes, a matched folder covers its
+# files), plus the Dockerfile, .dockerignore and the base's key.
+context_hash() {
+    python3 - "$REPO" "$1" <<'PY'
+import hashlib, os, re, sys
+repo, base_key = sys.argv[1], sys.argv[2]
+rules = []
+try:
+    lines = open(os.path.join(repo, ".dockerignore")).read().splitlines()
+except FileNotFoundError:
+    lines = []
+for line in lines:
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    negate = line.startswith("!")
+    pattern = os.path.normpath(line.lstrip("!").strip().lstrip("/"))
+    regex = ""
+    for part in re.split(r"(\*\*/?|\*|\?)", pattern):
+        regex += {"**/": "(.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+    rules.append((re.compile(regex + "(/.*)?"), negate))
+def ignored(rel):
+    result = False
+    for regex, negate in rules:
+        if regex.fullmatch(rel):
+            result = not negate
+    return result
+digest = hashlib.sha256(base_key.encode())
+for name in ("Dockerfile", ".dockerignore"):
+    path = os.path.join(repo, name)
+    if os.path.exists(path):
+        digest.update(name.encode() + b"\0" + open(path, "rb").read())
+for root, dirs, files in os.walk(repo):
+    dirs[:] = sorted(d for d in dirs if d != ".git")
+    for name in sorted(files):
+        path = os.path.join(root, name)
+        rel = os.path.relpath(path, repo)
+        if not ignored(rel) and os.path.isfile(path):
+            digest.update(rel.encode() + b"\0" + open(path, "rb").read() + b"\0")
+print(digest.hexdigest()[:16])
+PY
+}
+
 image_label() {  # image label -> value or empty
     podman image inspect --format "{{index .Labels \"$2\"}}" "$1" 2>/dev/null || true
 }
@@ -154,7 +203,8 @@ mapfile -t BASES < <(from_names)
 SUITE="bookworm"
 if [[ "${BASES[0]}" =~ -(bookworm|trixie|bullseye)(@|$) ]]; then SUITE="${BASH_REMATCH[1]}"; fi
 ARCH="$(dpkg --print-architecture)"
-KEY="$(printf '%s\n' "$BASE_RECIPE" "$SUITE" "$ARCH" "${BASES[@]}" | sha256sum | cut -c1-16)"
+KEY="$({ printf '%s\n' "$SUITE" "$ARCH" "$BASE_PACKAGES" "${BASE_CHANGES[@]}" "${BASES[@]}"
+         declare -f build_base_tarball; } | sha256sum | cut -c1-16)"
 TARBALL="$CACHE/base-$KEY.tar"
 log "base images ${BASES[*]} -> stand-in $KEY ($SUITE, $ARCH)"
 
@@ -168,25 +218,37 @@ else
         build_base_tarball "$TARBALL" "$SUITE" "$(apt_mirror "$SUITE")"
     fi
     log "podman import $TARBALL as ${BASES[0]}"
-    podman import --quiet \
-        --change 'ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' \
-        --change "LABEL punctual.dev/ci-base=$KEY" \
-        --change 'CMD ["python3"]' \
-        "$TARBALL" "${BASES[0]}" >/dev/null
+    changes=(--change "LABEL punctual.dev/ci-base=$KEY")
+    for change in "${BASE_CHANGES[@]}"; do changes+=(--change "$change"); done
+    podman import --quiet "${changes[@]}" "$TARBALL" "${BASES[0]}" >/dev/null
     for name in "${BASES[@]:1}"; do podman tag "${BASES[0]}" "$name"; done
 fi
+[[ -e "$TARBALL" ]] && touch "$TARBALL"
+# Stand-ins of other recipes or Dockerfiles that no run has used for 30 days.
+find "$CACHE" -maxdepth 1 -name 'base-*.tar' ! -name "base-$KEY.tar" -mtime +30 -delete
 log "base ready in $(($(now) - T_BASE))s"
 
+# The project image. Not with `--layers`: buildah 1.28 (Debian 12) leaves the content of a
+# `RUN --mount=...,from=builder` out of the step's cache key, so the final stage's `pip install`
+# would be reused with the previous wheels. Instead the whole build is skipped when the image was
+# built from exactly this context (its label), and done from scratch (`--no-cache`) otherwise.
 T_BUILD="$(now)"
+CONTEXT="$(context_hash "$KEY")"
 OLD_ID="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
-log "buildah bud --layers -t $IMAGE $REPO"
-buildah bud --quiet --layers --pull=never --network host -t "$IMAGE" -f "$REPO/Dockerfile" "$REPO" >&2
+if [[ -n "$OLD_ID" && "$(image_label "$IMAGE" punctual.dev/ci-context)" == "$CONTEXT" && -z "${PUNCTUAL_IMAGE_REBUILD:-}" ]]; then
+    log "$IMAGE is already built from this work tree (context $CONTEXT)"
+else
+    log "buildah bud --no-cache -t $IMAGE $REPO (context $CONTEXT)"
+    buildah bud --quiet --no-cache --pull=never --network host --label "punctual.dev/ci-context=$CONTEXT" \
+        -t "$IMAGE" -f "$REPO/Dockerfile" "$REPO" >&2
+fi
 NEW_ID="$(podman image inspect --format '{{.Id}}' "$IMAGE")"
 if [[ -n "$OLD_ID" && "$OLD_ID" != "$NEW_ID" ]]; then
     podman rmi "$OLD_ID" >/dev/null 2>&1 || true  # the previous build, untagged now (kept if in use)
 fi
-podman image prune --force --filter until=168h >/dev/null 2>&1 || true  # week-old dangling layers
+# No layer cache is kept, so untagged images (the builder stages, older stand-ins) are garbage;
+# the lock above keeps this from racing another run's build.
+podman image prune --force >/dev/null 2>&1 || true
 SIZE="$(podman image inspect --format '{{.Size}}' "$IMAGE")"
-log "built $IMAGE (${NEW_ID:0:12}, $((SIZE / 1000000)) MB) in $(($(now) - T_BUILD))s; total $(($(now) - T0))s"
+log "$IMAGE (${NEW_ID:0:12}, $((SIZE / 1000000)) MB) ready in $(($(now) - T_BUILD))s; total $(($(now) - T0))s"
 echo "$IMAGE"
