@@ -54,6 +54,7 @@ from punctual.schedule import Schedule, ScheduleError, jitter_offset
 
 __all__ = [
     "ENUMERATION_LIMIT",
+    "INVALID_SCHEDULE",
     "JOB_VANISHED_GRACE",
     "ON_TIME_TOLERANCE",
     "CreateJob",
@@ -65,7 +66,6 @@ __all__ = [
     "build_schedule",
     "decide",
     "decide_invalid",
-    "INVALID_SCHEDULE",
     "parse_spec",
     "schedule_fingerprint",
     "shard_of",
