@@ -422,8 +422,11 @@ class Operator:
                 default_time_zone=self.settings.default_time_zone,
             )
         except SpecError as exc:
-            log.warning("%s/%s: invalid spec: %s", ns, name, exc)
             decision = decide_invalid(meta.get("generation"), status=status, error=str(exc), now=now)
+            if not decision.events:
+                # One log line per decision: when the spec just became invalid (or its error changed)
+                # the decision's InvalidSpec Event is that line (step 6 logs every Event).
+                log.warning("%s/%s: invalid spec: %s", ns, name, exc)
         # 4. Create Jobs, then delete Jobs.
         failed: dict[str, str] = {}
         for create in decision.creates:
