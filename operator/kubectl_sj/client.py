@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,10 @@ class Cluster:
             namespace = _context_namespace(path, context)
         except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
             raise PluginError(f"error: invalid kubeconfig {path}: {exc}") from exc
+        if not api.configuration.verify_ssl:
+            # insecure-skip-tls-verify: true is the user's explicit choice, and kubectl says nothing
+            # about it; urllib3 would warn twice per request. Only that warning, only then.
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         return cls(api=api, namespace=namespace)
 
     @property

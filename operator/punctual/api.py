@@ -276,6 +276,13 @@ class ScheduledJobStatus(_Model):
     scheduledThrough: Time | None = Field(
         default=None, description="Every slot at or before this time has been decided."
     )
+    observedSchedule: str | None = Field(
+        default=None,
+        description=(
+            "The schedule (expressions and time zone) scheduledThrough was decided under, or (invalid). "
+            "When the spec's schedule differs, slots before the operator saw the change are not caught up."
+        ),
+    )
     lastSuccessfulTime: Time | None = None
     lastFailureTime: Time | None = None
     lastHandledRunRequest: str | None = None
@@ -287,7 +294,10 @@ class ScheduledJobStatus(_Model):
     )
     activeCount: int = Field(default=0, description="len(active), for the printer column.")
     queuedCount: int = Field(default=0, description="len(queued), for the printer column.")
-    lastResult: str | None = Field(default=None, description="The newest finished record's result.")
+    lastResult: str | None = Field(
+        default=None,
+        description="The newest finished run's result (Succeeded or Failed); slots that did not run leave it.",
+    )
 
     @field_validator(
         "nextScheduleTime",

@@ -54,6 +54,7 @@ from punctual.schedule import Schedule, ScheduleError, jitter_offset
 
 __all__ = [
     "ENUMERATION_LIMIT",
+    "INVALID_SCHEDULE",
     "JOB_VANISHED_GRACE",
     "ON_TIME_TOLERANCE",
     "CreateJob",
@@ -66,6 +67,7 @@ __all__ = [
     "decide",
     "decide_invalid",
     "parse_spec",
+    "schedule_fingerprint",
     "shard_of",
 ]
 
@@ -81,7 +83,12 @@ AGGREGATE_MISSED = 10
 JOB_VANISHED_GRACE = timedelta(seconds=60)
 """A running record whose Job is gone this long after it started is closed as Failed/JobDeleted."""
 
+INVALID_SCHEDULE = "(invalid)"
+"""``status.observedSchedule`` while the spec cannot be scheduled."""
+
 SOON = timedelta(milliseconds=1)
+SCHEDULE_CHANGE_EPSILON = timedelta(microseconds=1)
+"""A slot at exactly the instant a changed schedule is first seen is not before the change: it runs."""
 MAX_JITTER = timedelta(days=365)
 MAX_DEADLINE = timedelta(days=36500)
 """A longer startingDeadlineSeconds (the schema sets no maximum) means the same: no deadline."""
@@ -216,6 +223,16 @@ def build_schedule(subject: Subject, *, default_time_zone: str = "UTC") -> Sched
         raise SpecError(str(exc)) from exc
 
 
+def schedule_fingerprint(spec: ScheduledJobSpec, *, default_time_zone: str = "UTC") -> str:
+    """What decides which slots exist: the cron expressions and the effective time zone.
+
+    Recorded as ``status.observedSchedule``; a decision whose spec gives another value is the first
+    one under a new (or newly valid) schedule. jitter is left out: it moves when a slot is due, not
+    which slots exist.
+    """
+    return f"{spec.timeZone or default_time_zone}: {' | '.join(spec.expressions())}"
+
+
 def _set_condition(
     conditions: list[Condition],
     *,
@@ -249,6 +266,9 @@ def decide_invalid(
     new = status.model_copy()
     new.observedGeneration = subject_generation
     new.nextScheduleTime = None
+    # Slots are not decided while the spec is invalid; once it is fixed, the first decision sees a
+    # changed schedule and does not catch up the slots of the time it was invalid.
+    new.observedSchedule = INVALID_SCHEDULE
     for type_, reason in (("ScheduleValid", "InvalidSpec"), ("Ready", "InvalidSpec")):
         new.conditions = _set_condition(
             new.conditions,
@@ -556,16 +576,11 @@ def _due_slots(work: _Work, cursor: datetime) -> tuple[datetime, datetime | None
     on_time = now - newest_due <= ON_TIME_TOLERANCE
     late = due[:-1] if on_time else due
     to_run: list[tuple[datetime, datetime, Trigger]] = []
+    superseded: list[datetime] = []
     if spec.catchUp is CatchUpPolicy.NONE:
         _missed(work, [s for s, _ in late], reason="CatchUpNone", message="missed during an outage (catchUp None)")
     elif spec.catchUp is CatchUpPolicy.LATEST:
-        superseded = late if on_time else late[:-1]
-        _missed(
-            work,
-            [s for s, _ in superseded],
-            reason="Superseded",
-            message="a later slot ran instead (catchUp Latest)",
-        )
+        superseded = [s for s, _ in (late if on_time else late[:-1])]
         if not on_time and late:
             to_run.append((late[-1][0], late[-1][1], Trigger.CATCHUP))
     else:
@@ -575,6 +590,7 @@ def _due_slots(work: _Work, cursor: datetime) -> tuple[datetime, datetime | None
         to_run += [(s, d, Trigger.CATCHUP) for s, d in kept]
     if on_time:
         to_run.append((newest_slot, newest_due, Trigger.SCHEDULE))
+    mark = len(work.events)
     for slot, when, trigger in to_run:
         job = work.job_name(slot)
         if work.deadline_passed(when) and job not in work.existing:  # an existing Job started in time
@@ -588,7 +604,45 @@ def _due_slots(work: _Work, cursor: datetime) -> tuple[datetime, datetime | None
             )
             continue
         work.offer(job=job, slot=slot, due=when, trigger=trigger)
+    if superseded:
+        # Recorded after the later slot was offered, so that the message says what became of it;
+        # their Events still come first, as the slots are older.
+        later = newest_slot if on_time else late[-1][0]
+        after = work.events[mark:]
+        del work.events[mark:]
+        _missed(work, superseded, reason="Superseded", message=_superseded_by(work, later))
+        work.events += after
     return newest_slot, None
+
+
+def _superseded_by(work: _Work, later: datetime) -> str:
+    """What happened to the slot that superseded older ones under catchUp Latest, truthfully."""
+    job = work.job_name(later)
+    when = format_time(later)
+    record = work.history.get(job)
+    ran = (Result.RUNNING, Result.SUCCEEDED, Result.FAILED, Result.REPLACED)
+    if job in work.active or (record is not None and record.result in ran):
+        return f"the later slot {when} ran instead (catchUp Latest)"
+    if any(q.job == job for q in work.queue):
+        return f"the later slot {when} was queued instead (catchUp Latest)"
+    fate = f" ({record.result.value}: {record.reason})" if record is not None else ""
+    return f"the later slot {when} was taken instead (catchUp Latest) but did not run either{fate}"
+
+
+_RUN_OUTCOMES = (Result.SUCCEEDED, Result.FAILED)
+
+
+def _last_result(history: Sequence[HistoryRecord], *, previous: str | None) -> str | None:
+    """The newest finished run's outcome: Succeeded or Failed, by completion time.
+
+    Slots that did not run (Skipped, Missed, Dropped) and runs cut short (Replaced) are newer records
+    but no run's outcome; with no finished run left in history the previous outcome stays.
+    """
+    finished = [r for r in history if r.result in _RUN_OUTCOMES]
+    if finished:
+        newest = max(finished, key=lambda r: (r.completionTime or r.scheduledTime, r.scheduledTime))
+        return newest.result.value
+    return previous if previous in (Result.SUCCEEDED.value, Result.FAILED.value) else None
 
 
 def _garbage(work: _Work, jobs: Sequence[ObservedJob]) -> None:
@@ -627,8 +681,15 @@ def decide(
     )
     # 1. Fold the observed Jobs into history and find the active runs.
     new = _fold_jobs(work, jobs, new)
-    # 2. Recover the cursor (from status, or from the Jobs after a lost status).
+    # 2. Recover the cursor (from status, or from the Jobs after a lost status). A schedule that
+    # became valid or changed (expressions, time zone) since the last decision starts now: its slots
+    # before this first sight of it were never the schedule, so they are not caught up. Without a
+    # recorded schedule (a status lost, or written before the field existed) nothing is assumed.
     cursor = _cursor(subject, new, jobs)
+    fingerprint = schedule_fingerprint(subject.spec, default_time_zone=default_time_zone)
+    if new.observedSchedule is not None and new.observedSchedule != fingerprint:
+        cursor = max(cursor, now - SCHEDULE_CHANGE_EPSILON)
+    new.observedSchedule = fingerprint
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
     # Replaced); the head starts in step 6 instead when nothing runs then.
@@ -663,7 +724,7 @@ def decide(
     new.active = sorted(work.active.values(), key=lambda a: (a.scheduledTime, a.name))
     new.activeCount = len(new.active)
     new.queuedCount = len(new.queued)
-    new.lastResult = next((r.result.value for r in new.history if r.result is not Result.RUNNING), new.lastResult)
+    new.lastResult = _last_result(new.history, previous=new.lastResult)
     new.scheduledThrough = cursor
     if work.last_started_slot is not None and (
         new.lastScheduleTime is None or work.last_started_slot > new.lastScheduleTime

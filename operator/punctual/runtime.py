@@ -69,7 +69,7 @@ from punctual.metrics import Metrics, make_app
 from punctual.scheduler import Clock, Scheduler, WallClock
 from punctual.settings import Settings, SettingsError
 
-__all__ = ["Operator", "configure_logging", "run_operator"]
+__all__ = ["MetricsPortUnavailable", "Operator", "configure_logging", "run_operator"]
 
 log = logging.getLogger("punctual")
 Key = tuple[str, str]
@@ -77,6 +77,10 @@ Body = dict[str, Any]
 RETRY = timedelta(seconds=5)
 GONE_MEMORY = 100_000  # deleted Job uids remembered, against replayed watch events
 MAX_EVENTS_PER_RECONCILE = 10  # a 10,000-slot catch-up must not post 10,000 Events
+
+
+class MetricsPortUnavailable(OSError):
+    """The metrics/health port cannot be bound (another operator has it, say): one line, exit 1."""
 
 
 class _JsonFormatter(logging.Formatter):
@@ -422,8 +426,11 @@ class Operator:
                 default_time_zone=self.settings.default_time_zone,
             )
         except SpecError as exc:
-            log.warning("%s/%s: invalid spec: %s", ns, name, exc)
             decision = decide_invalid(meta.get("generation"), status=status, error=str(exc), now=now)
+            if not decision.events:
+                # One log line per decision: when the spec just became invalid (or its error changed)
+                # the decision's InvalidSpec Event is that line (step 6 logs every Event).
+                log.warning("%s/%s: invalid spec: %s", ns, name, exc)
         # 4. Create Jobs, then delete Jobs.
         failed: dict[str, str] = {}
         for create in decision.creates:
@@ -782,7 +789,18 @@ class Operator:
             runner = web.AppRunner(make_app(self.metrics, ready=self.ready.is_set, alive=lambda: True))
             await runner.setup()
             site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await runner.cleanup()
+                where = f"{self.settings.metrics_host}:{self.settings.metrics_port}"
+                raise MetricsPortUnavailable(
+                    f"cannot serve metrics and health on {where} (PUNCTUAL_METRICS_PORT): "
+                    f"{os.strerror(exc.errno).lower() if exc.errno else exc}; is another operator running on this port?"
+                ) from exc
             server = getattr(site, "_server", None)
             sockets = getattr(server, "sockets", None) or []
             self.metrics_port = sockets[0].getsockname()[1] if sockets else self.settings.metrics_port
@@ -852,7 +870,7 @@ def run_operator(env: Mapping[str, str] | None = None) -> int:
     except ClusterUnreachable as exc:
         print(f"error: cannot reach the Kubernetes API at {creds.server}: {exc}", file=sys.stderr)
         return 1
-    except CrdMissing as exc:
+    except (CrdMissing, MetricsPortUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -83,3 +83,30 @@ def test_settings_from_env() -> None:
     assert (sharded.shards, sharded.shard) == (4, 3)
     assert Settings.from_env({}).metrics_max_objects is None
     assert Settings.from_env({"PUNCTUAL_METRICS_MAX_OBJECTS": "500"}).metrics_max_objects == 500
+
+
+def test_busy_metrics_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    from punctual_testing import load_crd
+
+    with Emulator() as emulator, socket.create_server(("127.0.0.1", 0)) as busy:
+        emulator.install_crd(load_crd())
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
+        port = busy.getsockname()[1]
+        result = _run(
+            {
+                "PUNCTUAL_KUBECONFIG": str(kubeconfig),
+                "PUNCTUAL_METRICS_HOST": "127.0.0.1",
+                "PUNCTUAL_METRICS_PORT": str(port),
+                "PUNCTUAL_LOG_FORMAT": "text",
+            },
+            tmp_path,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: cannot serve metrics and health on 127.0.0.1:{port} (PUNCTUAL_METRICS_PORT): "
+        "address already in use; is another operator running on this port?"
+    ], result.stderr

@@ -18,6 +18,7 @@ from unit_support import (
     created,
     decide_at,
     done_job,
+    make_spec,
     make_status,
     make_subject,
     manual_name,
@@ -26,8 +27,8 @@ from unit_support import (
     suspended_condition,
 )
 
-from punctual.api import QueuedSlot, Result, Trigger
-from punctual.core import AGGREGATE_MISSED, ON_TIME_TOLERANCE
+from punctual.api import HistoryRecord, QueuedSlot, Result, ScheduledJobStatus, Trigger
+from punctual.core import AGGREGATE_MISSED, INVALID_SCHEDULE, ON_TIME_TOLERANCE, decide_invalid, schedule_fingerprint
 from punctual.jobs import ObservedJob
 
 S = Trigger.SCHEDULE
@@ -60,6 +61,16 @@ class Case:
     """Records of this decision other than Running ones: (slot, result, reason)."""
     deletes: tuple[tuple[str, str], ...] = ()
     queued_after: tuple[tuple[datetime, Trigger], ...] = ()
+    observed_schedule: str | None = None
+    """status.observedSchedule: the schedule the earlier decisions were made under (None: not recorded)."""
+
+
+def fingerprint(**spec: Any) -> str:
+    return schedule_fingerprint(make_spec(**spec))
+
+
+HALF_HOURLY = fingerprint()  # the rows' schedule, */30 * * * * in UTC
+HOURLY = fingerprint(schedule="0 * * * *")
 
 
 RUNNING_1000 = (active_job(at("10:00")),)
@@ -457,6 +468,71 @@ CASES = [
         recorded=((at("10:10"), Result.DROPPED, "QueueFull"),),
         queued_after=((at("10:00"), S),),
     ),
+    # --- a spec change that makes the schedule valid or different: its earlier slots never existed ----
+    Case(
+        "invalid schedule fixed: no catch-up of slots before the fix",
+        at("10:03"),
+        through=None,  # invalid since creation: no slot was ever decided
+        observed_schedule=INVALID_SCHEDULE,
+    ),
+    Case(
+        "invalid schedule fixed after it was valid: the slots while invalid are not caught up",
+        at("10:45"),
+        {"catchUp": "All"},
+        through=at("09:00"),
+        observed_schedule=INVALID_SCHEDULE,
+    ),
+    Case(
+        "schedule changed: old slots not caught up under the new schedule",
+        at("10:45"),  # 10:30 of the new */30 schedule would be a catch-up
+        through=TEN,
+        observed_schedule=HOURLY,
+    ),
+    Case(
+        "schedule changed, catchUp All: no slot of the new schedule before the change runs",
+        at("10:45"),
+        {"catchUp": "All"},
+        through=at("06:00"),
+        observed_schedule=HOURLY,
+    ),
+    Case(
+        "schedule changed at a slot of the new schedule: that slot runs on time",
+        at("10:30"),
+        through=TEN,
+        observed_schedule=HOURLY,
+        creates=((at("10:30"), S),),
+    ),
+    Case(
+        "time zone changed: old slots not caught up in the new zone",
+        at("10:20"),  # 10:15 UTC is 16:00 in Kathmandu (+05:45): a catch-up without the rule
+        {"timeZone": "Asia/Kathmandu"},
+        through=TEN,
+        observed_schedule=HALF_HOURLY,
+    ),
+    Case(
+        "unchanged schedule after restart: catch-up All still runs every missed slot",
+        at("10:30"),
+        {"catchUp": "All", "concurrencyPolicy": "Allow"},
+        through=at("06:00"),
+        observed_schedule=HALF_HOURLY,
+        creates=(*((s, C) for s in OUTAGE), (at("10:30"), S)),
+    ),
+    Case(
+        "unchanged schedule after restart: catch-up Latest still runs the newest missed slot",
+        at("10:45"),
+        through=at("06:00"),
+        observed_schedule=HALF_HOURLY,
+        creates=((at("10:30"), C),),
+        recorded=missed(OUTAGE, "Superseded"),
+    ),
+    Case(
+        "jitter changed: not a schedule change, the missed slot is caught up",
+        at("10:45"),
+        {"jitter": "1m"},
+        through=TEN,
+        observed_schedule=HALF_HOURLY,
+        creates=((at("10:30"), C),),
+    ),
 ]
 
 
@@ -464,7 +540,13 @@ CASES = [
 def test_decide(case: Case) -> None:
     subject = make_subject(run_request=case.run_request, **case.spec)
     conditions = [suspended_condition(at("06:00"))] if case.suspended_before else []
-    status = make_status(through=case.through, jobs=case.jobs, queue=case.queue, conditions=conditions)
+    status = make_status(
+        through=case.through,
+        jobs=case.jobs,
+        queue=case.queue,
+        conditions=conditions,
+        observedSchedule=case.observed_schedule,
+    )
 
     decision = decide_at(subject, case.now, status=status, jobs=case.jobs)
 
@@ -488,6 +570,7 @@ def test_decide(case: Case) -> None:
     assert status_out.scheduledThrough is not None and status_out.scheduledThrough <= case.now
     if case.run_request:
         assert status_out.lastHandledRunRequest == case.run_request
+    assert status_out.observedSchedule == schedule_fingerprint(subject.spec)
 
 
 def test_every_policy_and_situation_is_covered() -> None:
@@ -523,3 +606,158 @@ def test_a_few_missed_slots_are_recorded_one_by_one() -> None:
     records = [r for r in decision.records if r.result is Result.MISSED]
     assert len(records) == AGGREGATE_MISSED
     assert all(r.slotCount is None for r in records)
+
+
+# -- the schedule a decision was made under (status.observedSchedule) ------------------------------
+
+
+def test_the_rule_is_what_stops_the_catch_up() -> None:
+    """Without a recorded schedule (a status lost, or from before the field) the old cursor rules."""
+    subject = make_subject()
+    for observed, expected in ((None, [(at("10:30"), C)]), (HALF_HOURLY, [(at("10:30"), C)]), (HOURLY, [])):
+        status = make_status(through=TEN, observedSchedule=observed)
+        assert created(decide_at(subject, at("10:45"), status=status)) == expected, observed
+
+
+def test_an_invalid_spec_is_recorded_and_the_fixed_one_resumes_from_the_fix() -> None:
+    created_at = at("09:58")
+    invalid = decide_invalid(1, status=ScheduledJobStatus(), error="spec.schedule: bad", now=created_at)
+    assert invalid.status.observedSchedule == INVALID_SCHEDULE
+    subject = make_subject(creation=created_at)
+    fixed = decide_at(subject, at("10:01:30"), status=invalid.status)  # 10:00 of the new schedule passed
+    assert created(fixed) == [] and not [r for r in fixed.records if r.result is not Result.RUNNING]
+    assert fixed.status.observedSchedule == HALF_HOURLY
+    assert fixed.status.nextScheduleTime == at("10:30")
+    # The status is all a restart needs: the next decision runs the next slot, on time.
+    later = decide_at(subject, at("10:30"), status=fixed.status)
+    assert created(later) == [(at("10:30"), S)]
+
+
+def test_a_changed_schedule_survives_a_restart_through_status() -> None:
+    before = decide_at(make_subject(schedule="0 * * * *"), at("10:00"), status=make_status(through=at("09:00")))
+    assert before.status.observedSchedule == HOURLY
+    changed = decide_at(make_subject(), at("10:45"), status=before.status)
+    assert created(changed) == []
+    # A restart re-reads that status: the schedule is now the recorded one, so no reset and no loss.
+    after_restart = decide_at(make_subject(), at("11:05"), status=changed.status)
+    assert created(after_restart) == [(at("11:00"), C)]
+
+
+# -- status.lastResult: the newest finished run's outcome -------------------------------------------
+
+
+def record(slot: str, result: Result, *, finished: str | None = None) -> HistoryRecord:
+    return HistoryRecord(
+        job=slot_name(at(slot)),
+        scheduledTime=at(slot),
+        trigger=S,
+        result=result,
+        completionTime=at(finished) if finished else None,
+    )
+
+
+LAST_RESULT_CASES = [
+    (
+        "a slot dropped after the run that then succeeded: Succeeded",
+        [
+            record("11:00", Result.DROPPED),
+            record("10:30", Result.SKIPPED),
+            record("10:00", Result.SUCCEEDED, finished="11:05"),
+        ],
+        None,
+        "Succeeded",
+    ),
+    (
+        "a failed run, then slots skipped and missed: Failed",
+        [
+            record("11:00", Result.MISSED),
+            record("10:30", Result.SKIPPED),
+            record("10:00", Result.FAILED, finished="10:20"),
+        ],
+        None,
+        "Failed",
+    ),
+    (
+        "two finished runs: the one that finished last",
+        [record("10:30", Result.SUCCEEDED, finished="10:40"), record("10:00", Result.FAILED, finished="10:50")],
+        None,
+        "Failed",
+    ),
+    ("a replaced run is no finished run's outcome", [record("10:00", Result.REPLACED, finished="10:30")], None, None),
+    ("only slots that did not run: none yet", [record("10:00", Result.DROPPED)], None, None),
+    (
+        "the finished runs trimmed away: the recorded outcome stays",
+        [record("10:00", Result.MISSED)],
+        "Succeeded",
+        "Succeeded",
+    ),
+    ("an old status that said Dropped is not kept", [record("10:00", Result.SKIPPED)], "Dropped", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("history", "previous", "expected"), [c[1:] for c in LAST_RESULT_CASES], ids=[c[0] for c in LAST_RESULT_CASES]
+)
+def test_last_result(history: list[HistoryRecord], previous: str | None, expected: str | None) -> None:
+    status = make_status(through=at("11:00"), history=history, lastResult=previous)
+    decision = decide_at(make_subject(historyLimit=100), at("11:10"), status=status)
+    assert decision.status.lastResult == expected
+
+
+def test_last_result_after_a_queue_drop_and_a_success_in_one_decision() -> None:
+    """The finding: Queue, 10:00 running, 10:30 queued, 11:00 dropped; 10:00 then succeeds."""
+    subject = make_subject(concurrencyPolicy="Queue")
+    jobs = (active_job(at("10:00")),)
+    dropped = decide_at(
+        subject,
+        at("11:00"),
+        status=make_status(through=at("10:30"), jobs=jobs, queue=(queued(at("10:30")),)),
+        jobs=jobs,
+    )
+    assert [r.result for r in dropped.records if r.result is not Result.RUNNING] == [Result.DROPPED]
+    assert dropped.status.lastResult is None
+    done = (done_job(at("10:00"), finished=at("11:05")),)
+    after = decide_at(subject, at("11:05"), status=dropped.status, jobs=done)
+    assert after.status.lastResult == "Succeeded"
+
+
+# -- Superseded: the message says what became of the later slot -------------------------------------
+
+
+def superseded_messages(decision: Any) -> set[str]:
+    """What the Superseded records say about the later slot (the part after "slot T not run: ")."""
+    return {(r.message or "").split(" not run: ", 1)[1] for r in decision.records if r.reason == "Superseded"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "jobs", "fate"),
+    [
+        ("Allow", (), "ran instead"),
+        ("Forbid", (), "was queued instead"),  # a catch-up under Forbid waits its turn in the queue
+        ("Queue", (active_job(at("09:00")),), "was queued instead"),
+    ],
+    ids=["Allow: started", "Forbid: queued catch-up", "Queue behind a run: queued"],
+)
+def test_superseded_says_whether_the_later_slot_ran_or_was_queued(
+    policy: str, jobs: tuple[Any, ...], fate: str
+) -> None:
+    subject = make_subject(concurrencyPolicy=policy)
+    decision = decide_at(subject, at("10:45"), status=make_status(through=at("08:00"), jobs=jobs), jobs=jobs)
+    (message,) = superseded_messages(decision)
+    assert message == f"the later slot 2026-01-05T10:30:00Z {fate} (catchUp Latest)"
+
+
+def test_superseded_by_an_on_time_slot_that_was_skipped_says_so() -> None:
+    subject = make_subject(concurrencyPolicy="Forbid")
+    jobs = (active_job(at("09:00")),)
+    decision = decide_at(subject, at("10:30"), status=make_status(through=at("09:00"), jobs=jobs), jobs=jobs)
+    (message,) = superseded_messages(decision)
+    assert "the later slot 2026-01-05T10:30:00Z was taken instead (catchUp Latest)" in message
+    assert "did not run either (Skipped: ConcurrencyForbid)" in message
+    assert "ran instead" not in message
+
+
+def test_superseded_events_still_come_before_the_later_slot_events() -> None:
+    decision = decide_at(make_subject(), at("10:45"), status=make_status(through=at("09:00")))
+    reasons = [e.reason for e in decision.events]
+    assert reasons.index("SlotMissed") < reasons.index("RunStarted")
