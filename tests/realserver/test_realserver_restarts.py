@@ -174,7 +174,7 @@ def test_catch_up_none_latest_all_after_the_operator_is_killed_and_restarted(
     horizon = _floor(restarted, 10) + timedelta(seconds=20)
     settled = {
         name: wait_for(
-            lambda name=name: _settled(real_server, namespace, name, horizon, 10),  # type: ignore[misc]
+            lambda name=name: _settled(real_server, namespace, name, horizon, 10),
             60,
             interval=0.5,
             what=f"{name}: every slot through {horizon} decided",
@@ -339,7 +339,7 @@ def test_the_operator_rides_out_an_api_server_restart(
     horizon = _floor(up_at, 5) + timedelta(seconds=15)
     settled = {
         name: wait_for(
-            lambda name=name: _settled(real_server, namespace, name, horizon, 5),  # type: ignore[misc]
+            lambda name=name: _settled(real_server, namespace, name, horizon, 5),
             60,
             interval=0.5,
             what=f"{name}: every slot through {horizon} decided",
