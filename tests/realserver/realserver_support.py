@@ -44,7 +44,8 @@ Body = dict[str, Any]
 RELEASE = "punctual"
 OPERATOR_NAMESPACE = "punctual-system"
 CHART = REPO_ROOT / "charts" / "punctual"
-_FORBIDDEN = re.compile(r"\b403\b|[Ff]orbidden")
+# Not after "," or ".": a log line's timestamp has milliseconds ("19:40:25,403"), never an answer.
+_FORBIDDEN = re.compile(r"(?<![,.])\b403\b|[Ff]orbidden")
 
 
 def helm_binary() -> str:

@@ -318,5 +318,20 @@ class StandInKubelet:
                 "containerStatuses": statuses,
             }
         }
-        self._core.patch_namespaced_pod_status(name, namespace, body)
+        # Retried like the read above: an API server restarting between the two must not leave the
+        # Pod Running for good (a real kubelet keeps reporting until the API takes its status).
+        for attempt in range(20):
+            try:
+                self._core.patch_namespaced_pod_status(name, namespace, body)
+                break
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+            except Exception:  # the API server restarting: try again shortly
+                pass
+            if self._stop.is_set():
+                return
+            time.sleep(0.5 * (attempt + 1))
+        else:
+            return
         self._finished.add(uid)
