@@ -49,7 +49,8 @@ Body = dict[str, Any]
 RELEASE = "punctual"
 OPERATOR_NAMESPACE = "punctual-system"
 CHART = REPO_ROOT / "charts" / "punctual"
-_FORBIDDEN = re.compile(r"\b403\b|[Ff]orbidden")
+# A 403 status, not the milliseconds of a log line's timestamp ("19:38:19,403 WARNING ...").
+_FORBIDDEN = re.compile(r"(?<![,.:])\b403\b|[Ff]orbidden")
 
 
 def helm_binary() -> str:
