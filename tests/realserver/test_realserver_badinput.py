@@ -19,6 +19,7 @@ import pytest
 from punctual_realserver import RealServer
 from punctual_testing import wait_for
 from realserver_support import (
+    Installation,
     OperatorFactory,
     bad_cases,
     condition,
@@ -62,7 +63,12 @@ def _create(server: RealServer, body: dict[str, Any], *args: str) -> Any:
 
 @pytest.mark.parametrize(("spec", "words"), [pytest.param(s, w, id=i) for i, s, w in CASES.OPERATOR])
 def test_the_server_stores_what_only_the_operator_can_judge(
-    real_server: RealServer, namespace: str, request: pytest.FixtureRequest, spec: dict[str, Any], words: list[str]
+    real_server: RealServer,
+    installation: Installation,
+    namespace: str,
+    request: pytest.FixtureRequest,
+    spec: dict[str, Any],
+    words: list[str],
 ) -> None:
     case_id = request.node.callspec.id
     done = _create(real_server, _body("bad", spec, namespace), "-o", "json")
