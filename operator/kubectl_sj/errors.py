@@ -88,4 +88,10 @@ def api_error_message(req: Request, *, code: int, body: str | bytes | None, crd_
         if req.name and not message:
             message = f'{req.resource} "{req.name}" not found'
         return f"Error from server (NotFound): {message or 'the server could not find the requested resource'}"
-    return f"Error from server ({reason or code}): {message or (body.decode() if isinstance(body, bytes) else body)}"
+    text = message or (body.decode() if isinstance(body, bytes) else body)
+    if req.resource == "pods/log" and code >= 500:
+        # The API server proxies a log request to the pod's kubelet; a 5xx means it could not reach
+        # it (no node address, kubelet down, TLS), which the server's own message does not say.
+        return f"error: the API server could not get the log of pod/{req.name} from its node's kubelet: {text}"
+    # kubectl prints "Error from server: ..." when the Status has no reason (not the HTTP code).
+    return f"Error from server ({reason}): {text}" if reason else f"Error from server: {text}"

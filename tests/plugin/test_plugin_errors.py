@@ -36,6 +36,19 @@ def test_not_found_uses_the_servers_message_like_kubectl() -> None:
     )
 
 
+def test_a_log_the_server_cannot_proxy_names_the_pod_and_the_kubelet() -> None:
+    # What kube-apiserver 1.20 answers when the pod's Node has no address (tests/realserver).
+    body = json.dumps({"kind": "Status", "code": 500, "message": "no preferred addresses found; known addresses: []"})
+    assert api_error_message(Request("get", "pods/log", "default", "backup-m1-x7k2p"), code=500, body=body) == (
+        "error: the API server could not get the log of pod/backup-m1-x7k2p from its node's kubelet: "
+        "no preferred addresses found; known addresses: []"
+    )
+    # Elsewhere a Status without a reason reads as kubectl prints it, without the HTTP code.
+    assert api_error_message(Request("get", "jobs.batch", "default", "x"), code=500, body=body) == (
+        "Error from server: no preferred addresses found; known addresses: []"
+    )
+
+
 def test_crd_missing_says_how_to_install() -> None:
     req = Request("list", "scheduledjobs.punctual.dev", "default")
     assert api_error_message(req, code=404, body=None, crd_missing=True) == CRD_MISSING

@@ -4,17 +4,20 @@ as a process with the chart's ServiceAccount, and reading ScheduledJobs, Jobs an
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -27,11 +30,13 @@ __all__ = [
     "Installation",
     "OperatorFactory",
     "OperatorProcess",
+    "bad_cases",
     "condition",
     "events_of",
     "history",
     "install",
     "jobs_of",
+    "kubectl_sj",
     "parse_time",
     "pods_of",
     "render_chart",
@@ -44,8 +49,8 @@ Body = dict[str, Any]
 RELEASE = "punctual"
 OPERATOR_NAMESPACE = "punctual-system"
 CHART = REPO_ROOT / "charts" / "punctual"
-# Not after "," or ".": a log line's timestamp has milliseconds ("19:40:25,403"), never an answer.
-_FORBIDDEN = re.compile(r"(?<![,.])\b403\b|[Ff]orbidden")
+# A 403 status, not the milliseconds of a log line's timestamp ("19:38:19,403 WARNING ...").
+_FORBIDDEN = re.compile(r"(?<![,.:])\b403\b|[Ff]orbidden")
 
 
 def helm_binary() -> str:
@@ -286,3 +291,34 @@ def slots_of(jobs: list[Body]) -> list[str]:
 def applied(server: RealServer, namespace: str, body: Body) -> Iterator[Body]:
     server.kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(body))
     yield body
+
+
+def kubectl_sj(
+    server: RealServer, *args: str, kubeconfig: Path | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """``kubectl sj ARGS`` as a user runs it: the real kubectl finds the venv's ``kubectl-sj`` on PATH,
+    and both read the admin kubeconfig from ``KUBECONFIG`` (or ``--kubeconfig`` when given)."""
+    kubectl = shutil.which("kubectl") or "kubectl"
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PUNCTUAL_", "KUBECONFIG"))},
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(server.admin_kubeconfig),
+    }
+    flags = ["--kubeconfig", str(kubeconfig)] if kubeconfig is not None else []
+    return subprocess.run(
+        [kubectl, "sj", *args, *flags], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def bad_cases() -> ModuleType:
+    """tests/badinput/bad_cases.py (the bad-spec case lists), importable from this folder too: pytest
+    puts only the folder of a collected test on sys.path, and the two tiers share the one list."""
+    if "bad_cases" in sys.modules:
+        return sys.modules["bad_cases"]
+    spec = importlib.util.spec_from_file_location("bad_cases", REPO_ROOT / "tests" / "badinput" / "bad_cases.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bad_cases"] = module
+    spec.loader.exec_module(module)
+    return module

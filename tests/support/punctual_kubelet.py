@@ -194,10 +194,11 @@ class StandInKubelet:
     def _confirm_delete(self, namespace: str, name: str, uid: str) -> None:
         from kubernetes.client.exceptions import ApiException
 
+        # gracePeriodSeconds in the body: with a body the API server ignores the query parameter,
+        # and a running Pod would stay Terminating for its default 30 s, with no kubelet to end it.
+        options = {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
         with contextlib.suppress(ApiException):
-            self._core.delete_namespaced_pod(
-                name, namespace, grace_period_seconds=0, body={"preconditions": {"uid": uid}}, _preload_content=False
-            )
+            self._core.delete_namespaced_pod(name, namespace, body=options, _preload_content=False)
 
     def _lifecycle(self, pod: dict[str, Any]) -> tuple[float, int]:
         annotations = dict(pod["metadata"].get("annotations") or {})
