@@ -18,7 +18,7 @@ from typing import Any
 
 from punctual_testing import REPO_ROOT, RunningOperator
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 ROOT = REPO_ROOT
 SJ_API = "punctual.dev/v1"

@@ -11,7 +11,7 @@ import pytest
 import punctual
 
 # Modules that are being written elsewhere, or need optional extras: checked when importable.
-OPTIONAL_PREFIXES = ("punctual.sandbox", "punctual.runtime")
+OPTIONAL_PREFIXES = ("kube_emulator", "punctual.runtime")
 
 
 def module_names() -> list[str]:

@@ -1,6 +1,6 @@
 """A simulated batch/v1 Job controller for the emulated API (stateful, async, in-process).
 
-It works directly on a :class:`punctual.sandbox.store.Store` on the emulator's event loop
+It works directly on a :class:`kube_emulator.store.Store` on the emulator's event loop
 (no HTTP), so it also runs when the emulator is its own process. For every new Job it:
 
 1. marks the Job started (``status.startTime``, ``status.active=1``);
@@ -29,9 +29,9 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from punctual.sandbox import errors
-from punctual.sandbox.selectors import Selector
-from punctual.sandbox.store import Body, Clock, Store, Watcher, format_time
+from kube_emulator import errors
+from kube_emulator.selectors import Selector
+from kube_emulator.store import Body, Clock, Store, Watcher, format_time
 
 __all__ = [
     "DURATION_ANNOTATION",

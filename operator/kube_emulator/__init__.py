@@ -5,12 +5,12 @@ exists. The emulator is an I/O shell (HTTP on 127.0.0.1); its store is a single-
 in-memory database driven from the emulator's event loop.
 """
 
-from punctual.sandbox.emulator import AsyncEmulator, Controller, Emulator, write_kubeconfig
-from punctual.sandbox.errors import ApiError
-from punctual.sandbox.faults import Faults
-from punctual.sandbox.jobs import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, JobController, Scenario
-from punctual.sandbox.server import RequestRecord
-from punctual.sandbox.store import Store
+from kube_emulator.emulator import AsyncEmulator, Controller, Emulator, write_kubeconfig
+from kube_emulator.errors import ApiError
+from kube_emulator.faults import Faults
+from kube_emulator.jobs import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, JobController, Scenario
+from kube_emulator.server import RequestRecord
+from kube_emulator.store import Store
 
 __all__ = [
     "DURATION_ANNOTATION",

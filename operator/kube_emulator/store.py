@@ -7,7 +7,7 @@ optimistic concurrency, ownerReference garbage collection); and fans out watch e
 
 It is deliberately single-threaded: every method must be called from the emulator's event
 loop thread (the HTTP handler and the in-process controllers live there), so each method
-is atomic without locks. Other threads go through :class:`punctual.sandbox.Emulator`.
+is atomic without locks. Other threads go through :class:`kube_emulator.Emulator`.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from punctual.sandbox import errors
-from punctual.sandbox.patching import PatchError, apply_patch
-from punctual.sandbox.resources import (
+from kube_emulator import errors
+from kube_emulator.patching import PatchError, apply_patch
+from kube_emulator.resources import (
     BUILTIN_RESOURCES,
     ResourceDef,
     apply_schema_defaults,
     resources_from_crd,
 )
-from punctual.sandbox.selectors import Selector
+from kube_emulator.selectors import Selector
 
 __all__ = [
     "Body",
