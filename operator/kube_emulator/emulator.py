@@ -36,9 +36,9 @@ from kube_emulator.jobs import JobController, parse_duration
 from kube_emulator.resources import ResourceDef
 from kube_emulator.selectors import Selector
 from kube_emulator.server import ApiHandler, RequestRecord
-from kube_emulator.store import Body, Clock, Store, utcnow
+from kube_emulator.store import Body, Clock, Store
 
-__all__ = ["AsyncEmulator", "Controller", "Emulator", "main", "write_kubeconfig"]
+__all__ = ["MERGE_PATCH", "WRITE_VERBS", "AsyncEmulator", "Controller", "Emulator", "main", "write_kubeconfig"]
 
 T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
@@ -193,7 +193,7 @@ class AsyncEmulator(_Helpers):
         port: int = 0,
         faults: Faults | None = None,
         controllers: Sequence[Controller] = (),
-        clock: Clock = utcnow,
+        clock: Clock | None = None,
         seed: int | None = None,
         bookmark_interval: float = 5.0,
         history_limit: int = 10_000,

@@ -38,6 +38,7 @@ __all__ = [
     "EXIT_CODE_ANNOTATION",
     "JobController",
     "Scenario",
+    "Sleep",
     "parse_duration",
 ]
 
@@ -54,7 +55,11 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*$")
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from "3s", "2m", "1h", "500ms", "1.5" or compound "1m30s"."""
+    """Seconds from "3s", "2m", "1h", "500ms", "1.5" or compound "1m30s".
+
+    Not ``punctual.durations.parse_duration`` (the emulator never imports Punctual): this one
+    returns float seconds for ``asyncio.sleep``, allows spaces, and has no ``d`` unit.
+    """
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)", text)
     if parts and re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|s|m|h))+\s*", text):
         return sum(float(number) * _UNITS[unit] for number, unit in parts)
@@ -162,7 +167,7 @@ class JobController:
 
     def _now(self) -> str:
         assert self._store is not None
-        return format_time((self._clock or self._store.clock)())
+        return format_time((self._clock or self._store.clock).now())
 
     async def _simulate(self, job: Body) -> None:
         store = self._store

@@ -48,9 +48,6 @@ class TestClock:
         with self._lock:
             return datetime.now(UTC) + self._offset
 
-    def __call__(self) -> datetime:  # the emulator's clock is a plain callable
-        return self.now()
-
     def jump(self, seconds: float) -> None:
         with self._lock:
             self._offset += timedelta(seconds=seconds)
