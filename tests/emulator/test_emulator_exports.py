@@ -1,4 +1,4 @@
-"""The public surface of kube_emulator: every module declares ``__all__`` and it resolves."""
+"""The public surface of kube_emulator: every module has a docstring and an ``__all__`` that resolves."""
 
 from __future__ import annotations
 
