@@ -4,7 +4,7 @@ import sys
 
 from kube_emulator.emulator import main
 
-__all__: list[str] = []  # an entry point: ``python -m kube_emulator`` runs ``emulator.main``
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

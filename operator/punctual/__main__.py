@@ -4,6 +4,6 @@ import sys
 
 from punctual.cli import main
 
-__all__: list[str] = []  # an entry point, run by ``python -m punctual``
+__all__ = ["main"]
 
 sys.exit(main())

@@ -3,9 +3,9 @@ defines (as httpx's ``tests/test_exported_members.py``).
 
 The modules are found by walking the source root, so a new package or module is covered the day it
 is written. "Defined" is read from the module's text: the names its top-level statements bind, not
-the ones it imports. A package's ``__init__`` may also re-export names from its own submodules; a
-``__main__`` module (run by ``python -m``, never imported: importing it would run it) is checked
-from its text alone. A module's logger and its TypeVars are not a public surface.
+the ones it imports. A package's ``__init__`` and ``__main__`` may also re-export names from its own
+submodules; a ``__main__`` module (run by ``python -m``, never imported: importing it may run it) is
+checked from its text alone. A module's logger and its TypeVars are not a public surface.
 """
 
 from __future__ import annotations
@@ -132,9 +132,13 @@ def test_module_lists_exactly_the_public_names_it_defines(name: str) -> None:
         module = load(name)
         assert module.__all__ == declared
         public = {n for n in public if not _not_a_surface(getattr(module, n, None))}
-    # A package re-exports its own submodules' names (``from kube_emulator.store import Store``).
+    # A package's ``__init__`` and ``__main__`` re-export its own submodules' names
+    # (``from kube_emulator.store import Store``, ``from punctual.cli import main``).
+    package = name.removesuffix(".__main__") if path.name == "__main__.py" else name
     reexported = (
-        {n for n, source in imported.items() if source.startswith(f"{name}.")} if path.name == "__init__.py" else set()
+        {n for n, source in imported.items() if source.startswith(f"{package}.")}
+        if path.name in ("__init__.py", "__main__.py")
+        else set()
     )
     unlisted = public - listed - NOT_YET_LISTED.get(name, set())
     assert not unlisted, f"{name} defines public names its __all__ does not list: {sorted(unlisted)}"
