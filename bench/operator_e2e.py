@@ -2,7 +2,7 @@
 
 (Not ``bench/operator.py``: a script of that name shadows Python's ``operator`` module when run.)
 
-1. Start the emulator (``python -m punctual.sandbox.emulator --jobs --job-duration 1s``), install
+1. Start the emulator (``python -m kube_emulator.emulator --jobs --job-duration 1s``), install
    the CRD and create ``--count`` ScheduledJobs over HTTP (a few at a time) before the operator runs.
 2. Open a watch on Jobs in this process (it also counts the Jobs: a list at the end would miss
    those the history limits deleted): the time its ADDED event arrives minus the Job's
@@ -230,7 +230,7 @@ async def run(
     python = sys.executable
     stack = contextlib.ExitStack()
     emu = subprocess.Popen(
-        [python, "-m", "punctual.sandbox.emulator", "--port", "0", "--kubeconfig-out", str(kubeconfig),
+        [python, "-m", "kube_emulator.emulator", "--port", "0", "--kubeconfig-out", str(kubeconfig),
          "--jobs", "--job-duration", "1s"],
         stdout=subprocess.PIPE, stderr=stack.enter_context(open(log_dir / "emulator.log", "wb")),  # noqa: SIM115
     )

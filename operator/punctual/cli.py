@@ -115,7 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     try:
-        from punctual.sandbox.app import run_sandbox
+        from punctual.sandbox import run_sandbox
     except ImportError as exc:
         raise UsageError(f"the sandbox needs its extra: pip install 'punctual[sandbox]' ({exc})") from exc
     code: int = run_sandbox(args)

@@ -28,7 +28,7 @@ from croniter import croniter
 
 from punctual.durations import DurationError, parse_duration
 
-__all__ = ["Schedule", "ScheduleError", "jitter_offset", "load_zone"]
+__all__ = ["MACROS", "Schedule", "ScheduleError", "jitter_offset", "load_zone"]
 
 MACROS = {
     "@yearly": "0 0 1 1 *",

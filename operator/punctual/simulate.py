@@ -19,7 +19,7 @@ from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger, for
 from punctual.core import Decision, Subject, build_schedule, decide, parse_spec
 from punctual.jobs import JobPhase, ObservedJob
 
-__all__ = ["Row", "SimJob", "Simulation", "format_json", "format_table", "parse_when"]
+__all__ = ["MAX_STEPS", "Row", "SimJob", "Simulation", "format_json", "format_table", "parse_when"]
 
 MAX_STEPS = 1_000_000  # a guard against a bug turning the replay into an endless loop
 

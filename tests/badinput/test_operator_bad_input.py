@@ -21,9 +21,9 @@ import pytest
 from bad_cases import CRD, TEMPLATE
 from punctual_testing import in_process_operator
 
+from kube_emulator import DURATION_ANNOTATION, Emulator, JobController
 from punctual.api import ScheduledJobStatus, format_time, parse_time
 from punctual.jobs import ANNOTATION_SCHEDULED_TIME, LABEL_TRIGGER
-from punctual.sandbox import DURATION_ANNOTATION, Emulator, JobController
 
 NS = "default"
 LONG_NAME = "a" * 253

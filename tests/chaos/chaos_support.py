@@ -13,10 +13,10 @@ from typing import Any
 
 from punctual_testing import in_process_operator, load_crd
 
+from kube_emulator import DURATION_ANNOTATION, Emulator
 from punctual.api import ScheduledJobSpec, ScheduledJobStatus, Trigger, parse_time
 from punctual.core import Subject, build_schedule
 from punctual.jobs import ANNOTATION_SCHEDULED_TIME, LABEL_TRIGGER
-from punctual.sandbox import DURATION_ANNOTATION, Emulator
 
 __all__ = [
     "CRD",

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from chaos_support import CRD, CreationLog, in_process_operator, scheduled_job, settled_world
 
-from punctual.sandbox import Emulator, Faults, JobController
+from kube_emulator import Emulator, Faults, JobController
 
 PUNCTUAL = Path(sys.executable).with_name("punctual")
 # CI runs one seed of each for ~18 s; a larger run: PUNCTUAL_CHAOS_SEEDS=1,2,3,4,5 PUNCTUAL_CHAOS_SECONDS=120

@@ -18,7 +18,7 @@ With k3s (or k3d: ``k3d cluster create punctual && k3d kubeconfig write punctual
     PUNCTUAL_TEST_KUBECONFIG=/tmp/punctual-k3s.yaml .venv/bin/pytest tests/cluster -v
 
 The Job template also carries the sandbox's duration annotation (ignored by a real cluster), so the
-tier can be smoke-checked without a cluster against ``python -m punctual.sandbox.emulator --jobs
+tier can be smoke-checked without a cluster against ``python -m kube_emulator.emulator --jobs
 --kubeconfig-out K``.
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from emulator_helpers import WIDGET_CRD, WIDGETS, Api
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 
 @pytest.fixture

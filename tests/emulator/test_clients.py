@@ -18,7 +18,7 @@ import pytest
 from emulator_helpers import WIDGET_CRD, Api, wait_for, widget
 from punctual_testing import CRD_PATH
 
-from punctual.sandbox import Emulator, JobController
+from kube_emulator import Emulator, JobController
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emulator_helpers import WIDGETS, Api, widget
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 
 def test_create_stamps_server_fields_and_answers_201(api: Api, widgets: str) -> None:

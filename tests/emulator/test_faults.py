@@ -8,7 +8,7 @@ from collections import Counter
 import requests
 from emulator_helpers import Api
 
-from punctual.sandbox import Emulator, Faults
+from kube_emulator import Emulator, Faults
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from emulator_helpers import Api, wait_for
 
-from punctual.sandbox import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, Emulator, JobController
-from punctual.sandbox.jobs import parse_duration
+from kube_emulator import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, Emulator, JobController
+from kube_emulator.jobs import parse_duration
 
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
 PODS = "/api/v1/namespaces/default/pods"

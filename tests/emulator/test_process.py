@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from punctual.sandbox import AsyncEmulator, JobController
+from kube_emulator import AsyncEmulator, JobController
 
 
 def test_async_emulator_in_the_current_loop() -> None:
@@ -44,7 +44,7 @@ async def _async_emulator_in_the_current_loop() -> None:
 
 def test_runs_as_its_own_process(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    module = "punctual.sandbox.emulator"
+    module = "kube_emulator.emulator"
     cmd = [sys.executable, "-m", module, "--port", "0", "--kubeconfig-out", str(kubeconfig), "--jobs"]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:

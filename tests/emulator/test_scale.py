@@ -6,7 +6,7 @@ import time
 
 from emulator_helpers import Api
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 
 def test_thousands_of_objects(emulator: Emulator, api: Api) -> None:

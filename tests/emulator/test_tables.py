@@ -11,9 +11,9 @@ import pytest
 from emulator_helpers import wait_for
 from punctual_testing import PRINTER_COLUMNS
 
+from kube_emulator import Emulator, JobController
+from kube_emulator.tables import human_duration, json_path, render_table, wants_table
 from punctual.crd import crd_manifest
-from punctual.sandbox import Emulator, JobController
-from punctual.sandbox.tables import human_duration, json_path, render_table, wants_table
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from emulator_helpers import Api, widget
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 
 def events(rsp: requests.Response) -> Iterator[dict[str, Any]]:

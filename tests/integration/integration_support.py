@@ -18,7 +18,7 @@ from typing import Any
 
 from punctual_testing import REPO_ROOT, RunningOperator
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 ROOT = REPO_ROOT
 SJ_API = "punctual.dev/v1"
@@ -47,9 +47,6 @@ class TestClock:
     def now(self) -> datetime:
         with self._lock:
             return datetime.now(UTC) + self._offset
-
-    def __call__(self) -> datetime:  # the emulator's clock is a plain callable
-        return self.now()
 
     def jump(self, seconds: float) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ import pytest
 from integration_support import ROOT, JobScript, OperatorFactory, TestClock, records
 from punctual_testing import CRD_PATH, wait_for
 
-from punctual.sandbox import Emulator, JobController
+from kube_emulator import Emulator, JobController
 
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 

@@ -24,9 +24,9 @@ from integration_support import (
 )
 from punctual_testing import wait_for
 
+from kube_emulator import Emulator
 from punctual.api import format_time
 from punctual.runtime import Operator
-from punctual.sandbox import Emulator
 from punctual.settings import Settings
 
 PEER_LIFETIME = 4

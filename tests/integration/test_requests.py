@@ -26,8 +26,8 @@ from integration_support import (
 )
 from punctual_testing import wait_for
 
+from kube_emulator import Emulator
 from punctual.jobs import ANNOTATION_RUN_REQUEST, manual_job_name
-from punctual.sandbox import Emulator
 
 YEARLY = "0 0 1 1 *"  # never fires during a test: only requested runs
 

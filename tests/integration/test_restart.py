@@ -30,10 +30,10 @@ from integration_support import (
 )
 from punctual_testing import wait_for
 
+from kube_emulator import Emulator, Faults
 from punctual.api import Trigger, format_time
 from punctual.core import ON_TIME_TOLERANCE, parse_spec
 from punctual.jobs import Owner, build_job, slot_job_name
-from punctual.sandbox import Emulator, Faults
 
 HOUR = datetime(2030, 1, 1, 10, 0, 0, tzinfo=UTC)
 SLOTS = [HOUR + timedelta(seconds=s) for s in (0, 10, 20, 30)]

@@ -25,8 +25,8 @@ from integration_support import (
 )
 from punctual_testing import wait_for
 
+from kube_emulator import Emulator
 from punctual.jobs import slot_job_name
-from punctual.sandbox import Emulator
 
 
 def finished(job: Body) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from integration_support import OperatorFactory, jobs_of, records, scheduled_job, slot_of
 from punctual_testing import wait_for
 
+from kube_emulator import Emulator
 from punctual.core import shard_of
-from punctual.sandbox import Emulator
 
 NS = "default"
 

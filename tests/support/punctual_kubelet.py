@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from punctual.sandbox.jobs import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, parse_duration
+from kube_emulator.jobs import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, parse_duration
 
 __all__ = ["NODE_NAME", "StandInKubelet"]
 

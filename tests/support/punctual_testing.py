@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from kube_emulator import Emulator
 from punctual.kube import Credentials
 from punctual.runtime import Operator
-from punctual.sandbox import Emulator
 from punctual.settings import Settings
 
 __all__ = [

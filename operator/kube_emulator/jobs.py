@@ -1,6 +1,6 @@
 """A simulated batch/v1 Job controller for the emulated API (stateful, async, in-process).
 
-It works directly on a :class:`punctual.sandbox.store.Store` on the emulator's event loop
+It works directly on a :class:`kube_emulator.store.Store` on the emulator's event loop
 (no HTTP), so it also runs when the emulator is its own process. For every new Job it:
 
 1. marks the Job started (``status.startTime``, ``status.active=1``);
@@ -29,15 +29,16 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from punctual.sandbox import errors
-from punctual.sandbox.selectors import Selector
-from punctual.sandbox.store import Body, Clock, Store, Watcher, format_time
+from kube_emulator import errors
+from kube_emulator.selectors import Selector
+from kube_emulator.store import Body, Clock, Store, Watcher, format_time
 
 __all__ = [
     "DURATION_ANNOTATION",
     "EXIT_CODE_ANNOTATION",
     "JobController",
     "Scenario",
+    "Sleep",
     "parse_duration",
 ]
 
@@ -54,7 +55,11 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*$")
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from "3s", "2m", "1h", "500ms", "1.5" or compound "1m30s"."""
+    """Seconds from "3s", "2m", "1h", "500ms", "1.5" or compound "1m30s".
+
+    Not ``punctual.durations.parse_duration`` (the emulator never imports Punctual): this one
+    returns float seconds for ``asyncio.sleep``, allows spaces, and has no ``d`` unit.
+    """
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)", text)
     if parts and re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|s|m|h))+\s*", text):
         return sum(float(number) * _UNITS[unit] for number, unit in parts)
@@ -162,7 +167,7 @@ class JobController:
 
     def _now(self) -> str:
         assert self._store is not None
-        return format_time((self._clock or self._store.clock)())
+        return format_time((self._clock or self._store.clock).now())
 
     async def _simulate(self, job: Body) -> None:
         store = self._store

@@ -5,7 +5,7 @@
 thread, so synchronous tests and a kopf operator in another thread can share it; its helper
 methods are thread-safe (they run on the emulator's loop and wait for the result).
 
-Run as a process: ``python -m punctual.sandbox.emulator --port N [--kubeconfig-out PATH]
+Run as a process: ``python -m kube_emulator.emulator --port N [--kubeconfig-out PATH]
 [--jobs]``; it prints ``READY <url>`` on stdout when it serves, and stops on SIGINT/SIGTERM.
 
 The HTTP server is aiohttp's low-level ``web.Server``, not ``kmock.Server``: the latter
@@ -30,15 +30,15 @@ from typing import Any, Protocol, Self, TypeVar
 
 import aiohttp.web
 
-from punctual.sandbox import errors
-from punctual.sandbox.faults import FaultInjector, Faults
-from punctual.sandbox.jobs import JobController, parse_duration
-from punctual.sandbox.resources import ResourceDef
-from punctual.sandbox.selectors import Selector
-from punctual.sandbox.server import ApiHandler, RequestRecord
-from punctual.sandbox.store import Body, Clock, Store, utcnow
+from kube_emulator import errors
+from kube_emulator.faults import FaultInjector, Faults
+from kube_emulator.jobs import JobController, parse_duration
+from kube_emulator.resources import ResourceDef
+from kube_emulator.selectors import Selector
+from kube_emulator.server import ApiHandler, RequestRecord
+from kube_emulator.store import Body, Clock, Store
 
-__all__ = ["AsyncEmulator", "Controller", "Emulator", "main", "write_kubeconfig"]
+__all__ = ["MERGE_PATCH", "WRITE_VERBS", "AsyncEmulator", "Controller", "Emulator", "main", "write_kubeconfig"]
 
 T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
@@ -193,7 +193,7 @@ class AsyncEmulator(_Helpers):
         port: int = 0,
         faults: Faults | None = None,
         controllers: Sequence[Controller] = (),
-        clock: Clock = utcnow,
+        clock: Clock | None = None,
         seed: int | None = None,
         bookmark_interval: float = 5.0,
         history_limit: int = 10_000,
@@ -420,7 +420,7 @@ class Emulator(AsyncEmulator):
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m punctual.sandbox.emulator", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m kube_emulator.emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--kubeconfig-out", type=Path, default=None, help="write a kubeconfig here")

@@ -24,12 +24,12 @@ from typing import Any
 
 import yaml
 
+from kube_emulator.emulator import Emulator
+from kube_emulator.jobs import JobController
 from punctual.crd import crd_manifest
 from punctual.durations import DurationError, parse_duration
 from punctual.kube import Credentials
 from punctual.runtime import Operator, configure_logging
-from punctual.sandbox.emulator import Emulator
-from punctual.sandbox.jobs import JobController
 from punctual.settings import Settings
 
 __all__ = ["banner_commands", "load_documents", "run_sandbox"]

@@ -36,7 +36,11 @@ def status_body(
 
 
 class ApiError(Exception):
-    """An error answered as a ``Status`` body with the given HTTP code."""
+    """An error answered as a ``Status`` body with the given HTTP code.
+
+    The server's side of an API error; ``punctual.kube.ApiError`` is the client's, raised from
+    the answer. They share a shape, not a role, and the emulator never imports Punctual.
+    """
 
     def __init__(self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code} {reason}: {message}")

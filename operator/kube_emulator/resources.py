@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ALL_VERBS",
     "BUILTIN_RESOURCES",
     "ResourceDef",
     "api_group_body",

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "Body",
     "FieldRequirement",
+    "LabelOp",
     "LabelRequirement",
     "Selector",
     "SelectorError",

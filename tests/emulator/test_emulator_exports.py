@@ -1,4 +1,4 @@
-"""The public surface of punctual.sandbox: every module declares ``__all__`` and it resolves."""
+"""The public surface of kube_emulator: every module has a docstring and an ``__all__`` that resolves."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import pkgutil
 
 import pytest
 
-import punctual.sandbox
+import kube_emulator
 
 MODULES = sorted(
-    f"punctual.sandbox.{info.name}" for info in pkgutil.iter_modules(punctual.sandbox.__path__) if not info.ispkg
+    f"kube_emulator.{info.name}" for info in pkgutil.iter_modules(kube_emulator.__path__) if not info.ispkg
 )
 
 
-@pytest.mark.parametrize("name", ["punctual.sandbox", *MODULES])
+@pytest.mark.parametrize("name", ["kube_emulator", *MODULES])
 def test_module_declares_its_exports(name: str) -> None:
     module = importlib.import_module(name)
     assert module.__doc__, f"{name} has no docstring"

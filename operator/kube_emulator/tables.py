@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["BUILTIN_PRINTERS", "Printer", "human_duration", "json_path", "render_table", "wants_table"]
+__all__ = ["BUILTIN_PRINTERS", "NONE", "Obj", "Printer", "human_duration", "json_path", "render_table", "wants_table"]
 
 _STEP = re.compile(r"\.?([A-Za-z0-9_-]+)|\[(\d+)\]")
 
@@ -66,12 +66,16 @@ def human_duration(seconds: float) -> str:
     return f"{d // 365}y"
 
 
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _cell(value: Any, type_: str, now: datetime) -> Any:
     if value is None:
         return None
     if type_ == "date" and isinstance(value, str):
         try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = _parse(value)
         except ValueError:
             return value
         return human_duration((now - when).total_seconds())
@@ -106,7 +110,7 @@ def _since(value: Any, now: datetime) -> str:
     if not isinstance(value, str) or not value:
         return "<unknown>"
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = _parse(value)
     except ValueError:
         return "<unknown>"
     return human_duration((now - when).total_seconds())
@@ -176,10 +180,6 @@ def _job(obj: Obj, now: datetime) -> list[Any]:
         state = "Running"
     names, images = _containers(_get(spec, "template", "spec", "containers"))
     return [state, completions, duration, _age(obj, now), names, images, _selector(spec.get("selector"))]
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _pod(obj: Obj, now: datetime) -> list[Any]:

@@ -3,7 +3,7 @@
 :class:`ApiHandler` is a kmock handler (``kmock.RawHandler``), so kmock's ``kmock.Server``
 serves it on a TCP port and tests may still add kmock reactions on top of it, e.g.
 ``handler['get /version'] << 500``: such user reactions take precedence over the emulation.
-Everything else is answered from a :class:`punctual.sandbox.store.Store`.
+Everything else is answered from a :class:`kube_emulator.store.Store`.
 
 It runs on the emulator's event loop. kmock internals this module depends on:
 
@@ -30,10 +30,10 @@ from typing import Any
 import aiohttp.web
 import kmock
 
-from punctual.sandbox import errors
-from punctual.sandbox.faults import Fault, FaultInjector
-from punctual.sandbox.protobuf import PROTOBUF, ProtobufError, decode_object
-from punctual.sandbox.resources import (
+from kube_emulator import errors
+from kube_emulator.faults import Fault, FaultInjector
+from kube_emulator.protobuf import PROTOBUF, ProtobufError, decode_object
+from kube_emulator.resources import (
     ResourceDef,
     api_group_body,
     api_group_list_body,
@@ -43,9 +43,9 @@ from punctual.sandbox.resources import (
     openapi_v3_root,
     version_body,
 )
-from punctual.sandbox.selectors import FieldRequirement, Selector, SelectorError
-from punctual.sandbox.store import Body, Store
-from punctual.sandbox.tables import render_table, wants_table
+from kube_emulator.selectors import FieldRequirement, Selector, SelectorError
+from kube_emulator.store import Body, Store
+from kube_emulator.tables import render_table, wants_table
 
 __all__ = ["ApiHandler", "RequestRecord", "Route", "parse_route"]
 

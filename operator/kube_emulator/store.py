@@ -7,7 +7,7 @@ optimistic concurrency, ownerReference garbage collection); and fans out watch e
 
 It is deliberately single-threaded: every method must be called from the emulator's event
 loop thread (the HTTP handler and the in-process controllers live there), so each method
-is atomic without locks. Other threads go through :class:`punctual.sandbox.Emulator`.
+is atomic without locks. Other threads go through :class:`kube_emulator.Emulator`.
 """
 
 from __future__ import annotations
@@ -20,33 +20,33 @@ import datetime
 import json
 import random
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from punctual.sandbox import errors
-from punctual.sandbox.patching import PatchError, apply_patch
-from punctual.sandbox.resources import (
+from kube_emulator import errors
+from kube_emulator.patching import PatchError, apply_patch
+from kube_emulator.resources import (
     BUILTIN_RESOURCES,
     ResourceDef,
     apply_schema_defaults,
     resources_from_crd,
 )
-from punctual.sandbox.selectors import Selector
+from kube_emulator.selectors import Selector
 
 __all__ = [
     "Body",
     "Clock",
     "ObjectRef",
+    "StorageKey",
     "Store",
+    "WallClock",
     "WatchEvent",
     "Watcher",
     "format_time",
-    "utcnow",
 ]
 
 Body = dict[str, Any]
-Clock = Callable[[], datetime.datetime]
 ObjectRef = tuple[str, str, str, str]  # (group, plural, namespace or "", name)
 StorageKey = tuple[str, str]  # (group, plural)
 
@@ -67,11 +67,25 @@ _SYSTEM_META = (
 _INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(tz=datetime.UTC)
+class Clock(Protocol):
+    """Where the emulator's timestamps come from: ``now()``, an aware datetime.
+
+    The same shape as the operator's clock (``punctual.scheduler.Clock``), written again here because
+    the emulator never imports Punctual: one test clock object can drive both.
+    """
+
+    def now(self) -> datetime.datetime: ...
+
+
+class WallClock:
+    """The real time, in UTC."""
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.now(tz=datetime.UTC)
 
 
 def format_time(moment: datetime.datetime) -> str:
+    """``metav1.Time`` as the API server writes it: RFC 3339 in UTC, whole seconds (no fraction)."""
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -129,8 +143,8 @@ def _spec_part(obj: Mapping[str, Any], *, with_status: bool) -> dict[str, Any]:
 class Store:
     """Objects, resource registry, watch fan-out. See the module docstring for threading."""
 
-    def __init__(self, *, clock: Clock = utcnow, history_limit: int = 10_000, seed: int | None = None) -> None:
-        self.clock = clock
+    def __init__(self, *, clock: Clock | None = None, history_limit: int = 10_000, seed: int | None = None) -> None:
+        self.clock: Clock = clock if clock is not None else WallClock()
         self.history_limit = history_limit
         self._random = random.Random(seed)
         self._rv = 0
@@ -363,7 +377,7 @@ class Store:
         meta.update(
             name=name,
             uid=str(uuid.UUID(int=self._random.getrandbits(128), version=4)),
-            creationTimestamp=format_time(self.clock()),
+            creationTimestamp=format_time(self.clock.now()),
             generation=1,
         )
         if rd.namespaced:
@@ -402,7 +416,7 @@ class Store:
             names = dict(obj["spec"]["names"])
             names.setdefault("singular", names["kind"].lower())
             names.setdefault("listKind", f"{names['kind']}List")
-            now = format_time(self.clock())
+            now = format_time(self.clock.now())
             obj["status"] = {
                 "acceptedNames": names,
                 "storedVersions": [v["name"] for v in obj["spec"].get("versions", []) if v.get("storage")],
@@ -541,7 +555,7 @@ class Store:
                 return self.present(rd, old)
             new_meta = {
                 **meta,
-                "deletionTimestamp": format_time(self.clock()),
+                "deletionTimestamp": format_time(self.clock.now()),
                 "deletionGracePeriodSeconds": 0,
                 "resourceVersion": self._next_rv(),
             }
