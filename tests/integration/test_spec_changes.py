@@ -25,8 +25,8 @@ from integration_support import (
 )
 from punctual_testing import wait_for
 
+from kube_emulator import Emulator
 from punctual.core import schedule_fingerprint
-from punctual.sandbox import Emulator
 
 START = datetime(2026, 3, 2, 9, 58, tzinfo=UTC)  # two minutes before the 10:00 slot
 FIXED = "0 10 * * *"

@@ -20,7 +20,7 @@ import pytest
 import urllib3
 from plugin_helpers import Sj, scheduled_job
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:
