@@ -87,7 +87,7 @@ INVALID_SCHEDULE = "(invalid)"
 """``status.observedSchedule`` while the spec cannot be scheduled."""
 
 SOON = timedelta(milliseconds=1)
-SCHEDULE_CHANGE_EPSILON = timedelta(microseconds=1)
+_SCHEDULE_CHANGE_EPSILON = timedelta(microseconds=1)
 """A slot at exactly the instant a changed schedule is first seen is not before the change: it runs."""
 MAX_JITTER = timedelta(days=365)
 MAX_DEADLINE = timedelta(days=36500)
@@ -688,7 +688,7 @@ def decide(
     cursor = _cursor(subject, new, jobs)
     fingerprint = schedule_fingerprint(subject.spec, default_time_zone=default_time_zone)
     if new.observedSchedule is not None and new.observedSchedule != fingerprint:
-        cursor = max(cursor, now - SCHEDULE_CHANGE_EPSILON)
+        cursor = max(cursor, now - _SCHEDULE_CHANGE_EPSILON)
     new.observedSchedule = fingerprint
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
