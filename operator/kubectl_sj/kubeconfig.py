@@ -130,9 +130,13 @@ def _fast(paths: list[str], context: str | None) -> Connection:
         conn.authorization = lambda: header
     if conn.host.startswith("https"):
         # kubernetes.config reads the client certificate against the cluster's file too.
-        conn.ca_file = _file_or_data(conn, cluster, "certificate-authority", cluster_base)
-        conn.cert_file = _file_or_data(conn, user, "client-certificate", cluster_base)
-        conn.key_file = _file_or_data(conn, user, "client-key", cluster_base)
+        try:
+            conn.ca_file = _file_or_data(conn, cluster, "certificate-authority", cluster_base)
+            conn.cert_file = _file_or_data(conn, user, "client-certificate", cluster_base)
+            conn.key_file = _file_or_data(conn, user, "client-key", cluster_base)
+        except BaseException:
+            conn.close()
+            raise
     return conn
 
 
@@ -204,5 +208,5 @@ def load(path: str, context: str | None) -> Connection:
     paths = [p for p in path.split(os.pathsep) if p and os.path.exists(p)]
     try:
         return _fast(paths, context)
-    except Exception:  # noqa: BLE001 - unusual, unreadable or invalid: kubernetes.config says it its way
+    except Exception:  # unusual, unreadable or invalid: kubernetes.config reads it, or says why not
         return _with_kubernetes_config(path, context)

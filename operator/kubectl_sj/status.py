@@ -141,19 +141,19 @@ class _Fields:
             return None
         return value
 
-    def str(self, key: str, *, required: bool = False, choices: frozenset[str] | None = None) -> Any:
+    def text(self, key: str, *, required: bool = False, choices: frozenset[str] | None = None) -> Any:
         value = self._get(key, required=required)
         if value is not None and (type(value) is not str or (choices is not None and value not in choices)):
             raise _Unsure
         return value
 
-    def int(self, key: str) -> int | None:
+    def integer(self, key: str) -> int | None:
         value = self._get(key, required=False)
         if value is not None and type(value) is not int:
             raise _Unsure
         return value
 
-    def float(self, key: str) -> float | None:
+    def number(self, key: str) -> float | None:
         value = self._get(key, required=False)
         if value is None:
             return None
@@ -179,24 +179,24 @@ class _Fields:
 
 
 def _condition(f: _Fields) -> Condition:
-    message = f.str("message")
+    message = f.text("message")
     if "message" in f.raw and message is None:  # the model's message is a str, not optional
         raise _Unsure
     return Condition(
-        type=f.str("type", required=True),
-        status=f.str("status", required=True, choices=_CONDITION_STATUSES),
-        reason=f.str("reason", required=True),
+        type=f.text("type", required=True),
+        status=f.text("status", required=True, choices=_CONDITION_STATUSES),
+        reason=f.text("reason", required=True),
         message=message or "",
         lastTransitionTime=f.time("lastTransitionTime", required=True),
-        observedGeneration=f.int("observedGeneration"),
+        observedGeneration=f.integer("observedGeneration"),
     )
 
 
 def _active(f: _Fields) -> ActiveRun:
     return ActiveRun(
-        name=f.str("name", required=True),
+        name=f.text("name", required=True),
         scheduledTime=f.time("scheduledTime", required=True),
-        trigger=f.str("trigger", required=True, choices=TRIGGERS),
+        trigger=f.text("trigger", required=True, choices=TRIGGERS),
         startTime=f.time("startTime"),
     )
 
@@ -204,8 +204,8 @@ def _active(f: _Fields) -> ActiveRun:
 def _queued(f: _Fields) -> QueuedSlot:
     return QueuedSlot(
         scheduledTime=f.time("scheduledTime", required=True),
-        trigger=f.str("trigger", required=True, choices=TRIGGERS),
-        job=f.str("job", required=True),
+        trigger=f.text("trigger", required=True, choices=TRIGGERS),
+        job=f.text("job", required=True),
         queuedAt=f.time("queuedAt", required=True),
         dueTime=f.time("dueTime"),
     )
@@ -213,19 +213,19 @@ def _queued(f: _Fields) -> QueuedSlot:
 
 def _record(f: _Fields) -> HistoryRecord:
     return HistoryRecord(
-        job=f.str("job", required=True),
+        job=f.text("job", required=True),
         scheduledTime=f.time("scheduledTime", required=True),
-        trigger=f.str("trigger", required=True, choices=TRIGGERS),
-        result=f.str("result", required=True, choices=RESULTS),
+        trigger=f.text("trigger", required=True, choices=TRIGGERS),
+        result=f.text("result", required=True, choices=RESULTS),
         startTime=f.time("startTime"),
         completionTime=f.time("completionTime"),
-        durationSeconds=f.float("durationSeconds"),
-        reason=f.str("reason"),
-        message=f.str("message"),
-        exitCode=f.int("exitCode"),
-        image=f.str("image"),
-        imageID=f.str("imageID"),
-        slotCount=f.int("slotCount"),
+        durationSeconds=f.number("durationSeconds"),
+        reason=f.text("reason"),
+        message=f.text("message"),
+        exitCode=f.integer("exitCode"),
+        image=f.text("image"),
+        imageID=f.text("imageID"),
+        slotCount=f.integer("slotCount"),
     )
 
 
@@ -239,7 +239,7 @@ def _counts(f: _Fields) -> dict[str, int]:
 def _required_int(f: _Fields, key: str) -> int:
     if key in f.raw and f.raw[key] is None:  # not optional in the model
         raise _Unsure
-    return f.int(key) or 0
+    return f.integer(key) or 0
 
 
 def read_status(raw: object) -> Status | None:
@@ -247,22 +247,22 @@ def read_status(raw: object) -> Status | None:
     try:
         f = _Fields(raw)
         return Status(
-            observedGeneration=f.int("observedGeneration"),
+            observedGeneration=f.integer("observedGeneration"),
             conditions=f.items("conditions", _condition),
             nextScheduleTime=f.time("nextScheduleTime"),
             lastScheduleTime=f.time("lastScheduleTime"),
             scheduledThrough=f.time("scheduledThrough"),
-            observedSchedule=f.str("observedSchedule"),
+            observedSchedule=f.text("observedSchedule"),
             lastSuccessfulTime=f.time("lastSuccessfulTime"),
             lastFailureTime=f.time("lastFailureTime"),
-            lastHandledRunRequest=f.str("lastHandledRunRequest"),
+            lastHandledRunRequest=f.text("lastHandledRunRequest"),
             active=f.items("active", _active),
             queued=f.items("queued", _queued),
             history=f.items("history", _record),
             counts=_counts(f),
             activeCount=_required_int(f, "activeCount"),
             queuedCount=_required_int(f, "queuedCount"),
-            lastResult=f.str("lastResult"),
+            lastResult=f.text("lastResult"),
         )
     except (_Unsure, ValueError):  # ValueError: a time that matches the pattern but does not exist
         return None
