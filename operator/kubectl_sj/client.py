@@ -1,37 +1,40 @@
 """The only module of the plugin that talks to the Kubernetes API (I/O shell).
 
-It wraps the official ``kubernetes`` client: kubeconfig loading (``--kubeconfig``, ``KUBECONFIG``,
-``~/.kube/config``; ``--context``; the context's namespace as the default, since kubectl passes
-nothing to plugins), the calls the verbs need, and the mapping of every failure to a one-line
-:class:`kubectl_sj.errors.PluginError`. Bodies come back as JSON objects (camelCase, as on the
-wire); ScheduledJobs come back as :class:`kubectl_sj.objects.ScheduledJob`.
+The kubeconfig (``--kubeconfig``, ``KUBECONFIG``, ``~/.kube/config``; ``--context``; the context's
+namespace as the default, since kubectl passes nothing to plugins) is read by
+:mod:`kubectl_sj.kubeconfig`; the requests go through urllib3 the way the official ``kubernetes``
+client sends them (its ``RESTClientObject``: the same pool settings, timeouts and TLS error text),
+without loading that client's generated API classes or ``kubernetes.config``. Every failure becomes
+a one-line :class:`kubectl_sj.errors.PluginError`. Bodies come back as JSON objects (camelCase, as on
+the wire); ScheduledJobs come back as :class:`kubectl_sj.objects.ScheduledJob`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from urllib.parse import quote, urlencode
 
 import urllib3
 
+from kubectl_sj import kubeconfig
 from kubectl_sj.errors import PluginError, Request, api_error_message, unreachable_message
-from kubectl_sj.kube_import import ApiException, ConfigException, k8s, k8s_config
-from kubectl_sj.objects import RESOURCE, Body, ScheduledJob
-from punctual.api import GROUP, PLURAL, VERSION
+from kubectl_sj.objects import GROUP, PLURAL, RESOURCE, VERSION, Body, ScheduledJob
+from punctual import __version__
 
 __all__ = ["REQUEST_TIMEOUT", "Cluster", "kubeconfig_path"]
-
-T = TypeVar("T")
 
 REQUEST_TIMEOUT = 30.0
 """Seconds one API request may take (log streams excepted)."""
 
 _MERGE_PATCH = "application/merge-patch+json"
+_USER_AGENT = f"kubectl-sj/{__version__}"
 
 
 def kubeconfig_path(flag: str | None) -> str:
@@ -43,61 +46,137 @@ def kubeconfig_path(flag: str | None) -> str:
     return os.pathsep.join(paths)
 
 
-def _context_namespace(path: str, context: str | None) -> str:
-    contexts, current = k8s_config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-    chosen = current if context is None else next((c for c in contexts if c.get("name") == context), None)
-    if chosen is None:
-        raise PluginError(f'error: context "{context}" does not exist in the kubeconfig')
-    return str((chosen.get("context") or {}).get("namespace") or "default")
+class _ApiError(Exception):
+    """An answer outside 2xx (status 0: a TLS failure, as the kubernetes client reports it)."""
+
+    def __init__(self, status: int, reason: str | None, body: bytes | None = None) -> None:
+        super().__init__(status, reason)
+        self.status, self.reason, self.body = status, reason, body
+
+
+def _should_bypass_proxies(url: str, no_proxy: str) -> bool:
+    from kubernetes.client.rest import should_bypass_proxies  # only with a proxy (the fallback path)
+
+    return bool(should_bypass_proxies(url, no_proxy))
+
+
+def _pool(conn: kubeconfig.Connection) -> urllib3.PoolManager:
+    """The pool the kubernetes client's RESTClientObject builds for the same settings."""
+    args: dict[str, Any] = {
+        "cert_reqs": ssl.CERT_REQUIRED if conn.verify_ssl else ssl.CERT_NONE,
+        "ca_certs": conn.ca_file,
+        "cert_file": conn.cert_file,
+        "key_file": conn.key_file,
+        "ca_cert_data": None,
+    }
+    if conn.tls_server_name:
+        args["server_hostname"] = conn.tls_server_name
+    if conn.proxy and not _should_bypass_proxies(conn.host, conn.no_proxy or ""):
+        if conn.proxy.lower().startswith("socks"):
+            from urllib3.contrib.socks import SOCKSProxyManager
+
+            return SOCKSProxyManager(proxy_url=conn.proxy, headers=conn.proxy_headers, **args)
+        return urllib3.ProxyManager(proxy_url=conn.proxy, proxy_headers=conn.proxy_headers, **args)
+    return urllib3.PoolManager(**args)
 
 
 @dataclass
 class Cluster:
     """One API server, as the kubeconfig describes it, and the calls ``kubectl sj`` makes."""
 
-    api: Any  # kubernetes.client.ApiClient (untyped)
-    namespace: str
-    """The namespace of the chosen context (``default`` if it names none)."""
+    connection: kubeconfig.Connection
+    pool: urllib3.PoolManager
 
     @classmethod
     def connect(cls, *, kubeconfig: str | None = None, context: str | None = None) -> Cluster:
+        from kubectl_sj.kubeconfig import load
+
         path = kubeconfig_path(kubeconfig)
         try:
-            api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=path, context=context, persist_config=False
-            )
-            namespace = _context_namespace(path, context)
-        except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
+            connection = load(path, context)
+        except PluginError:
+            raise
+        except Exception as exc:
+            from kubectl_sj.kube_import import ConfigException
+
+            if not isinstance(exc, ConfigException | OSError | ValueError | KeyError | TypeError):
+                raise
             raise PluginError(f"error: invalid kubeconfig {path}: {exc}") from exc
-        if not api.configuration.verify_ssl:
+        if not connection.verify_ssl:
             # insecure-skip-tls-verify: true is the user's explicit choice, and kubectl says nothing
             # about it; urllib3 would warn twice per request. Only that warning, only then.
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
-        return cls(api=api, namespace=namespace)
+        return cls(connection=connection, pool=_pool(connection))
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of the chosen context (``default`` if it names none)."""
+        return self.connection.namespace
 
     @property
     def host(self) -> str:
-        return str(self.api.configuration.host)
+        return self.connection.host
 
     def close(self) -> None:
-        self.api.close()
+        self.pool.clear()
+        self.connection.close()
 
-    # -- error mapping ---------------------------------------------------------------------------
+    # -- requests and error mapping ----------------------------------------------------------------
 
-    def _object(self, req: Request, fn: Callable[[], object]) -> Body:
-        """A custom-objects call: the client returns the JSON object as a dict."""
-        result = self._call(req, fn)
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+        timeout: float | None = REQUEST_TIMEOUT,
+    ) -> urllib3.BaseHTTPResponse:
+        """One request, as the kubernetes client sends it; the response is not read yet."""
+        url = self.host + path + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        authorization = self.connection.authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        try:
+            response = self.pool.request(
+                method,
+                url,
+                body=data,
+                headers=headers,
+                timeout=urllib3.Timeout(total=timeout) if timeout else None,
+                preload_content=False,
+            )
+        except urllib3.exceptions.SSLError as exc:
+            raise _ApiError(0, f"{type(exc).__name__}\n{exc}") from exc
+        if not 200 <= response.status <= 299:
+            raise _ApiError(response.status, response.reason, response.data)
+        return response
+
+    def _json(self, req: Request, method: str, path: str, **kwargs: Any) -> Body:
+        """Send, read the JSON object answered; turn any failure into a PluginError that names ``req``."""
+        response = self._call(req, method, path, **kwargs)
+        try:
+            result = json.loads(response.data)
+        except urllib3.exceptions.HTTPError as exc:
+            raise PluginError(unreachable_message(self.host, _reason(exc))) from None
+        except ValueError:
+            result = None
         if not isinstance(result, dict):
             raise PluginError(f"error: unexpected answer to {req.verb} {req.resource}: {type(result).__name__}")
         return result
 
-    def _call(self, req: Request, fn: Callable[[], T]) -> T:
-        """Run one API call; turn any failure into a PluginError that names ``req``."""
+    def _call(self, req: Request, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
         try:
-            return fn()
-        except ApiException as exc:
-            code = int(exc.status or 0)
-            if code == 0:  # the client's own failures (TLS) come back with status 0
+            return self._send(method, path, **kwargs)
+        except _ApiError as exc:
+            code = exc.status
+            if code == 0:  # TLS failures come back with status 0, as from the kubernetes client
                 raise PluginError(unreachable_message(self.host, str(exc.reason).replace("\n", ": "))) from None
             crd_missing = code == 404 and req.resource == RESOURCE and not self._crd_installed()
             raise PluginError(api_error_message(req, code=code, body=exc.body, crd_missing=crd_missing)) from None
@@ -107,66 +186,34 @@ class Cluster:
     def _crd_installed(self) -> bool:
         """Whether the API serves scheduledjobs.punctual.dev (asked after a 404 to tell the two apart)."""
         try:
-            resources = k8s.CustomObjectsApi(self.api).get_api_resources(
-                GROUP, VERSION, _request_timeout=REQUEST_TIMEOUT
-            )
-        except ApiException as exc:
+            resources = json.loads(self._send("GET", f"/apis/{GROUP}/{VERSION}").data)
+        except _ApiError as exc:
             return bool(exc.status != 404)  # any other answer (e.g. forbidden): report the original 404
-        except urllib3.exceptions.HTTPError:
+        except (urllib3.exceptions.HTTPError, ValueError):
             return True
-        return any(r.name == PLURAL for r in resources.resources or [])
-
-    def _raw(self, req: Request, fn: Callable[[], Any]) -> Body:
-        """A call made with ``_preload_content=False``: the JSON body, not the client's model."""
-        response = self._call(req, fn)
-        body: Body = json.loads(response.data)
-        return body
+        return any(r.get("name") == PLURAL for r in resources.get("resources") or [] if isinstance(r, dict))
 
     # -- ScheduledJobs -----------------------------------------------------------------------------
 
     def get_scheduled_job(self, namespace: str, name: str) -> ScheduledJob:
-        api = k8s.CustomObjectsApi(self.api)
-        body = self._object(
-            Request("get", RESOURCE, namespace, name),
-            lambda: api.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
-            ),
-        )
+        body = self._json(Request("get", RESOURCE, namespace, name), "GET", _sj_path(namespace, name))
         return ScheduledJob.from_body(body)
 
     def list_scheduled_jobs(self, namespace: str | None) -> list[ScheduledJob]:
         """In ``namespace``, or in all namespaces if None; sorted by namespace and name."""
-        api = k8s.CustomObjectsApi(self.api)
-        req = Request("list", RESOURCE, namespace)
-        if namespace is None:
-            body = self._object(
-                req, lambda: api.list_cluster_custom_object(GROUP, VERSION, PLURAL, _request_timeout=REQUEST_TIMEOUT)
-            )
-        else:
-            body = self._object(
-                req,
-                lambda: api.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT
-                ),
-            )
+        path = f"/apis/{GROUP}/{VERSION}/{PLURAL}" if namespace is None else _sj_path(namespace)
+        body = self._json(Request("list", RESOURCE, namespace), "GET", path)
         items = [ScheduledJob.from_body(item) for item in body.get("items") or []]
         return sorted(items, key=lambda sj: (sj.namespace, sj.name))
 
     def patch_scheduled_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> ScheduledJob:
         """A JSON merge patch (RFC 7386) on the object (not its status)."""
-        api = k8s.CustomObjectsApi(self.api)
-        body = self._object(
+        body = self._json(
             Request("patch", RESOURCE, namespace, name),
-            lambda: api.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                dict(patch),
-                _content_type=_MERGE_PATCH,
-                _request_timeout=REQUEST_TIMEOUT,
-            ),
+            "PATCH",
+            _sj_path(namespace, name),
+            body=dict(patch),
+            content_type=_MERGE_PATCH,
         )
         return ScheduledJob.from_body(body)
 
@@ -174,13 +221,9 @@ class Cluster:
 
     def get_job(self, namespace: str, name: str) -> Body | None:
         """The Job, or None if it does not exist."""
-        api = k8s.BatchV1Api(self.api)
         try:
-            return self._raw(
-                Request("get", "jobs.batch", namespace, name),
-                lambda: api.read_namespaced_job(
-                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-                ),
+            return self._json(
+                Request("get", "jobs.batch", namespace, name), "GET", _path("batch/v1", namespace, "jobs", name)
             )
         except PluginError as exc:
             if "(NotFound)" in exc.message:
@@ -188,50 +231,52 @@ class Cluster:
             raise
 
     def list_jobs(self, namespace: str, *, label_selector: str) -> list[Body]:
-        api = k8s.BatchV1Api(self.api)
-        body = self._raw(
+        body = self._json(
             Request("list", "jobs.batch", namespace),
-            lambda: api.list_namespaced_job(
-                namespace, label_selector=label_selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
+            "GET",
+            _path("batch/v1", namespace, "jobs"),
+            query={"labelSelector": label_selector},
         )
         return list(body.get("items") or [])
 
     def get_cronjob(self, namespace: str, name: str) -> Body:
-        api = k8s.BatchV1Api(self.api)
-        return self._raw(
-            Request("get", "cronjobs.batch", namespace, name),
-            lambda: api.read_namespaced_cron_job(
-                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
+        return self._json(
+            Request("get", "cronjobs.batch", namespace, name), "GET", _path("batch/v1", namespace, "cronjobs", name)
         )
 
     def list_pods(self, namespace: str, *, label_selector: str) -> list[Body]:
-        api = k8s.CoreV1Api(self.api)
-        body = self._raw(
+        body = self._json(
             Request("list", "pods", namespace),
-            lambda: api.list_namespaced_pod(
-                namespace, label_selector=label_selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
+            "GET",
+            _path("v1", namespace, "pods"),
+            query={"labelSelector": label_selector},
         )
         return list(body.get("items") or [])
 
     def pod_log(self, namespace: str, pod: str, *, container: str | None, follow: bool) -> Iterator[bytes]:
         """The pod's log as chunks; with ``follow`` the stream lasts until the container ends."""
-        api = k8s.CoreV1Api(self.api)
+        query = {"follow": "true"} if follow else {}
+        if container is not None:
+            query["container"] = container
         response = self._call(
             Request("get", "pods/log", namespace, pod),
-            lambda: api.read_namespaced_pod_log(
-                pod,
-                namespace,
-                container=container,
-                follow=follow,
-                _preload_content=False,
-                # A followed stream ends when the container does: no read timeout then.
-                _request_timeout=None if follow else REQUEST_TIMEOUT,
-            ),
+            "GET",
+            _path("v1", namespace, "pods", pod) + "/log",
+            query=query,
+            # A followed stream ends when the container does: no read timeout then.
+            timeout=None if follow else REQUEST_TIMEOUT,
         )
         return _chunks(self, response)
+
+
+def _path(group_version: str, namespace: str, plural: str, name: str | None = None) -> str:
+    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    path = f"{prefix}/namespaces/{quote(namespace, safe='')}/{plural}"
+    return path if name is None else f"{path}/{quote(name, safe='')}"
+
+
+def _sj_path(namespace: str, name: str | None = None) -> str:
+    return _path(f"{GROUP}/{VERSION}", namespace, PLURAL, name)
 
 
 def _chunks(cluster: Cluster, response: Any) -> Iterator[bytes]:

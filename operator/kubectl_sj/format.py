@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
-
-import yaml
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kubectl_sj.objects import TYPE_NAME, Body, ScheduledJob
-from kubectl_sj.slots import Slot
-from punctual.api import HistoryRecord
-from punctual.schedule import ScheduleError, load_zone
+from kubectl_sj.status import HistoryRecord
+
+if TYPE_CHECKING:
+    from kubectl_sj.slots import Slot
 
 __all__ = [
     "NONE",
@@ -86,9 +86,9 @@ def format_local(when: datetime | None, zone: str) -> str:
     """RFC 3339 in the job's zone with its offset (``2026-11-23T10:00:00+01:00``); milliseconds if any."""
     if when is None:
         return NONE
-    try:
-        local = when.astimezone(load_zone(zone))
-    except ScheduleError:
+    try:  # the zone as punctual.schedule.load_zone reads it (not imported: it loads croniter)
+        local = when.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         local = when
     return local.isoformat(timespec="milliseconds" if local.microsecond else "seconds")
 
@@ -173,7 +173,7 @@ def _duration(record: HistoryRecord, *, now: datetime) -> str:
         return human_duration(timedelta(seconds=record.durationSeconds))
     if record.startTime is not None and record.completionTime is not None:
         return human_duration(record.completionTime - record.startTime)
-    if record.startTime is not None and record.completionTime is None and record.result.value == "Running":
+    if record.startTime is not None and record.completionTime is None and record.result == "Running":
         return human_duration(now - record.startTime)
     return NONE
 
@@ -195,10 +195,10 @@ def history_table(
             slot += f" (+{r.slotCount - 1} older)"
         row = [
             slot,
-            r.trigger.value,
+            str(r.trigger),
             relative(r.startTime, now=now),
             _duration(r, now=now),
-            r.result.value,
+            str(r.result),
             NONE if r.exitCode is None else str(r.exitCode),
             r.reason or NONE,
         ]
@@ -233,6 +233,8 @@ def dump(document: Any, fmt: Literal["json", "yaml"]) -> str:
     """JSON (4-space indent, sorted keys) or YAML (block style, sorted keys), as kubectl prints them."""
     if fmt == "json":
         return json.dumps(document, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
+    import yaml  # only for -o yaml (and convert): a table needs none of it
+
     return str(yaml.safe_dump(document, default_flow_style=False, sort_keys=True, allow_unicode=True))
 
 

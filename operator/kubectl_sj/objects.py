@@ -1,32 +1,47 @@
 """The ScheduledJob as the plugin sees it: a typed view over an API body. Pure.
 
 The API client hands back JSON bodies; everything past :mod:`kubectl_sj.client` works on
-:class:`ScheduledJob`, which parses the status with the operator's own models
-(:mod:`punctual.api`) and keeps the raw body for ``-o json|yaml``. An invalid spec does not stop
-``list`` from showing the object: ``spec`` is then None and ``spec_error`` says why.
+:class:`ScheduledJob`, which reads the status (:mod:`kubectl_sj.status`, with the operator's own
+models for anything out of the ordinary) and keeps the raw body for ``-o json|yaml``. The spec is
+parsed with the operator's spec parser on first use only (``next``, or ``list`` before the operator
+has written ``nextScheduleTime``): pydantic and the models stay unloaded otherwise. An invalid spec
+does not stop ``list`` from showing the object: ``spec`` is then None and ``spec_error`` says why.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from kubectl_sj.status import Status, parse_time, read_status
 
-from punctual.api import GROUP, PLURAL, SINGULAR, ScheduledJobSpec, ScheduledJobStatus, parse_time
-from punctual.core import SpecError, Subject, parse_spec
+if TYPE_CHECKING:
+    from punctual.api import ScheduledJobSpec, ScheduledJobStatus
+    from punctual.core import Subject
 
 __all__ = [
     "DEFAULT_TIME_ZONE_ENV",
+    "GROUP",
+    "PLURAL",
     "RESOURCE",
+    "SINGULAR",
     "TYPE_NAME",
+    "VERSION",
     "Body",
     "ScheduledJob",
     "default_time_zone",
+    "status_model",
 ]
+
+# punctual.api's names, repeated so that reading them does not load pydantic (a test pins them).
+GROUP = "punctual.dev"
+VERSION = "v1"
+PLURAL = "scheduledjobs"
+SINGULAR = "scheduledjob"
 
 Body = dict[str, Any]
 """A JSON object as the API server sends it (camelCase keys)."""
@@ -49,17 +64,34 @@ def default_time_zone() -> str:
     return os.environ.get(DEFAULT_TIME_ZONE_ENV) or "UTC"
 
 
+def status_model(raw: object) -> ScheduledJobStatus:
+    """The status as the operator's model reads it (empty if it does not validate)."""
+    from pydantic import ValidationError
+
+    from punctual.api import ScheduledJobStatus
+
+    try:
+        return ScheduledJobStatus.model_validate(raw or {})
+    except ValidationError:
+        return ScheduledJobStatus()  # a status we cannot read is shown as empty, not a crash
+
+
+def _read_status(raw: object) -> Status:
+    status = read_status(raw or {})
+    if status is None:  # not in the shape the operator writes: as the models read it
+        status = read_status(status_model(raw).model_dump(mode="json"))
+    return status or Status()
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
-    """One ScheduledJob: identity, parsed spec (None if invalid), status and the raw body."""
+    """One ScheduledJob: identity, status, the raw body, and the parsed spec on first use."""
 
     namespace: str
     name: str
     uid: str
     creation: datetime
-    spec: ScheduledJobSpec | None
-    spec_error: str | None
-    status: ScheduledJobStatus
+    status: Status
     raw_spec: Mapping[str, Any]
     body: Body
 
@@ -67,27 +99,34 @@ class ScheduledJob:
     def from_body(cls, body: Mapping[str, Any]) -> ScheduledJob:
         meta = body.get("metadata") or {}
         raw_spec = body.get("spec") or {}
-        spec: ScheduledJobSpec | None
-        try:
-            spec, error = parse_spec(raw_spec), None
-        except SpecError as exc:
-            spec, error = None, str(exc)
-        try:
-            status = ScheduledJobStatus.model_validate(body.get("status") or {})
-        except ValidationError:
-            status = ScheduledJobStatus()  # a status we cannot read is shown as empty, not a crash
         created = meta.get("creationTimestamp")
         return cls(
             namespace=str(meta.get("namespace") or ""),
             name=str(meta.get("name") or ""),
             uid=str(meta.get("uid") or ""),
             creation=parse_time(created) if isinstance(created, str) and created else datetime.fromtimestamp(0, UTC),
-            spec=spec,
-            spec_error=error,
-            status=status,
+            status=_read_status(body.get("status")),
             raw_spec=raw_spec,
             body=dict(body),
         )
+
+    @functools.cached_property
+    def _parsed_spec(self) -> tuple[ScheduledJobSpec | None, str | None]:
+        from punctual.core import SpecError, parse_spec
+
+        try:
+            return parse_spec(self.raw_spec), None
+        except SpecError as exc:
+            return None, str(exc)
+
+    @property
+    def spec(self) -> ScheduledJobSpec | None:
+        """The spec as the operator parses it, or None if it is invalid (see ``spec_error``)."""
+        return self._parsed_spec[0]
+
+    @property
+    def spec_error(self) -> str | None:
+        return self._parsed_spec[1]
 
     @property
     def key(self) -> str:
@@ -112,6 +151,8 @@ class ScheduledJob:
 
     def subject(self) -> Subject | None:
         """The operator's view of this object, for :func:`punctual.core.build_schedule`."""
+        from punctual.core import Subject
+
         if self.spec is None:
             return None
         return Subject(

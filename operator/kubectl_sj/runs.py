@@ -189,7 +189,7 @@ def request_run(
     record = _record(sj, job)
     if record is not None and record.result in _NOT_RUN:
         detail = record.message or record.reason or ""
-        out.write(f"{TYPE_NAME}/{name} run {record.result.value}: {detail}\n".replace(": \n", "\n"))
+        out.write(f"{TYPE_NAME}/{name} run {record.result}: {detail}\n".replace(": \n", "\n"))
         return 1
     if any(q.job == job for q in sj.status.queued):
         policy = sj.raw_spec.get("concurrencyPolicy") or "Allow"
@@ -205,7 +205,7 @@ def request_run(
     body, sj = _await_job(cluster, sj, job, waiter)
     if body is None:
         record = _record(sj, job)
-        out.write(f"{TYPE_NAME}/{name} run {record.result.value}: {record.message or record.reason or ''}\n")
+        out.write(f"{TYPE_NAME}/{name} run {record.result}: {record.message or record.reason or ''}\n")
         return 1
     out.write(f"job.batch/{job} created\n")
     out.flush()
@@ -221,7 +221,7 @@ def request_run(
         outcome = _outcome(cluster, namespace, job)
         if outcome is None:  # deleted (Replace policy, or by hand): the operator's record says why
             record = _record(cluster.get_scheduled_job(namespace, name), job)
-            result = record.result.value if record is not None else "Deleted"
+            result = record.result if record is not None else "Deleted"
             out.write(f"job.batch/{job} {result}: the Job was deleted before it finished\n")
             return 1
         phase, exit_code, reason = outcome

@@ -1,8 +1,10 @@
 """The verbs of ``kubectl sj``: one method per verb, on the cluster the flags name (I/O shell).
 
 :mod:`kubectl_sj.cli` parses the command line and imports this module only to run a verb, so that
-``--help``, ``--version`` and ``completion`` never load the API client or pydantic; see
-docs/plugin.md for the start-up cost.
+``--help``, ``--version`` and ``completion`` never load the API client. A verb imports what only it
+needs when it runs (the schedule code and the operator's models for ``next``, the run and log code
+for ``run`` and ``logs``, YAML for ``convert``), so that ``list`` and ``history`` load neither
+pydantic nor croniter; see docs/plugin.md for the start-up cost.
 """
 
 from __future__ import annotations
@@ -14,17 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-import yaml
-
 from kubectl_sj import completion, format
 from kubectl_sj.client import Cluster
-from kubectl_sj.convert import ConvertError, convert_cronjob
 from kubectl_sj.errors import PluginError
-from kubectl_sj.objects import TYPE_NAME, ScheduledJob
-from kubectl_sj.runs import job_pods, pick_container, request_run, runs_of, stream_logs
-from kubectl_sj.slots import SlotError, next_slots, parse_from
+from kubectl_sj.objects import TYPE_NAME, ScheduledJob, status_model
 from punctual.durations import DurationError, parse_duration
-from punctual.jobs import LABEL_SCHEDULED_JOB, label_value
 
 __all__ = ["run_verb"]
 
@@ -65,6 +61,8 @@ class _App:
     # -- verbs --------------------------------------------------------------------------------------
 
     def run(self) -> int:
+        from kubectl_sj.runs import request_run
+
         a = self.args
         timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
         return request_run(
@@ -94,7 +92,13 @@ class _App:
             where = "" if self.all_namespaces else f" in {self.namespace} namespace"
             self.err.write(f"No resources found{where}.\n")
         else:
-            computed = {sj.key: _computed_next(sj, self.now) for sj in items}
+            # Only where the operator has not written nextScheduleTime yet: computing it loads the
+            # schedule code and the operator's models, which a listing otherwise does without.
+            computed = {
+                sj.key: _computed_next(sj, self.now)
+                for sj in items
+                if not sj.suspended and sj.status.nextScheduleTime is None
+            }
             self.out.write(
                 format.scheduled_jobs_table(
                     items,
@@ -113,7 +117,9 @@ class _App:
         sj = self.fetch(a.name)
         records = sj.status.history
         if a.output in ("json", "yaml"):
-            limited = records[: a.limit] if a.limit is not None else records
+            # The records as the operator's model prints them (the one place the plugin dumps a model).
+            models = status_model(sj.body.get("status")).history
+            limited = models[: a.limit] if a.limit is not None else models
             self.out.write(format.dump([r.model_dump(mode="json", exclude_none=True) for r in limited], a.output))
         elif not records:
             self.err.write(f"No runs recorded for {TYPE_NAME}/{sj.name} yet.\n")
@@ -124,6 +130,8 @@ class _App:
         return 0
 
     def next(self) -> int:
+        from kubectl_sj.slots import SlotError, next_slots, parse_from
+
         a = self.args
         if a.count < 1:
             raise PluginError("error: the count must be at least 1")
@@ -163,6 +171,9 @@ class _App:
         return self._suspend(False)
 
     def logs(self) -> int:
+        from kubectl_sj.runs import job_pods, pick_container, runs_of, stream_logs
+        from punctual.jobs import LABEL_SCHEDULED_JOB, label_value
+
         a = self.args
         sj = self.fetch(a.name)
         if a.run:
@@ -190,6 +201,8 @@ class _App:
         return 0
 
     def convert(self) -> int:
+        from kubectl_sj.convert import ConvertError, convert_cronjob
+
         a = self.args
         if bool(a.cronjob) == bool(a.filename):
             raise PluginError("error: give either cronjob/NAME or -f FILE")
@@ -227,6 +240,8 @@ def _seconds(text: str, flag: str) -> float:
 
 
 def _computed_next(sj: ScheduledJob, now: datetime) -> datetime | None:
+    from kubectl_sj.slots import SlotError, next_slots
+
     try:
         slots = next_slots(sj, after=now, count=1)
     except SlotError:
@@ -235,6 +250,8 @@ def _computed_next(sj: ScheduledJob, now: datetime) -> datetime | None:
 
 
 def _read_manifests(filename: str) -> list[dict[str, Any]]:
+    import yaml
+
     try:
         text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
         docs = [d for d in yaml.safe_load_all(text) if d]

@@ -1,0 +1,268 @@
+"""A ScheduledJob's ``status`` as the plugin reads it, without pydantic. Pure.
+
+The operator's models (:mod:`punctual.api`) are the single source of truth for the status; loading
+them costs a ``kubectl sj`` call more than the API request does (pydantic and the models' schemas:
+see docs/plugin.md). The plugin only reads the status, and the operator writes it in one exact
+shape, so :func:`read_status` accepts that shape and nothing else: the same field names, the
+types the models declare, RFC 3339 times, the models' enum values. Whatever it is not sure of,
+it leaves to the models: :func:`kubectl_sj.objects.ScheduledJob.from_body` then validates with
+:class:`punctual.api.ScheduledJobStatus` and reads the model's JSON dump, so an odd (but valid)
+status reads as the model reads it, and an invalid one as empty, as before.
+``tests/plugin/test_plugin_status.py`` checks the agreement field by field and value by value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+__all__ = [
+    "RESULTS",
+    "TRIGGERS",
+    "ActiveRun",
+    "Condition",
+    "HistoryRecord",
+    "QueuedSlot",
+    "Status",
+    "parse_time",
+    "read_status",
+]
+
+TRIGGERS = frozenset({"schedule", "catchup", "manual"})
+"""The values of :class:`punctual.api.Trigger`."""
+
+RESULTS = frozenset({"Running", "Succeeded", "Failed", "Skipped", "Replaced", "Missed", "Dropped"})
+"""The values of :class:`punctual.api.Result`."""
+
+_CONDITION_STATUSES = frozenset({"True", "False", "Unknown"})
+# The operator writes punctual.api.format_time's form; pydantic accepts more (naive times, unix
+# timestamps, ...), which is left to it.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+
+
+class _Unsure(Exception):
+    """The body is not in the shape the operator writes: let the models read it."""
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 timestamp as an aware UTC datetime (as :func:`punctual.api.parse_time`)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+    lastTransitionTime: datetime
+    observedGeneration: int | None
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    name: str
+    scheduledTime: datetime
+    trigger: str
+    startTime: datetime | None
+
+
+@dataclass(frozen=True)
+class QueuedSlot:
+    scheduledTime: datetime
+    trigger: str
+    job: str
+    queuedAt: datetime
+    dueTime: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    job: str
+    scheduledTime: datetime
+    trigger: str
+    result: str
+    startTime: datetime | None
+    completionTime: datetime | None
+    durationSeconds: float | None
+    reason: str | None
+    message: str | None
+    exitCode: int | None
+    image: str | None
+    imageID: str | None
+    slotCount: int | None
+
+
+@dataclass(frozen=True)
+class Status:
+    """The fields of :class:`punctual.api.ScheduledJobStatus`, with the models' defaults."""
+
+    observedGeneration: int | None = None
+    conditions: tuple[Condition, ...] = ()
+    nextScheduleTime: datetime | None = None
+    lastScheduleTime: datetime | None = None
+    scheduledThrough: datetime | None = None
+    observedSchedule: str | None = None
+    lastSuccessfulTime: datetime | None = None
+    lastFailureTime: datetime | None = None
+    lastHandledRunRequest: str | None = None
+    active: tuple[ActiveRun, ...] = ()
+    queued: tuple[QueuedSlot, ...] = ()
+    history: tuple[HistoryRecord, ...] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)
+    activeCount: int = 0
+    queuedCount: int = 0
+    lastResult: str | None = None
+
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class _Fields:
+    """Typed reads of one JSON object; any surprise raises _Unsure."""
+
+    def __init__(self, raw: object) -> None:
+        if not isinstance(raw, dict):
+            raise _Unsure
+        self.raw: dict[str, Any] = raw
+
+    def _get(self, key: str, *, required: bool) -> Any:
+        value = self.raw.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                raise _Unsure
+            return None
+        return value
+
+    def text(self, key: str, *, required: bool = False, choices: frozenset[str] | None = None) -> Any:
+        value = self._get(key, required=required)
+        if value is not None and (type(value) is not str or (choices is not None and value not in choices)):
+            raise _Unsure
+        return value
+
+    def integer(self, key: str) -> int | None:
+        value = self._get(key, required=False)
+        if value is not None and type(value) is not int:
+            raise _Unsure
+        return value
+
+    def number(self, key: str) -> float | None:
+        value = self._get(key, required=False)
+        if value is None:
+            return None
+        if type(value) not in (int, float):
+            raise _Unsure
+        return float(value)
+
+    def time(self, key: str, *, required: bool = False) -> Any:
+        value = self._get(key, required=required)
+        if value is None:
+            return None
+        if type(value) is not str or not _RFC3339.fullmatch(value):
+            raise _Unsure
+        return parse_time(value)
+
+    def items(self, key: str, read: Callable[[_Fields], T]) -> tuple[T, ...]:
+        value = self._get(key, required=False)
+        if value is None and key not in self.raw:
+            return ()
+        if type(value) is not list:
+            raise _Unsure
+        return tuple(read(_Fields(item)) for item in value)
+
+
+def _condition(f: _Fields) -> Condition:
+    message = f.text("message")
+    if "message" in f.raw and message is None:  # the model's message is a str, not optional
+        raise _Unsure
+    return Condition(
+        type=f.text("type", required=True),
+        status=f.text("status", required=True, choices=_CONDITION_STATUSES),
+        reason=f.text("reason", required=True),
+        message=message or "",
+        lastTransitionTime=f.time("lastTransitionTime", required=True),
+        observedGeneration=f.integer("observedGeneration"),
+    )
+
+
+def _active(f: _Fields) -> ActiveRun:
+    return ActiveRun(
+        name=f.text("name", required=True),
+        scheduledTime=f.time("scheduledTime", required=True),
+        trigger=f.text("trigger", required=True, choices=TRIGGERS),
+        startTime=f.time("startTime"),
+    )
+
+
+def _queued(f: _Fields) -> QueuedSlot:
+    return QueuedSlot(
+        scheduledTime=f.time("scheduledTime", required=True),
+        trigger=f.text("trigger", required=True, choices=TRIGGERS),
+        job=f.text("job", required=True),
+        queuedAt=f.time("queuedAt", required=True),
+        dueTime=f.time("dueTime"),
+    )
+
+
+def _record(f: _Fields) -> HistoryRecord:
+    return HistoryRecord(
+        job=f.text("job", required=True),
+        scheduledTime=f.time("scheduledTime", required=True),
+        trigger=f.text("trigger", required=True, choices=TRIGGERS),
+        result=f.text("result", required=True, choices=RESULTS),
+        startTime=f.time("startTime"),
+        completionTime=f.time("completionTime"),
+        durationSeconds=f.number("durationSeconds"),
+        reason=f.text("reason"),
+        message=f.text("message"),
+        exitCode=f.integer("exitCode"),
+        image=f.text("image"),
+        imageID=f.text("imageID"),
+        slotCount=f.integer("slotCount"),
+    )
+
+
+def _counts(f: _Fields) -> dict[str, int]:
+    value = f.raw.get("counts", {})
+    if type(value) is not dict or any(type(k) is not str or type(v) is not int for k, v in value.items()):
+        raise _Unsure
+    return dict(value)
+
+
+def _required_int(f: _Fields, key: str) -> int:
+    if key in f.raw and f.raw[key] is None:  # not optional in the model
+        raise _Unsure
+    return f.integer(key) or 0
+
+
+def read_status(raw: object) -> Status | None:
+    """The status in the operator's own shape, or None: then ask :class:`punctual.api.ScheduledJobStatus`."""
+    try:
+        f = _Fields(raw)
+        return Status(
+            observedGeneration=f.integer("observedGeneration"),
+            conditions=f.items("conditions", _condition),
+            nextScheduleTime=f.time("nextScheduleTime"),
+            lastScheduleTime=f.time("lastScheduleTime"),
+            scheduledThrough=f.time("scheduledThrough"),
+            observedSchedule=f.text("observedSchedule"),
+            lastSuccessfulTime=f.time("lastSuccessfulTime"),
+            lastFailureTime=f.time("lastFailureTime"),
+            lastHandledRunRequest=f.text("lastHandledRunRequest"),
+            active=f.items("active", _active),
+            queued=f.items("queued", _queued),
+            history=f.items("history", _record),
+            counts=_counts(f),
+            activeCount=_required_int(f, "activeCount"),
+            queuedCount=_required_int(f, "queuedCount"),
+            lastResult=f.text("lastResult"),
+        )
+    except (_Unsure, ValueError):  # ValueError: a time that matches the pattern but does not exist
+        return None
