@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from punctual.api import GROUP, PLURAL, SINGULAR, ScheduledJobSpec, ScheduledJobStatus, parse_time
-from punctual.core import SpecError, Subject, parse_spec
+from punctual.core import SpecError, Subject, parse_spec, subject_from_body
 
 __all__ = [
     "DEFAULT_TIME_ZONE_ENV",
@@ -114,10 +114,5 @@ class ScheduledJob:
         """The operator's view of this object, for :func:`punctual.core.build_schedule`."""
         if self.spec is None:
             return None
-        return Subject(
-            namespace=self.namespace,
-            name=self.name,
-            uid=self.uid,
-            creation=self.creation,
-            spec=self.spec,
-        )
+        # Anchored at the creation time read above (the epoch when the body has none).
+        return subject_from_body(self.body, now=self.creation)
