@@ -31,7 +31,6 @@ OPTIONAL_PREFIXES = ("kube_emulator", "punctual.sandbox", "punctual.runtime")
 NOT_YET_LISTED: dict[str, set[str]] = {
     "punctual.cli": {"UsageError"},
     "punctual.kube": {"MAX_BACKOFF"},
-    "punctual.runtime": {"Body", "GONE_MEMORY", "Key", "MAX_EVENTS_PER_RECONCILE", "RETRY"},
     "punctual.scheduler": {"PAD", "RETRY_AFTER_ERROR"},
     "kubectl_sj.kubectl_complete": {"NO_FILE_COMPLETION"},
 }
