@@ -151,14 +151,9 @@ class ScheduledJob:
 
     def subject(self) -> Subject | None:
         """The operator's view of this object, for :func:`punctual.core.build_schedule`."""
-        from punctual.core import Subject
+        from punctual.core import subject_from_body
 
         if self.spec is None:
             return None
-        return Subject(
-            namespace=self.namespace,
-            name=self.name,
-            uid=self.uid,
-            creation=self.creation,
-            spec=self.spec,
-        )
+        # Anchored at the creation time read above (the epoch when the body has none).
+        return subject_from_body(self.body, now=self.creation)

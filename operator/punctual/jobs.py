@@ -170,9 +170,7 @@ def _time(value: Any) -> datetime | None:
 
 def _terminated(pod: Mapping[str, Any]) -> tuple[int | None, str | None]:
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        state = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get(
-            "terminated"
-        )
+        state = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated")
         if state and "exitCode" in state:
             return int(state["exitCode"]), status.get("imageID") or None
     return None, None

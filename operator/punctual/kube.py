@@ -123,9 +123,7 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
 class Kube:
     """A small async client for the calls the operator makes."""
 
-    def __init__(
-        self, credentials: Credentials, *, counter: RequestCounter | None = None, timeout: float = 30
-    ) -> None:
+    def __init__(self, credentials: Credentials, *, counter: RequestCounter | None = None, timeout: float = 30) -> None:
         self.credentials = credentials
         self._counter = counter
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -135,11 +133,7 @@ class Kube:
         ssl_context: ssl.SSLContext | bool = True
         creds = self.credentials
         if creds.server.startswith("https"):
-            ctx = (
-                ssl.create_default_context(cafile=creds.ca_path)
-                if creds.ca_path
-                else ssl.create_default_context()
-            )
+            ctx = ssl.create_default_context(cafile=creds.ca_path) if creds.ca_path else ssl.create_default_context()
             if creds.insecure:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
@@ -329,9 +323,7 @@ class Kube:
         )
 
     async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request(
-            "POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", body=manifest, verb="create"
-        )
+        return await self.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", body=manifest, verb="create")
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any]:
         return await self.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", verb="get")

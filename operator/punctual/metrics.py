@@ -1,4 +1,4 @@
-"""Prometheus metrics for the operator and its HTTP endpoints (/metrics, /healthz, /readyz).
+"""Prometheus metrics for the operator (served by :mod:`punctual.runtime.http`: /metrics, /healthz, /readyz).
 
 Role: the runtime shell reports what it observed (a run started or finished, a slot was missed, the
 state of a ScheduledJob after a reconcile) through the :class:`Metrics` methods; this module turns
@@ -20,13 +20,12 @@ counted in ``punctual_metrics_objects_overflow_total`` and otherwise ignored.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Final, Literal, get_args
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -42,8 +41,6 @@ __all__ = [
     "SlotOutcome",
     "Timestamp",
     "Trigger",
-    "make_app",
-    "serve",
 ]
 
 Trigger = Literal["schedule", "catchup", "manual"]
@@ -466,34 +463,3 @@ class Metrics:
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (version 0.0.4)."""
         return generate_latest(self._exposed)
-
-
-def make_app(metrics: Metrics, *, ready: Callable[[], bool], alive: Callable[[], bool]) -> web.Application:
-    """An aiohttp app serving /metrics, /healthz (200 or 500) and /readyz (200 or 503)."""
-
-    async def handle_metrics(request: web.Request) -> web.Response:
-        # generate_latest writes the 0.0.4 text format; say so (and not the 1.0.0 default).
-        return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
-
-    async def handle_healthz(request: web.Request) -> web.Response:
-        ok = alive()
-        return web.Response(text="ok\n" if ok else "not alive\n", status=200 if ok else 500)
-
-    async def handle_readyz(request: web.Request) -> web.Response:
-        ok = ready()
-        return web.Response(text="ok\n" if ok else "not ready\n", status=200 if ok else 503)
-
-    app = web.Application()
-    app.router.add_get("/metrics", handle_metrics)
-    app.router.add_get("/healthz", handle_healthz)
-    app.router.add_get("/readyz", handle_readyz)
-    return app
-
-
-async def serve(app: web.Application, *, host: str, port: int) -> web.AppRunner:
-    """Start ``app`` on host:port (port 0 = any free port); the caller awaits ``runner.cleanup()``."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
-from punctual.core import Decision, Subject, build_schedule, decide, parse_spec
+from punctual.core import Decision, Subject, build_schedule, decide, subject_from_body
 from punctual.jobs import JobPhase, ObservedJob
 
 __all__ = ["MAX_STEPS", "Row", "SimJob", "Simulation", "format_json", "format_table", "parse_when"]
@@ -109,15 +109,18 @@ class Simulation:
 
     def __post_init__(self) -> None:
         meta = self.document.get("metadata") or {}
-        spec = parse_spec(self.document.get("spec") or {})
-        self.subject = Subject(
-            namespace=str(meta.get("namespace") or "default"),
-            name=str(meta.get("name") or "simulated"),
-            uid="simulated",
-            creation=self.start,
-            spec=spec,
-            generation=1,
-        )
+        # The simulated object is created at `start` (whatever creationTimestamp the document has),
+        # under the document's namespace and name.
+        simulated = {
+            "metadata": {
+                "namespace": meta.get("namespace") or "default",
+                "name": meta.get("name") or "simulated",
+                "uid": "simulated",
+                "generation": 1,
+            },
+            "spec": self.document.get("spec") or {},
+        }
+        self.subject = subject_from_body(simulated, now=self.start)
         build_schedule(self.subject, default_time_zone=self.default_time_zone)  # fail early on bad input
         # The object exists from `start`; a slot exactly at `start` is due then.
         self.status = ScheduledJobStatus(scheduledThrough=self.start - timedelta(microseconds=1))

@@ -8,9 +8,6 @@ through kopf's settings, so failover takes seconds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 import kopf
 from integration_support import (
     Body,
@@ -25,9 +22,7 @@ from integration_support import (
 from punctual_testing import wait_for
 
 from kube_emulator import Emulator
-from punctual.api import format_time
 from punctual.runtime import Operator
-from punctual.settings import Settings
 
 PEER_LIFETIME = 4
 
@@ -109,24 +104,3 @@ def test_only_the_leader_schedules_and_the_follower_takes_over(
     names = [r["job"] for r in records(emulator, "ha", "Succeeded")]
     assert len(names) == len(set(names))
     assert not records(emulator, "ha", "Failed")
-
-
-def test_the_leadership_rule_on_crafted_peering_bodies() -> None:
-    """kopf's rule as the operator applies it: pause while a live peer has the same or a higher priority."""
-    now = datetime(2030, 1, 1, tzinfo=UTC)
-    me = Operator(Settings(peering="punctual", peering_priority=50, pod_name="me"))
-
-    def peering(**peers: dict[str, Any]) -> Body:
-        return {"status": peers}
-
-    def seen(ago: float) -> str:
-        return format_time(now - timedelta(seconds=ago))
-
-    assert me._is_leader(peering(), now)
-    assert me._is_leader(peering(me={"priority": 50, "lifetime": 60, "lastseen": seen(0)}), now)
-    assert not me._is_leader(None, now), "no peering object: nobody may schedule"
-    assert not me._is_leader(peering(x={"priority": 100, "lifetime": 60, "lastseen": seen(1)}), now)
-    assert not me._is_leader(peering(x={"priority": 50, "lifetime": 60, "lastseen": seen(1)}), now), "a tie pauses"
-    assert me._is_leader(peering(x={"priority": 10, "lifetime": 60, "lastseen": seen(1)}), now)
-    assert me._is_leader(peering(x={"priority": 100, "lifetime": 5, "lastseen": seen(6)}), now), "expired peer"
-    assert me._is_leader(peering(x={"priority": "junk", "lastseen": "never"}), now), "unreadable entries are ignored"

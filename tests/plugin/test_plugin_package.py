@@ -28,6 +28,7 @@ def test_the_plugin_never_loads_the_operator_runtime() -> None:
         "import sys, kubectl_sj.cli; "
         "bad = [m for m in sys.modules if m == 'kopf' or m.split('.')[0] == 'kopf' "
         "or m in ('punctual.runtime', 'punctual.kube', 'punctual.metrics', 'punctual.scheduler') "
+        "or m.startswith('punctual.runtime.') "
         "or m == 'punctual.sandbox' or m.startswith('kube_emulator')]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

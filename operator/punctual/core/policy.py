@@ -1,0 +1,179 @@
+"""The concurrency policy: offer a slot, queue it, replace or skip for it, start it. Pure.
+
+:class:`Work` is the mutable scratch state of one decision; its methods apply ``concurrencyPolicy``
+(Allow, Forbid, Replace, Queue) and ``maxQueued`` to each slot (or manual run) that wants to start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from punctual.api import (
+    ActiveRun,
+    ConcurrencyPolicy,
+    HistoryRecord,
+    QueuedSlot,
+    Result,
+    ScheduledJobSpec,
+    Trigger,
+    format_time,
+)
+from punctual.core.actions import CreateJob, DeleteJob, Event
+from punctual.core.spec import Subject, starting_deadline
+from punctual.durations import parse_duration
+from punctual.history import bump_counts
+from punctual.jobs import build_job, slot_job_name
+from punctual.schedule import Schedule, jitter_offset
+
+__all__ = ["Work"]
+
+
+@dataclass
+class Work:
+    """Mutable scratch state of one decision."""
+
+    subject: Subject
+    schedule: Schedule
+    now: datetime
+    history: dict[str, HistoryRecord]
+    counts: dict[str, int]
+    queue: list[QueuedSlot]
+    active: dict[str, ActiveRun]
+    existing: set[str]
+    creates: list[CreateJob] = field(default_factory=list)
+    deletes: list[DeleteJob] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    touched: dict[str, HistoryRecord] = field(default_factory=dict)
+    last_started_slot: datetime | None = None
+
+    @property
+    def spec(self) -> ScheduledJobSpec:
+        return self.subject.spec
+
+    def jitter(self, slot: datetime) -> timedelta:
+        limit = parse_duration(self.spec.jitter) if self.spec.jitter else timedelta(0)
+        return jitter_offset(self.subject.key, slot, limit)
+
+    def job_name(self, slot: datetime) -> str:
+        return slot_job_name(self.subject.name, slot, seconds=self.schedule.has_seconds)
+
+    def put(self, record: HistoryRecord) -> None:
+        self.history[record.job] = record
+        self.touched[record.job] = record
+
+    def record(self, *, job: str, slot: datetime, trigger: Trigger, result: Result, reason: str, message: str) -> None:
+        """Record a slot that will not run (Skipped, Missed, Dropped)."""
+        self.put(
+            HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=result, reason=reason, message=message)
+        )
+        bump_counts(self.counts, result)
+        kind: Literal["Normal", "Warning"] = "Normal" if result is Result.SKIPPED else "Warning"
+        self.events.append(Event(kind, f"Slot{result.value}", message))
+
+    def deadline_passed(self, due: datetime) -> bool:
+        deadline = starting_deadline(self.spec)
+        return deadline is not None and self.now > due + deadline
+
+    def start(self, *, job: str, slot: datetime, trigger: Trigger) -> None:
+        """Start a run, or adopt its Job when one with the derived name exists already."""
+        if trigger is not Trigger.MANUAL:
+            self.last_started_slot = max(slot, self.last_started_slot or slot)
+        if job in self.existing:
+            return  # created before a crash or by an earlier decision: it is ours, never duplicate it
+        self.existing.add(job)
+        manifest = build_job(self.subject.owner, self.spec, job_name=job, slot=slot, trigger=trigger)
+        self.creates.append(CreateJob(name=job, slot=slot, trigger=trigger, manifest=manifest))
+        self.active[job] = ActiveRun(name=job, scheduledTime=slot, trigger=trigger, startTime=self.now)
+        self.put(HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=Result.RUNNING, startTime=self.now))
+        bump_counts(self.counts, Result.RUNNING)  # "Running" counts runs started
+        self.events.append(
+            Event("Normal", "RunStarted", f"Started Job {job} for {format_time(slot)} ({trigger.value})", job=job)
+        )
+
+    def replace_active(self, *, by: str) -> None:
+        for name, run in sorted(self.active.items()):
+            self.deletes.append(DeleteJob(name=name, reason="Replaced"))
+            previous = self.history.get(name)
+            replaced = HistoryRecord(
+                job=name,
+                scheduledTime=run.scheduledTime,
+                trigger=run.trigger,
+                result=Result.REPLACED,
+                startTime=previous.startTime if previous else run.startTime,
+                completionTime=self.now,
+                reason="Replaced",
+                message=f"replaced by {by} (concurrencyPolicy Replace)",
+                image=previous.image if previous else None,
+                imageID=previous.imageID if previous else None,
+            )
+            self.put(replaced)
+            bump_counts(self.counts, Result.REPLACED)
+            self.events.append(Event("Normal", "RunReplaced", f"Deleted Job {name}: replaced by {by}"))
+        self.active.clear()
+
+    def offer(self, *, job: str, slot: datetime, due: datetime, trigger: Trigger) -> None:
+        """Apply the concurrency policy to a slot (or manual run) that wants to start now."""
+        if job in self.existing or job in self.history:
+            if job in self.existing:
+                self.start(job=job, slot=slot, trigger=trigger)
+            return  # decided before (its record exists): never run a slot twice
+        policy = self.spec.concurrencyPolicy
+        busy = bool(self.active) or bool(self.queue)
+        serialise = trigger is Trigger.CATCHUP and policy is not ConcurrencyPolicy.ALLOW
+        if serialise or (policy is ConcurrencyPolicy.QUEUE and busy):
+            waiting = sum(1 for q in self.queue if q.trigger is not Trigger.CATCHUP)
+            if not serialise and waiting >= self.spec.maxQueued:
+                self.record(
+                    job=job,
+                    slot=slot,
+                    trigger=trigger,
+                    result=Result.DROPPED,
+                    reason="QueueFull",
+                    message=f"slot {format_time(slot)} dropped: {waiting} already queued (maxQueued)",
+                )
+                return
+            if any(q.job == job for q in self.queue):
+                return
+            self.queue.append(QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due))
+            self.events.append(Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})"))
+            return
+        if policy is ConcurrencyPolicy.FORBID and busy:
+            running = ", ".join(sorted(self.active)) or "a queued catch-up"
+            self.record(
+                job=job,
+                slot=slot,
+                trigger=trigger,
+                result=Result.SKIPPED,
+                reason="ConcurrencyForbid",
+                message=f"slot {format_time(slot)} skipped: {running} still running (concurrencyPolicy Forbid)",
+            )
+            return
+        if policy is ConcurrencyPolicy.REPLACE and self.active:
+            self.replace_active(by=job)
+        self.start(job=job, slot=slot, trigger=trigger)
+
+    def drain_queue(self, *, start: bool = True) -> None:
+        """Expire queued slots past their deadline; start the head when nothing runs (if ``start``)."""
+        kept = []
+        for q in self.queue:
+            if q.job in self.existing:
+                # Started by a decision whose status write was lost (a crash): adopt, never expire it.
+                self.start(job=q.job, slot=q.scheduledTime, trigger=q.trigger)
+            elif self.deadline_passed(q.dueTime or q.scheduledTime):
+                self.record(
+                    job=q.job,
+                    slot=q.scheduledTime,
+                    trigger=q.trigger,
+                    result=Result.MISSED,
+                    reason="DeadlineExceeded",
+                    message=f"queued slot {format_time(q.scheduledTime)} passed startingDeadlineSeconds",
+                )
+            else:
+                kept.append(q)
+        self.queue = kept
+        allow_parallel = self.spec.concurrencyPolicy is ConcurrencyPolicy.ALLOW
+        while start and self.queue and (not self.active or allow_parallel):
+            head = self.queue.pop(0)
+            self.start(job=head.job, slot=head.scheduledTime, trigger=head.trigger)

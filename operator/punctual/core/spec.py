@@ -1,0 +1,157 @@
+"""What a ScheduledJob is to the core: its parsed spec, its identity, its Schedule. Pure.
+
+``parse_spec`` turns a raw ``spec`` into the model (or a SpecError a user can act on),
+``subject_from_body`` a whole ScheduledJob body into the :class:`Subject` the core decides, and
+``build_schedule`` the Subject into its (cached, immutable) Schedule.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from punctual.api import ScheduledJobSpec, parse_time
+from punctual.durations import DurationError, parse_duration
+from punctual.jobs import ANNOTATION_RUN_REQUEST, Owner
+from punctual.schedule import Schedule, ScheduleError
+
+__all__ = [
+    "MAX_DEADLINE",
+    "MAX_JITTER",
+    "SpecError",
+    "Subject",
+    "build_schedule",
+    "parse_spec",
+    "schedule_fingerprint",
+    "shard_of",
+    "starting_deadline",
+    "subject_from_body",
+]
+
+MAX_JITTER = timedelta(days=365)
+MAX_DEADLINE = timedelta(days=36500)
+"""A longer startingDeadlineSeconds (the schema sets no maximum) means the same: no deadline."""
+
+
+def starting_deadline(spec: ScheduledJobSpec) -> timedelta | None:
+    """``startingDeadlineSeconds`` as a timedelta (None: no deadline), capped at ``MAX_DEADLINE``."""
+    seconds = spec.startingDeadlineSeconds
+    return None if seconds is None else timedelta(seconds=min(seconds, int(MAX_DEADLINE.total_seconds())))
+
+
+class SpecError(ValueError):
+    """A ScheduledJob spec the operator cannot schedule; the message tells the user what to fix."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The ScheduledJob being decided: identity, creation time and parsed spec."""
+
+    namespace: str
+    name: str
+    uid: str
+    creation: datetime
+    spec: ScheduledJobSpec
+    generation: int | None = None
+    run_request: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(namespace=self.namespace, name=self.name, uid=self.uid)
+
+
+def shard_of(namespace: str, name: str, shards: int) -> int:
+    """Which of ``shards`` operator shards handles this ScheduledJob: stable across processes and restarts.
+
+    A hash of namespace and name (not the uid): a ScheduledJob deleted and created again stays on its
+    shard, as do its Jobs, whose owner reference names it. Python's ``hash`` is salted per process.
+    """
+    if shards <= 1:
+        return 0
+    return zlib.crc32(f"{namespace}/{name}".encode()) % shards
+
+
+def parse_spec(raw: Mapping[str, Any]) -> ScheduledJobSpec:
+    """Validate a raw ``spec`` into the model, or raise SpecError with a readable message."""
+    from pydantic import ValidationError
+
+    try:
+        return ScheduledJobSpec.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            text = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"spec.{where}: {text}" if where else text)
+        raise SpecError("; ".join(problems)) from exc
+
+
+@functools.lru_cache(maxsize=200_000)
+def _cached_schedule(expressions: tuple[str, ...], time_zone: str, anchor: datetime, key: str) -> Schedule:
+    # A Schedule is immutable once built, and parsing costs more than a whole decision otherwise:
+    # one per ScheduledJob spec is kept (the bound is far above any fleet this runs).
+    return Schedule(expressions, time_zone=time_zone, anchor=anchor, key=key)
+
+
+def _check_jitter(text: str) -> None:
+    try:
+        jitter = parse_duration(text)
+    except DurationError as exc:
+        raise SpecError(str(exc)) from exc
+    except (OverflowError, ValueError) as exc:  # "1e400", "nan": no timedelta holds them
+        raise SpecError(f"spec.jitter {text!r} is not a usable duration; use e.g. 30s or 5m") from exc
+    if jitter > MAX_JITTER:
+        raise SpecError(f"spec.jitter {text!r} is longer than 365d; use e.g. 30s or 5m")
+
+
+def build_schedule(subject: Subject, *, default_time_zone: str = "UTC") -> Schedule:
+    """The Schedule of a subject, or SpecError (bad cron, zone or jitter)."""
+    if subject.spec.jitter is not None:
+        _check_jitter(subject.spec.jitter)
+    try:
+        return _cached_schedule(
+            tuple(subject.spec.expressions()),
+            subject.spec.timeZone or default_time_zone,
+            subject.creation,
+            subject.key,
+        )
+    except (ScheduleError, DurationError) as exc:
+        raise SpecError(str(exc)) from exc
+
+
+def schedule_fingerprint(spec: ScheduledJobSpec, *, default_time_zone: str = "UTC") -> str:
+    """What decides which slots exist: the cron expressions and the effective time zone.
+
+    Recorded as ``status.observedSchedule``; a decision whose spec gives another value is the first
+    one under a new (or newly valid) schedule. jitter is left out: it moves when a slot is due, not
+    which slots exist.
+    """
+    return f"{spec.timeZone or default_time_zone}: {' | '.join(spec.expressions())}"
+
+
+def subject_from_body(body: Mapping[str, Any], *, now: datetime) -> Subject:
+    """The Subject of a whole ScheduledJob body, or SpecError; ``now`` stands in for a missing creation time.
+
+    The operator, ``kubectl sj`` and ``punctual simulate`` all read a body through this one function.
+    A body without ``metadata.creationTimestamp`` (a manifest not yet applied) is anchored at ``now``:
+    the caller says which instant that is (the wall clock, the simulation's start, or the epoch).
+    """
+    meta = body.get("metadata") or {}
+    created = meta.get("creationTimestamp")
+    return Subject(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        creation=parse_time(str(created)) if created else now,
+        spec=parse_spec(body.get("spec") or {}),
+        generation=meta.get("generation"),
+        run_request=(meta.get("annotations") or {}).get(ANNOTATION_RUN_REQUEST),
+    )

@@ -1,0 +1,186 @@
+"""The state machine: ``decide`` runs the numbered steps of one decision. Pure.
+
+``decide`` takes a ScheduledJob (its identity and parsed spec), its recorded status, the Jobs that
+exist and ``now``, and returns what to do: Jobs to create and delete, Events to emit, the new status
+and when to wake up next. It performs no I/O and never reads a clock. The operator drives it with
+the Kubernetes API and the wall clock; ``punctual simulate`` drives the very same function with a
+virtual clock and simulated Jobs. Catch-up runs go through the concurrency policy
+(:mod:`punctual.core.policy`): under Forbid, Replace and Queue they wait in ``status.queued`` and
+start one after another; under Allow they start together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from punctual.api import ConcurrencyPolicy, Result, ScheduledJobStatus, Trigger, format_time
+from punctual.core.actions import Decision, Event
+from punctual.core.conditions import set_condition
+from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, fold_jobs, last_result
+from punctual.core.policy import Work
+from punctual.core.slots import SOON, due_slots
+from punctual.core.spec import Subject, build_schedule, schedule_fingerprint, starting_deadline
+from punctual.history import trim
+from punctual.jobs import ObservedJob, manual_job_name
+
+__all__ = ["INVALID_SCHEDULE", "SCHEDULE_CHANGE_EPSILON", "decide", "decide_invalid"]
+
+INVALID_SCHEDULE = "(invalid)"
+"""``status.observedSchedule`` while the spec cannot be scheduled."""
+
+SCHEDULE_CHANGE_EPSILON = timedelta(microseconds=1)
+"""A slot at exactly the instant a changed schedule is first seen is not before the change: it runs."""
+
+
+def decide_invalid(
+    subject_generation: int | None, *, status: ScheduledJobStatus, error: str, now: datetime
+) -> Decision:
+    """An invalid spec: say so in conditions and an Event; schedule nothing, never crash."""
+    new = status.model_copy()
+    new.observedGeneration = subject_generation
+    new.nextScheduleTime = None
+    # Slots are not decided while the spec is invalid; once it is fixed, the first decision sees a
+    # changed schedule and does not catch up the slots of the time it was invalid.
+    new.observedSchedule = INVALID_SCHEDULE
+    for type_, reason in (("ScheduleValid", "InvalidSpec"), ("Ready", "InvalidSpec")):
+        new.conditions = set_condition(
+            new.conditions,
+            type_=type_,
+            status="False",
+            reason=reason,
+            message=error,
+            now=now,
+            generation=subject_generation,
+        )
+    changed = [c.model_dump() for c in new.conditions] != [c.model_dump() for c in status.conditions]
+    events = (Event("Warning", "InvalidSpec", error),) if changed else ()
+    return Decision(status=new, events=events)
+
+
+def decide(
+    subject: Subject,
+    *,
+    status: ScheduledJobStatus,
+    jobs: Sequence[ObservedJob],
+    now: datetime,
+    default_time_zone: str = "UTC",
+) -> Decision:
+    """Decide one ScheduledJob at ``now``. Raises SpecError for an unschedulable spec."""
+    schedule = build_schedule(subject, default_time_zone=default_time_zone)
+    # A shallow copy is enough: every nested list and record is replaced, never changed in place.
+    new = status.model_copy()
+    work = Work(
+        subject=subject,
+        schedule=schedule,
+        now=now,
+        history={r.job: r for r in new.history},
+        counts=dict(new.counts),
+        queue=list(new.queued),
+        active={},
+        existing={j.name for j in jobs},
+    )
+    # 1. Fold the observed Jobs into history and find the active runs.
+    new = fold_jobs(work, jobs, new)
+    # 2. Recover the cursor (from status, or from the Jobs after a lost status). A schedule that
+    # became valid or changed (expressions, time zone) since the last decision starts now: its slots
+    # before this first sight of it were never the schedule, so they are not caught up. Without a
+    # recorded schedule (a status lost, or written before the field existed) nothing is assumed.
+    cursor = cursor_of(subject, new, jobs)
+    fingerprint = schedule_fingerprint(subject.spec, default_time_zone=default_time_zone)
+    if new.observedSchedule is not None and new.observedSchedule != fingerprint:
+        cursor = max(cursor, now - SCHEDULE_CHANGE_EPSILON)
+    new.observedSchedule = fingerprint
+    # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
+    # replace the head in this very decision (a Job created and deleted at once, its slot lost as
+    # Replaced); the head starts in step 6 instead when nothing runs then.
+    work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE)
+    # 4-5. Due slots, unless suspended. A suspended ScheduledJob still wakes at each of its slots and
+    # consumes it (neither run nor caught up later), so that after a resume only the slots since the
+    # resume are due; if the operator was down across the resume, those are handled as missed during
+    # an outage (catchUp decides), never skipped silently.
+    resume_at: datetime | None = None
+    if subject.spec.suspend:
+        cursor = max(cursor, now)
+    else:
+        cursor, resume_at = due_slots(work, cursor)
+    # 6. An on-demand run request (the run-requested-at annotation), through the same policy.
+    token = subject.run_request
+    if token and token != new.lastHandledRunRequest:
+        work.offer(job=manual_job_name(subject.name, token), slot=now, due=now, trigger=Trigger.MANUAL)
+        new.lastHandledRunRequest = token
+    work.drain_queue()
+    # 7. Old finished Jobs beyond the history limits.
+    collect_garbage(work, jobs)
+    # 8. History, counts, active, queue, times and conditions.
+    new.history = trim(work.history.values(), limit=subject.spec.historyLimit)
+    # A record whose Job still exists stays even beyond historyLimit: dropped, the next decision
+    # would take that Job for a new run (counting it again and repeating its RunSucceeded Event).
+    kept = {r.job for r in new.history}
+    observed = [r for r in work.history.values() if r.job in work.existing and r.job not in kept]
+    if observed:
+        new.history = trim([*new.history, *observed], limit=len(new.history) + len(observed))
+    new.counts = work.counts
+    new.queued = work.queue
+    new.active = sorted(work.active.values(), key=lambda a: (a.scheduledTime, a.name))
+    new.activeCount = len(new.active)
+    new.queuedCount = len(new.queued)
+    new.lastResult = last_result(new.history, previous=new.lastResult)
+    new.scheduledThrough = cursor
+    if work.last_started_slot is not None and (
+        new.lastScheduleTime is None or work.last_started_slot > new.lastScheduleTime
+    ):
+        new.lastScheduleTime = work.last_started_slot
+    upcoming = schedule.next_after(cursor)
+    new.nextScheduleTime = None if subject.spec.suspend else upcoming
+    new.observedGeneration = subject.generation
+    suspended = subject.spec.suspend
+    for type_, value, reason, message in (
+        ("ScheduleValid", "True", "Valid", "the schedule and spec are valid"),
+        (
+            "Suspended",
+            "True" if suspended else "False",
+            "Suspended" if suspended else "Active",
+            "spec.suspend is true: slots are not run" if suspended else "slots run as scheduled",
+        ),
+        (
+            "Ready",
+            "True",
+            "Suspended" if suspended else "Scheduling",
+            "suspended" if suspended else f"next run at {format_time(upcoming) if upcoming else 'never'}",
+        ),
+    ):
+        new.conditions = set_condition(
+            new.conditions,
+            type_=type_,
+            status=value,  # type: ignore[arg-type]
+            reason=reason,
+            message=message,
+            now=now,
+            generation=subject.generation,
+        )
+    # 9. The next wake-up: the next slot's due time, a queued slot's deadline, a vanished Job's grace.
+    wakes: list[datetime] = []
+    if resume_at is not None:
+        wakes.append(resume_at)
+    elif upcoming is not None:
+        wakes.append(upcoming + work.jitter(upcoming))
+    deadline = starting_deadline(subject.spec)
+    if deadline is not None:
+        wakes += [(q.dueTime or q.scheduledTime) + deadline + timedelta(milliseconds=1) for q in work.queue]
+    seen = {j.name for j in jobs}
+    wakes += [
+        (r.startTime or r.scheduledTime) + JOB_VANISHED_GRACE
+        for r in work.history.values()
+        if r.result is Result.RUNNING and r.job not in seen
+    ]
+    future = [w for w in wakes if w > now]
+    wake_at = min(future) if future else (now + SOON if wakes else None)
+    return Decision(
+        status=new,
+        creates=tuple(work.creates),
+        deletes=tuple(work.deletes),
+        events=tuple(work.events),
+        records=tuple(work.touched.values()),
+        wake_at=wake_at,
+    )

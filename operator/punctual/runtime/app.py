@@ -1,0 +1,384 @@
+"""The operator's wiring: settings, kopf, the caches, the scheduler, the API client, HTTP.
+
+kopf watches ScheduledJobs and keeps the cache of them current (event handlers only: kopf stores
+no progress and posts no Events of its own). Their Jobs and Pods are cached by lean list-and-watch
+loops (:meth:`punctual.kube.Kube.list_and_watch`) with a server-side label selector: kopf's
+per-event machinery (per-object memory, causes, diff bases) cost about 0.7 ms per event, and each
+run causes about ten Job and Pod events; kopf's label filter is also client-side, so it would read
+every Pod of the cluster. The scheduler wakes each ScheduledJob at its next slot; every wake-up runs
+the numbered steps of :mod:`punctual.runtime.reconcile`. API calls all go through :mod:`punctual.kube`;
+``punctual run`` itself is :mod:`punctual.runtime.command`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import kopf
+from aiohttp import web
+from kopf._core.engines.peering import Identity  # kopf exports no public name for the peer id type
+
+from punctual.api import GROUP, PLURAL, VERSION, ScheduledJobStatus
+from punctual.core import Event, shard_of
+from punctual.jobs import LABEL_SCHEDULED_JOB
+from punctual.kube import Credentials, Kube, load_credentials
+from punctual.metrics import Metrics
+from punctual.runtime.background import Background
+from punctual.runtime.cache import Body, Cache, Key, key_of
+from punctual.runtime.http import make_app
+from punctual.runtime.leadership import follow_leadership
+from punctual.runtime.observe import observe
+from punctual.runtime.reconcile import reconcile
+from punctual.runtime.recorder import EventRecorder
+from punctual.runtime.status_writer import StatusWriter
+from punctual.scheduler import Clock, Scheduler, WallClock
+from punctual.settings import Settings
+
+__all__ = ["ApiJobControl", "MetricsPortUnavailable", "Operator"]
+
+log = logging.getLogger("punctual")
+
+
+class MetricsPortUnavailable(OSError):
+    """The metrics/health port cannot be bound (another operator has it, say): one line, exit 1."""
+
+
+class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf builds a "diff base" (a deep copy of the body) at every event, for change handlers.
+
+    We register event handlers only, which never see a diff: skip the copy of every ScheduledJob
+    (whose status holds the run history) at every watch event.
+    """
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return {}
+
+
+class ApiJobControl:
+    """The reconcile's ``JobControl`` in the operator: the API, the status writer, the Event recorder."""
+
+    def __init__(self, kube: Kube, writer: StatusWriter, recorder: EventRecorder) -> None:
+        self.kube, self.writer, self.recorder = kube, writer, recorder
+
+    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
+        return await self.kube.create_job(namespace, manifest)
+
+    async def get_job(self, namespace: str, name: str) -> Body:
+        return await self.kube.get_job(namespace, name)
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        await self.kube.delete_job(namespace, name)
+
+    async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
+        await self.writer.save(key, status)
+
+    def post_events(self, key: Key, uid: str, events: Sequence[Event], now: datetime) -> None:
+        self.recorder.post(key, uid, events, now)
+
+
+class Operator:
+    """One operator instance: its kopf registry and its collaborators (caches, scheduler, writer, recorder)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        credentials: Credentials | None = None,
+        metrics: Metrics | None = None,
+        kube: Kube | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or WallClock()
+        self.credentials = credentials
+        self.metrics = metrics or Metrics(max_objects=settings.metrics_max_objects)
+        self.metrics.set_shard(settings.shard, settings.shards)  # standbys too: PunctualShardDown counts them
+        self.registry = kopf.OperatorRegistry()
+        self.instance = settings.pod_name or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 10000}"
+        self.priority = settings.peering_priority if settings.peering_priority is not None else random.randint(1, 10**6)
+        self.scheduler: Scheduler[Key] = Scheduler(
+            clock=self.clock,
+            evaluate=self.reconcile,
+            workers=settings.workers,
+            on_heap_size=self.metrics.set_heap_size,
+        )
+        self.cache = Cache(mine=self.mine, wake=self.scheduler.wake)
+        self.sjs, self.jobs, self.pods = self.cache.sjs, self.cache.jobs, self.cache.pods
+        self.on_job, self.on_pod = self.cache.on_job, self.cache.on_pod
+        self.on_jobs_listed, self.on_pods_listed = self.cache.on_jobs_listed, self.cache.on_pods_listed
+        self._given_kube = kube  # injected (tests, embedding); otherwise built from the credentials in run()
+        self.kube: Kube | None = None
+        self.background = Background(workers=settings.workers)
+        self.writer = StatusWriter(
+            delay=settings.status_delay,
+            background=self.background,
+            current=lambda key: (self.sjs.get(key) or {}).get("status") or {},
+            patch=lambda ns, name, patch: self._api().patch_status(ns, name, patch),
+            on_written=lambda body: self.on_scheduledjob("MODIFIED", body),
+        )
+        self.recorder = EventRecorder(
+            kube=self._api,
+            background=self.background,
+            instance=self.instance,
+            burst=settings.event_burst,
+            refill=timedelta(seconds=settings.event_refill_seconds),
+        )
+        self.ready = threading.Event()
+        self.leader = not settings.peering
+        self.metrics_port: int | None = None
+        self._register()
+
+    def _api(self) -> Kube:
+        assert self.kube is not None, "the API client exists only while the operator runs"
+        return self.kube
+
+    # -- kopf wiring --------------------------------------------------------------------------
+
+    def kopf_settings(self) -> kopf.OperatorSettings:
+        s = kopf.OperatorSettings()
+        s.posting.enabled = False  # Events are ours, one per decision; none from the framework
+        s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        s.persistence.diffbase_storage = _NoDiffBase(prefix=GROUP)
+        s.watching.server_timeout = self.settings.watch_timeout
+        s.watching.client_timeout = self.settings.watch_timeout + 10
+        s.watching.connect_timeout = 10
+        s.networking.request_timeout = 30
+        return s
+
+    def _register(self) -> None:
+        reg = self.registry
+
+        @kopf.on.login(registry=reg)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            creds = self._credentials()
+            return kopf.ConnectionInfo(
+                server=creds.server,
+                ca_path=creds.ca_path,
+                insecure=creds.insecure,
+                token=creds.token,
+                certificate_path=creds.cert_path,
+                private_key_path=creds.key_path,
+                default_namespace=creds.default_namespace,
+            )
+
+        # Async handlers on purpose: kopf runs sync handlers in a thread pool, and the caches and
+        # the scheduler belong to the event loop's thread.
+        @kopf.on.event(GROUP, VERSION, PLURAL, registry=reg)
+        async def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
+            self.on_scheduledjob(event.get("type"), dict(event["object"]))
+
+    def _credentials(self) -> Credentials:
+        if self.credentials is None:
+            self.credentials = load_credentials(self.settings.kubeconfig, self.settings.context)
+        return self.credentials
+
+    # -- events from kopf (ScheduledJobs); our Jobs and Pods go to the cache ------------------------
+
+    def mine(self, key: Key) -> bool:
+        """Whether this process's shard handles the ScheduledJob ``key`` (always, unsharded)."""
+        shards = self.settings.shards
+        return shards <= 1 or shard_of(key[0], key[1], shards) == self.settings.shard
+
+    def on_scheduledjob(self, kind: str | None, body: Body) -> None:
+        key = key_of(body)
+        if not self.mine(key):
+            return  # another shard's: not cached, not scheduled, no metrics here
+        if kind == "DELETED":
+            self.sjs.pop(key, None)
+            self.writer.forget(key)
+            self.scheduler.forget(key)
+            self.recorder.forget(key)
+            self.metrics.forget(*key)
+            self.metrics.set_scheduledjobs(len(self.sjs))
+            return
+        wanted = self.cache.put_scheduledjob(body)
+        self.metrics.set_scheduledjobs(len(self.sjs))
+        if wanted:
+            self.scheduler.wake(key)
+
+    # -- the reconcile (its steps are in punctual.runtime.reconcile) --------------------------------
+
+    async def reconcile(self, key: Key) -> datetime | None:
+        """Reconcile one ScheduledJob; returns the next wake-up."""
+        started = time.monotonic()
+        try:
+            kube = self.kube
+            if kube is None or not self.leader:
+                return None
+            now = self.clock.now()
+            done = await reconcile(
+                key,
+                cache=self.cache,
+                control=ApiJobControl(kube, self.writer, self.recorder),
+                now=now,
+                pending=self.writer.pending.get(key),
+                default_time_zone=self.settings.default_time_zone,
+                wake=self.scheduler.wake,
+            )
+            observe(
+                self.metrics,
+                key,
+                done,
+                body=self.sjs.get(key),
+                now=now,
+                default_time_zone=self.settings.default_time_zone,
+            )
+            return done.wake_at
+        finally:
+            self.metrics.observe_reconcile(time.monotonic() - started)
+
+    async def flush_all(self) -> None:
+        """Write every pending status now (at shutdown)."""
+        await self.writer.flush_all()
+
+    def _on_leadership(self, leader: bool) -> None:
+        self.leader = leader
+        self.scheduler.set_paused(not leader)
+        if leader:
+            for key in list(self.sjs):
+                self.scheduler.wake(key)  # catch up whatever the previous leader left
+
+    def _follow_leadership(self, kube: Kube, interval: float) -> asyncio.Task[None]:
+        # kopf keeps a KopfPeering in each watched namespace (the same peers in each), and a
+        # ClusterKopfPeering when it watches the whole cluster: read the first one of them.
+        namespace = self.settings.namespaces[0] if self.settings.namespaces else None
+        loop = follow_leadership(
+            functools.partial(kube.get_peering, self.settings.peering, namespace),
+            me=self.instance,
+            priority=self.priority,
+            clock=self.clock,
+            interval=interval,
+            leading=lambda: self.leader,
+            on_change=self._on_leadership,
+        )
+        return asyncio.create_task(loop, name="punctual-peering")
+
+    # -- running ------------------------------------------------------------------------------------
+
+    def _start_watches(self, kube: Kube) -> tuple[list[asyncio.Task[None]], list[asyncio.Event]]:
+        """Our Jobs and Pods: a list-and-watch loop per namespace (or one for the cluster) and kind.
+
+        Their first lists finish before the first reconcile: kopf delivers ScheduledJobs on its own
+        watch, and a reconcile that ran before the Jobs arrived would not see a Job created just
+        before a restart and would decide its slot again (Skipped under Forbid while it runs).
+        """
+        tasks: list[asyncio.Task[None]] = []
+        listed: list[asyncio.Event] = []
+        for namespace in self.settings.namespaces or (None,):
+            prefix = f"/namespaces/{namespace}" if namespace else ""
+            for path, on_list, on_event in (
+                (f"/apis/batch/v1{prefix}/jobs", self.cache.on_jobs_listed, self.cache.on_job),
+                (f"/api/v1{prefix}/pods", self.cache.on_pods_listed, self.cache.on_pod),
+            ):
+                done = asyncio.Event()
+                listed.append(done)
+                tasks.append(
+                    asyncio.create_task(
+                        kube.list_and_watch(
+                            path,
+                            label_selector=LABEL_SCHEDULED_JOB,
+                            on_list=functools.partial(on_list, namespace),
+                            on_event=on_event,
+                            timeout_seconds=self.settings.watch_timeout,
+                            listed=done,
+                        ),
+                        name=f"punctual-watch-{path}",
+                    )
+                )
+        return tasks, listed
+
+    async def _serve_http(self, tasks: list[asyncio.Task[None]]) -> web.AppRunner:
+        runner = web.AppRunner(make_app(self.metrics, ready=self.ready.is_set, alive=lambda: True))
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await _cancel(tasks)
+            await runner.cleanup()
+            where = f"{self.settings.metrics_host}:{self.settings.metrics_port}"
+            raise MetricsPortUnavailable(
+                f"cannot serve metrics and health on {where} (PUNCTUAL_METRICS_PORT): "
+                f"{os.strerror(exc.errno).lower() if exc.errno else exc}; is another operator running on this port?"
+            ) from exc
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.metrics_port = sockets[0].getsockname()[1] if sockets else self.settings.metrics_port
+        return runner
+
+    async def run(
+        self,
+        *,
+        stop_flag: asyncio.Event | threading.Event | None = None,
+        ready_flag: threading.Event | None = None,
+        peering_interval: float = 2.0,
+    ) -> None:
+        """Check the cluster, serve metrics, and run kopf and the scheduler until stopped."""
+        given = self._given_kube
+        client = contextlib.nullcontext(given) if given else Kube(self._credentials(), counter=self.metrics)
+        async with client as kube:
+            self.kube = kube
+            self.background.reset()
+            await kube.check_crd()
+            tasks, listed = self._start_watches(kube)
+            try:
+                for done in listed:
+                    await done.wait()
+            except BaseException:
+                await _cancel(tasks)
+                raise
+            runner = await self._serve_http(tasks)
+            self.scheduler.set_paused(not self.leader)
+            tasks.append(asyncio.create_task(self.scheduler.run(), name="punctual-scheduler"))
+            if self.settings.peering:
+                tasks.append(self._follow_leadership(kube, peering_interval))
+            kopf_ready = threading.Event()
+
+            async def mark_ready() -> None:
+                while not kopf_ready.is_set():
+                    await asyncio.sleep(0.05)
+                self.ready.set()
+                if ready_flag is not None:
+                    ready_flag.set()
+
+            tasks.append(asyncio.create_task(mark_ready()))
+            # Let our tasks take their first step (the scheduler spawns its workers there): kopf treats
+            # every task that did not exist when it started as its own, waits 5 s for them on exit and
+            # cancels them, while the scheduler kept deciding on caches its stopped watches left stale.
+            await asyncio.sleep(0)
+            try:
+                await kopf.operator(
+                    registry=self.registry,
+                    settings=self.kopf_settings(),
+                    clusterwide=not self.settings.namespaces,
+                    namespaces=list(self.settings.namespaces),
+                    standalone=not self.settings.peering,
+                    peering_name=self.settings.peering or None,
+                    priority=self.priority,
+                    identity=Identity(self.instance),
+                    stop_flag=stop_flag,
+                    ready_flag=kopf_ready,
+                )
+            finally:
+                await _cancel(tasks)
+                await self.background.wait()
+                await self.flush_all()
+                await runner.cleanup()
+                self.kube = None
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,209 @@
+"""The operator's caches: ScheduledJobs (fed by kopf), their Jobs and Pods (fed by our list-and-watch).
+
+Like client-go's listers: the reconcile reads these, never the API. Jobs and Pods are slimmed on
+the way in; a fresh list replaces its namespace's cache (what it lacks went while nobody watched).
+A change that matters (a new Job, a phase change, a Pod finishing) wakes the owning ScheduledJob.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from punctual.api import GROUP
+from punctual.jobs import (
+    ANNOTATION_DURATION_BUDGET,
+    ANNOTATION_RUN_REQUEST,
+    LABEL_SCHEDULED_JOB,
+    MAX_NAME,
+    ObservedJob,
+    observe_job,
+    slim_job,
+    slim_pod,
+)
+
+__all__ = ["GONE_MEMORY", "Body", "Cache", "Key", "controller_of", "key_of", "resource_version"]
+
+Key = tuple[str, str]
+Body = dict[str, Any]
+GONE_MEMORY = 100_000
+"""Deleted Job uids remembered, against replayed watch events."""
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    """(namespace, name) of an object body."""
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def resource_version(body: Mapping[str, Any]) -> int:
+    """The body's resourceVersion as a number (0 when missing or not numeric)."""
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, uid) of the ScheduledJob that controls this object."""
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "ScheduledJob" and ref.get("apiVersion", "").startswith(GROUP):
+            return str(ref.get("name")), str(ref.get("uid"))
+    return None
+
+
+def _job_phase(body: Mapping[str, Any]) -> str:
+    observed = observe_job(body)
+    return observed.phase.value if observed else "?"
+
+
+class Cache:
+    """ScheduledJobs, their Jobs and their Pods, as the watches last showed them."""
+
+    def __init__(self, *, mine: Callable[[Key], bool], wake: Callable[[Key], None]) -> None:
+        self.mine = mine
+        self.wake = wake
+        self.sjs: dict[Key, Body] = {}
+        self.jobs: dict[Key, dict[str, Body]] = {}
+        self.pods: dict[Key, dict[str, Body]] = {}  # (namespace, job name) -> pods
+        self.job_owner: dict[Key, Key] = {}
+        self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
+
+    # -- ScheduledJobs ------------------------------------------------------------------------------
+
+    def put_scheduledjob(self, body: Body) -> bool:
+        """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads)."""
+        key = key_of(body)
+        old = self.sjs.get(key)
+        if old is not None and resource_version(old) > resource_version(body):
+            return False  # our own patch response is newer than this event
+        self.sjs[key] = body
+        return old is None or self._wants_reconcile(old, body)
+
+    @staticmethod
+    def _wants_reconcile(old: Body, new: Body) -> bool:
+        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+        if om.get("generation") != nm.get("generation") or om.get("uid") != nm.get("uid"):
+            return True
+        oa, na = om.get("annotations") or {}, nm.get("annotations") or {}
+        return bool(
+            oa.get(ANNOTATION_RUN_REQUEST) != na.get(ANNOTATION_RUN_REQUEST)
+            or oa.get(ANNOTATION_DURATION_BUDGET) != na.get(ANNOTATION_DURATION_BUDGET)
+        )
+
+    # -- Jobs ---------------------------------------------------------------------------------------
+
+    def remember_job(self, owner: Key, body: Body) -> None:
+        meta = body.get("metadata") or {}
+        name = str(meta.get("name"))
+        if meta.get("uid") in self._gone:
+            # A replayed event of a Job already deleted (a watch restarted from an older version):
+            # letting it back in would make the core adopt, and count, a run that ended long ago.
+            return
+        jobs = self.jobs.setdefault(owner, {})
+        old = jobs.get(name)
+        if old is None or resource_version(body) >= resource_version(old):
+            jobs[name] = slim_job(body)
+        self.job_owner[(owner[0], name)] = owner
+
+    def forget_job(self, owner: Key, job_name: str) -> None:
+        """Drop a Job we deleted, remembering its uid as gone."""
+        gone = self.jobs.get(owner, {}).get(job_name)
+        if gone is not None:
+            self._forget_deleted(owner, job_name, (gone.get("metadata") or {}).get("uid"))
+
+    def on_job(self, kind: str | None, body: Body) -> None:
+        ref = controller_of(body)
+        if ref is None:
+            return
+        ns, job_name = key_of(body)
+        owner = (ns, ref[0])
+        if not self.mine(owner):
+            self.pods.pop((ns, job_name), None)  # its Pods may have arrived before it
+            return
+        before = self.jobs.get(owner, {}).get(job_name)
+        if kind == "DELETED":
+            self._forget_deleted(owner, job_name, (body.get("metadata") or {}).get("uid"))
+            self.pods.pop((ns, job_name), None)
+        else:
+            self.remember_job(owner, body)
+        if before is None or kind == "DELETED" or _job_phase(before) != _job_phase(body):
+            self.wake(owner)
+
+    def _forget_deleted(self, owner: Key, job_name: str, uid: Any) -> None:
+        self.jobs.get(owner, {}).pop(job_name, None)
+        self.job_owner.pop((owner[0], job_name), None)
+        if uid:
+            self._gone[str(uid)] = None
+            while len(self._gone) > GONE_MEMORY:
+                self._gone.popitem(last=False)
+
+    def jobs_of(self, key: Key, uid: str) -> list[ObservedJob]:
+        """The Jobs of the ScheduledJob ``key`` with this uid, each observed with its Pods."""
+        observed = []
+        for job in self.jobs.get(key, {}).values():
+            ref = controller_of(job)
+            if ref is None or ref[1] != uid:
+                continue  # a Job of an earlier object with the same name
+            found = observe_job(job, list(self.pods.get((key[0], str(job["metadata"]["name"])), {}).values()))
+            if found is not None:
+                observed.append(found)
+        return observed
+
+    # -- Pods ---------------------------------------------------------------------------------------
+
+    def on_pod(self, kind: str | None, body: Body) -> None:
+        meta = body.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        job_name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+        if not job_name:
+            return
+        ns = str(meta.get("namespace") or "")
+        name = str(meta.get("name"))
+        if kind == "DELETED":
+            pods = self.pods.get((ns, job_name))
+            if pods is not None:
+                pods.pop(name, None)
+                if not pods:
+                    del self.pods[(ns, job_name)]
+            return
+        owner_label = str(labels.get(LABEL_SCHEDULED_JOB) or "")
+        if 0 < len(owner_label) < MAX_NAME and not self.mine((ns, owner_label)):
+            return  # another shard's (a label value under 63 characters is the whole ScheduledJob name)
+        pods = self.pods.setdefault((ns, job_name), {})
+        before = pods.get(name)
+        pods[name] = slim_pod(body)
+        phase = (body.get("status") or {}).get("phase")
+        was = (before or {}).get("status", {}).get("phase")
+        owner = self.job_owner.get((ns, job_name))
+        if owner is not None and phase != was and phase in ("Succeeded", "Failed"):
+            self.wake(owner)
+
+    # -- fresh lists --------------------------------------------------------------------------------
+
+    def on_jobs_listed(self, namespace: str | None, items: list[Body]) -> None:
+        """A fresh list of our Jobs (in one namespace, or all): the cache becomes exactly that."""
+        self._relisted(self.jobs, namespace, items, self.on_job)
+
+    def on_pods_listed(self, namespace: str | None, items: list[Body]) -> None:
+        """A fresh list of our Pods: the cache becomes exactly that."""
+        self._relisted(self.pods, namespace, items, self.on_pod)
+
+    @staticmethod
+    def _relisted(
+        cache: Mapping[Key, Mapping[str, Body]],
+        namespace: str | None,
+        items: list[Body],
+        handle: Callable[[str | None, Body], None],
+    ) -> None:
+        # Both caches are keyed by namespace first and object name inside: what the list does not
+        # have went while nobody watched (DELETED), the rest is (re)added.
+        listed = {key_of(item) for item in items}
+        for (ns, _), bodies in list(cache.items()):
+            if namespace is None or ns == namespace:
+                for name, body in list(bodies.items()):
+                    if (ns, name) not in listed:
+                        handle("DELETED", body)
+        for item in items:
+            handle("ADDED", item)

@@ -1,0 +1,129 @@
+"""Writing ``status``: one merge patch per change, close changes sharing one write, never overlapping.
+
+A decided status is kept pending for ``status_delay`` (the reconcile reads the pending one, newer
+than the API's copy), then written by one task per ScheduledJob at a time: a slow older PATCH
+overtaken by a newer one would otherwise land last and put an old status back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from punctual.api import ScheduledJobStatus
+from punctual.kube import ApiError, ClusterUnreachable
+from punctual.runtime.background import Background
+from punctual.runtime.cache import Body, Key
+
+__all__ = ["RETRY", "Patch", "StatusWriter"]
+
+log = logging.getLogger("punctual")
+RETRY = timedelta(seconds=5)
+"""How soon a failed write (or a transient failure of a reconcile) is tried again."""
+
+Patch = Callable[[str, str, Mapping[str, Any]], Awaitable[Body]]
+
+
+class StatusWriter:
+    """Pending statuses and their writes."""
+
+    def __init__(
+        self,
+        *,
+        delay: float,
+        background: Background,
+        current: Callable[[Key], Mapping[str, Any]],
+        patch: Patch,
+        on_written: Callable[[Body], None],
+    ) -> None:
+        self.delay = delay
+        self.background = background
+        self.current = current  # the status the API has (from the cache), to skip unchanged writes
+        self.patch = patch
+        self.on_written = on_written
+        self.pending: dict[Key, ScheduledJobStatus] = {}
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._flushing: set[Key] = set()
+
+    def forget(self, key: Key) -> None:
+        """The ScheduledJob is gone: nothing of it is written any more."""
+        self.pending.pop(key, None)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    async def save(self, key: Key, status: ScheduledJobStatus) -> None:
+        """Write now, or keep it pending for ``delay`` so that close changes share one write.
+
+        A crash inside the delay loses nothing that matters: the Jobs carry their slots, so the next
+        operator adopts them and decides the rest again; each slot is still decided once.
+        """
+        if self.delay <= 0:
+            await self.write(key, status)
+            return
+        self.pending[key] = status
+        if key not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[key] = loop.call_later(self.delay, self._start_flush, key)
+
+    def _start_flush(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        if key in self._flushing:
+            return  # one write per ScheduledJob at a time: the running one looks again when done
+        self._flushing.add(key)
+        self.background.spawn(self._flush(key))
+
+    async def _flush(self, key: Key) -> None:
+        try:
+            while (status := self.pending.get(key)) is not None:
+                try:
+                    async with self.background.slot():
+                        latest = self.pending.get(key)  # the newest, after the wait
+                        if latest is None:
+                            return  # deleted meanwhile
+                        status = latest
+                        await self.write(key, status)
+                except (ApiError, ClusterUnreachable) as exc:
+                    log.warning("%s/%s: writing status: %s; retrying", key[0], key[1], exc)
+                    if key not in self._timers:
+                        loop = asyncio.get_running_loop()
+                        self._timers[key] = loop.call_later(RETRY.total_seconds(), self._start_flush, key)
+                    return
+                if self.pending.get(key) is status:
+                    del self.pending[key]
+                elif key in self._timers:
+                    return  # a newer status is pending and its own timer will write it
+        finally:
+            self._flushing.discard(key)
+
+    async def flush_all(self) -> None:
+        """Write every pending status now (at shutdown)."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for key in list(self.pending):
+            with contextlib.suppress(ApiError, ClusterUnreachable):
+                await self.write(key, self.pending.pop(key))
+
+    async def write(self, key: Key, status: ScheduledJobStatus) -> None:
+        """One merge patch of ``status`` (fields gone from it are nulled), unless nothing changed."""
+        raw = self.current(key)
+        new = status.model_dump(mode="json", exclude_none=True)
+        if new == raw:
+            return
+        patch: dict[str, Any] = dict(new)
+        for field in raw:
+            if field not in new:
+                patch[field] = None  # merge patch: null removes the field
+        try:
+            updated = await self.patch(key[0], key[1], patch)
+        except ApiError as exc:
+            if exc.status == 404:
+                return  # deleted meanwhile
+            raise
+        if updated:
+            self.on_written(updated)

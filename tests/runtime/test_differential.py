@@ -1,0 +1,160 @@
+"""One world, two drivers: ``punctual simulate`` and the operator's reconcile must give the same run table.
+
+The same scenario runs through :class:`punctual.simulate.Simulation` (the core on a virtual clock
+with simulated Jobs) and through :func:`punctual.runtime.reconcile.reconcile` with a fake
+JobControl whose Jobs live in the operator's own caches, as Job and Pod bodies that finish on the
+same schedule. If the shell ever decided anything, the tables would differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from punctual.api import HistoryRecord, ScheduledJobStatus, format_time
+from punctual.core import Event
+from punctual.runtime.cache import Body, Cache, Key
+from punctual.runtime.reconcile import reconcile
+from punctual.simulate import Simulation
+
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+UNTIL = START + timedelta(hours=6)
+KEY: Key = ("default", "report")
+CONTAINERS = [{"name": "c", "image": "busybox:1.36"}]
+TEMPLATE = {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
+
+
+@dataclass
+class World:
+    """The fake JobControl: Jobs that finish ``duration`` after their creation, kept in the caches."""
+
+    cache: Cache
+    durations: Sequence[timedelta]
+    failures: frozenset[int]
+    now: datetime = START
+    finish: dict[str, tuple[datetime, bool]] = field(default_factory=dict)
+    statuses: list[ScheduledJobStatus] = field(default_factory=list)
+    started: int = 0
+
+    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
+        self.started += 1
+        duration = self.durations[(self.started - 1) % len(self.durations)]
+        body = copy.deepcopy(dict(manifest))
+        name = body["metadata"]["name"]
+        body["metadata"].update(uid=f"u-{name}", resourceVersion="1", creationTimestamp=format_time(self.now))
+        body["status"] = {"startTime": format_time(self.now), "active": 1}
+        self.finish[name] = (self.now + duration, self.started in self.failures)
+        return body
+
+    async def get_job(self, namespace: str, name: str) -> Body:
+        raise AssertionError("no name is ever taken in these scenarios")
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        self.finish.pop(name, None)
+
+    async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
+        self.statuses.append(status)
+        body = self.cache.sjs[key]
+        rv = str(int(body["metadata"]["resourceVersion"]) + 1)
+        new = {**body, "metadata": {**body["metadata"], "resourceVersion": rv}}
+        new["status"] = status.model_dump(mode="json", exclude_none=True)
+        self.cache.put_scheduledjob(new)
+
+    def post_events(self, key: Key, uid: str, events: Sequence[Event], now: datetime) -> None:
+        pass
+
+    def advance(self, now: datetime) -> None:
+        """Jobs whose time has come finish (a Complete or Failed condition and a terminated Pod)."""
+        self.now = now
+        for name, (when, fail) in self.finish.items():
+            job = self.cache.jobs.get(KEY, {}).get(name)
+            if job is None or when > now or job["status"].get("completionTime"):
+                continue
+            kind = "Failed" if fail else "Complete"
+            reason = "BackoffLimitExceeded" if fail else "Completed"
+            cond = {"type": kind, "status": "True", "reason": reason, "lastTransitionTime": format_time(when)}
+            done = {**job, "status": {**job["status"], "completionTime": format_time(when), "conditions": [cond]}}
+            done["status"].pop("active", None)
+            done["metadata"] = {**job["metadata"], "resourceVersion": str(int(job["metadata"]["resourceVersion"]) + 1)}
+            self.cache.on_job("MODIFIED", done)
+            terminated = {"terminated": {"exitCode": 1 if fail else 0}}
+            pod = {
+                "metadata": {"name": f"{name}-pod", "namespace": "default", "labels": {"job-name": name}},
+                "status": {"phase": "Failed" if fail else "Succeeded", "containerStatuses": [{"state": terminated}]},
+            }
+            self.cache.on_pod("MODIFIED", pod)
+
+
+def document(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "default", "name": "report"},
+        "spec": {"schedule": "*/30 * * * *", "jobTemplate": TEMPLATE, **spec},
+    }
+
+
+def run_through_reconcile(doc: dict[str, Any], durations: Sequence[timedelta], failures: frozenset[int]) -> list[Any]:
+    cache = Cache(mine=lambda key: True, wake=lambda key: None)
+    meta = {**doc["metadata"], "uid": "simulated", "generation": 1, "resourceVersion": "1"}
+    meta["creationTimestamp"] = format_time(START)
+    status = {"scheduledThrough": (START - timedelta(microseconds=1)).isoformat()}
+    cache.put_scheduledjob({"metadata": meta, "spec": doc["spec"], "status": status})
+    world = World(cache=cache, durations=durations, failures=failures)
+    records: dict[str, HistoryRecord] = {}
+    pending: ScheduledJobStatus | None = ScheduledJobStatus(scheduledThrough=START - timedelta(microseconds=1))
+    t = START
+    for _ in range(10_000):
+        world.advance(t)
+        done = asyncio.run(reconcile(KEY, cache=cache, control=world, now=t, pending=pending))
+        pending = None
+        assert done.decision is not None
+        records.update({r.job: r for r in done.decision.records})
+        candidates = [when for when, _ in world.finish.values() if when > t]
+        if done.wake_at is not None and done.wake_at > t:
+            candidates.append(done.wake_at)
+        if not candidates or min(candidates) > UNTIL:
+            break
+        t = min(candidates)
+    return table(records.values())
+
+
+def table(records: Any) -> list[tuple[Any, ...]]:
+    return sorted(
+        (r.scheduledTime, r.job, r.trigger.value, r.result.value, r.reason, r.startTime, r.completionTime, r.exitCode)
+        for r in records
+    )
+
+
+SCENARIOS = [
+    ("Allow, short runs", {}, [timedelta(minutes=10)], frozenset()),
+    (
+        "Forbid, runs longer than the interval: skips",
+        {"concurrencyPolicy": "Forbid"},
+        [timedelta(minutes=45)],
+        frozenset(),
+    ),
+    (
+        "Queue, long runs: a queue drains",
+        {"concurrencyPolicy": "Queue", "maxQueued": 2},
+        [timedelta(minutes=50)],
+        frozenset(),
+    ),
+    ("failures and history limits", {"failedJobsHistoryLimit": 1}, [timedelta(minutes=5)], frozenset({2, 3, 5})),
+]
+
+
+@pytest.mark.parametrize(("spec", "durations", "failures"), [s[1:] for s in SCENARIOS], ids=[s[0] for s in SCENARIOS])
+def test_simulate_and_the_reconcile_give_the_same_run_table(
+    spec: dict[str, Any], durations: list[timedelta], failures: frozenset[int]
+) -> None:
+    doc = document(**spec)
+    sim = Simulation(doc, START, UNTIL, durations=durations, failures=failures)
+    sim.run()
+    expected = table(sim.records.values())
+    assert expected, "the scenario runs something"
+    assert run_through_reconcile(doc, durations, failures) == expected

@@ -1,0 +1,289 @@
+"""The reconcile's numbered steps against a fake JobControl: no server, no HTTP, milliseconds a case.
+
+As the CronJob controller tests ``syncCronJob`` with ``fakeJobControl``: each row is a situation (the
+caches, what the API answers) and what the reconcile must do (Jobs created and deleted, the status
+it writes, the Events it posts, when it wakes up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from punctual.api import Result, ScheduledJobStatus, format_time
+from punctual.core import JOB_VANISHED_GRACE, Event
+from punctual.jobs import slot_job_name
+from punctual.kube import ApiError, ClusterUnreachable
+from punctual.runtime.cache import Body, Cache, Key
+from punctual.runtime.reconcile import Reconciled, reconcile
+from punctual.runtime.status_writer import RETRY
+
+KEY: Key = ("default", "report")
+UID = "u-report"
+CREATED = datetime(2026, 1, 5, tzinfo=UTC)
+TEMPLATE = {
+    "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}
+}
+
+
+def at(hhmm: str) -> datetime:
+    h, m = (int(p) for p in hhmm.split(":"))
+    return CREATED + timedelta(hours=h, minutes=m)
+
+
+def job_name(hhmm: str) -> str:
+    return slot_job_name("report", at(hhmm), seconds=False)
+
+
+def scheduledjob(*, status: Mapping[str, Any] | None = None, deleting: bool = False, **spec: Any) -> Body:
+    meta: dict[str, Any] = {
+        "namespace": "default",
+        "name": "report",
+        "uid": UID,
+        "generation": 1,
+        "resourceVersion": "1",
+        "creationTimestamp": format_time(CREATED),
+    }
+    if deleting:
+        meta["deletionTimestamp"] = format_time(CREATED)
+    return {
+        "metadata": meta,
+        "spec": {"schedule": "*/30 * * * *", "jobTemplate": TEMPLATE, **spec},
+        "status": status or {},
+    }
+
+
+@dataclass
+class FakeJobControl:
+    """Records what the reconcile asks for; answers creates as told (``answers``: Job name -> error)."""
+
+    answers: dict[str, Exception] = field(default_factory=dict)
+    existing: dict[str, Body] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    statuses: list[ScheduledJobStatus] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
+        name = manifest["metadata"]["name"]
+        if name in self.answers:
+            raise self.answers[name]
+        self.created.append(name)
+        body = copy.deepcopy(dict(manifest))
+        body["metadata"].update(uid=f"u-{name}", resourceVersion="1")
+        return body
+
+    async def get_job(self, namespace: str, name: str) -> Body:
+        return self.existing[name]
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        self.deleted.append(name)
+
+    async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
+        self.statuses.append(status)
+
+    def post_events(self, key: Key, uid: str, events: Sequence[Event], now: datetime) -> None:
+        self.events += events
+
+
+def run(cache: Cache, control: FakeJobControl, now: datetime, woken: list[Key] | None = None) -> Reconciled:
+    wake = woken.append if woken is not None else lambda key: None
+    return asyncio.run(reconcile(KEY, cache=cache, control=control, now=now, wake=wake))
+
+
+def cache_with(body: Body) -> Cache:
+    cache = Cache(mine=lambda key: True, wake=lambda key: None)
+    cache.put_scheduledjob(body)
+    return cache
+
+
+def ours(name: str, *, uid: str = UID) -> Body:
+    ref = {"apiVersion": "punctual.dev/v1", "kind": "ScheduledJob", "name": "report", "uid": uid, "controller": True}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "uid": f"u-{name}",
+            "resourceVersion": "7",
+            "labels": {"punctual.dev/scheduledjob": "report"},
+            "annotations": {"punctual.dev/scheduled-time": format_time(at("10:30"))},
+            "ownerReferences": [ref],
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+        "status": {"active": 1},
+    }
+
+
+THROUGH = {"scheduledThrough": format_time(at("10:00"))}
+
+# (name, spec fields, status, create answers, jobs the API holds, now) -> expectations
+CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Exception], dict[str, Body], dict[str, Any]]] = [
+    (
+        "is time: the slot's Job is created, status written, RunStarted posted, wake at its vanished-Job grace",
+        {},
+        THROUGH,
+        {},
+        {},
+        {
+            "created": [job_name("10:30")],
+            "events": ["RunStarted"],
+            "result": Result.RUNNING,
+            "wake": at("10:30") + JOB_VANISHED_GRACE,
+        },
+    ),
+    (
+        "not yet time: nothing created, status still written, wake at the slot",
+        {},
+        {"scheduledThrough": format_time(at("10:30"))},
+        {},
+        {},
+        {"created": [], "events": [], "wake": at("11:00")},
+    ),
+    (
+        "suspended: nothing created",
+        {"suspend": True},
+        THROUGH,
+        {},
+        {},
+        {"created": [], "events": []},
+    ),
+    (
+        "the Job name is taken by another owner: recorded JobCreateFailed, Ready False, no RunStarted",
+        {},
+        THROUGH,
+        {job_name("10:30"): ApiError(409, "AlreadyExists", "exists")},
+        {job_name("10:30"): ours(job_name("10:30"), uid="someone-else")},
+        {
+            "created": [],
+            "events": ["JobCreateFailed"],
+            "result": Result.FAILED,
+            "reason": "JobCreateFailed",
+            "ready": "False",
+        },
+    ),
+    (
+        "AlreadyExists and ours (a crash before the status write): adopted, decided again",
+        {},
+        THROUGH,
+        {job_name("10:30"): ApiError(409, "AlreadyExists", "exists")},
+        {job_name("10:30"): ours(job_name("10:30"))},
+        {"created": [], "events": ["RunStarted"], "result": Result.RUNNING, "woken": True, "cached": True},
+    ),
+    (
+        "a permanent refusal (quota): JobCreateFailed with the API's message",
+        {},
+        THROUGH,
+        {job_name("10:30"): ApiError(403, "Forbidden", "exceeded quota")},
+        {},
+        {"created": [], "events": ["JobCreateFailed"], "result": Result.FAILED, "message": "exceeded quota"},
+    ),
+    (
+        "a transient error: no status write, no Event, retried soon (the slot is decided again)",
+        {},
+        THROUGH,
+        {job_name("10:30"): ApiError(503, "ServiceUnavailable", "busy")},
+        {},
+        {"created": [], "written": False, "wake": at("10:30") + RETRY},
+    ),
+    (
+        "the API unreachable: as a transient error",
+        {},
+        THROUGH,
+        {job_name("10:30"): ClusterUnreachable("down")},
+        {},
+        {"created": [], "written": False, "wake": at("10:30") + RETRY},
+    ),
+    (
+        "an invalid spec: InvalidSpec, nothing created, no wake-up",
+        {"schedule": "not a cron"},
+        THROUGH,
+        {},
+        {},
+        {"created": [], "events": ["InvalidSpec"], "wake": None},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "status", "answers", "existing", "expect"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_reconcile(
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    answers: dict[str, Exception],
+    existing: dict[str, Body],
+    expect: dict[str, Any],
+) -> None:
+    cache = cache_with(scheduledjob(status=status, **spec))
+    control = FakeJobControl(answers=answers, existing=existing)
+    woken: list[Key] = []
+    now = at("10:30")
+    done = run(cache, control, now, woken)
+    assert control.created == expect["created"]
+    if not expect.get("written", True):
+        assert control.statuses == [] and control.events == []
+        assert done.decision is None
+    else:
+        (written,) = control.statuses
+        assert done.decision is not None and written == done.decision.status
+        if "events" in expect:
+            assert [e.reason for e in control.events] == expect["events"]
+        record = {r.job: r for r in written.history}.get(job_name("10:30"))
+        if "result" in expect:
+            assert record is not None and record.result is expect["result"]
+        if "reason" in expect:
+            assert record is not None and record.reason == expect["reason"]
+        if "message" in expect:
+            assert record is not None and record.message == expect["message"]
+        if "ready" in expect:
+            ready = next(c for c in written.conditions if c.type == "Ready")
+            assert ready.status == expect["ready"]
+        if expect.get("result") is Result.FAILED:
+            assert written.active == [] and written.counts.get("Running", 0) == 0
+    if "wake" in expect:
+        assert done.wake_at == expect["wake"]
+    assert (KEY in woken) == expect.get("woken", False)
+    if expect.get("cached") or control.created:
+        assert job_name("10:30") in cache.jobs.get(KEY, {})
+
+
+def test_a_deleting_scheduledjob_is_left_alone() -> None:
+    control = FakeJobControl()
+    done = run(cache_with(scheduledjob(status=THROUGH, deleting=True)), control, at("10:30"))
+    assert done == Reconciled(wake_at=None)
+    assert (control.created, control.statuses, control.events) == ([], [], [])
+
+
+def test_an_unknown_scheduledjob_is_left_alone() -> None:
+    cache = Cache(mine=lambda key: True, wake=lambda key: None)
+    assert run(cache, FakeJobControl(), at("10:30")) == Reconciled(wake_at=None)
+
+
+def test_replace_deletes_the_running_job_and_forgets_it() -> None:
+    cache = cache_with(scheduledjob(status=THROUGH, concurrencyPolicy="Replace"))
+    control = FakeJobControl()
+    run(cache, control, at("10:30"))
+    assert control.created == [job_name("10:30")]
+    # Half an hour later the 11:00 slot replaces the 10:30 run, still active in the cache.
+    written = control.statuses[-1].model_dump(mode="json", exclude_none=True)
+    cache.put_scheduledjob(scheduledjob(status=written, concurrencyPolicy="Replace"))
+    again = FakeJobControl()
+    run(cache, again, at("11:00"), [])
+    assert again.deleted == [job_name("10:30")]
+    assert again.created == [job_name("11:00")]
+    assert job_name("10:30") not in cache.jobs[KEY]
+    assert "RunReplaced" in [e.reason for e in again.events]
+
+
+def test_a_job_of_an_earlier_object_with_the_same_name_is_not_ours() -> None:
+    cache = cache_with(scheduledjob(status=THROUGH, concurrencyPolicy="Forbid"))
+    cache.remember_job(KEY, ours(job_name("10:00"), uid="an-earlier-uid"))
+    control = FakeJobControl()
+    run(cache, control, at("10:30"))
+    assert control.created == [job_name("10:30")], "the earlier object's Job does not hold the slot back"
