@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from plugin_helpers import scheduled_job
 
-from punctual.sandbox import Emulator
+from kube_emulator import Emulator
 
 HEAVY = ("kubernetes", "pydantic", "pydantic_core", "yaml", "urllib3", "croniter", "punctual.core", "punctual.api")
 UNUSED_KUBERNETES = (
