@@ -50,6 +50,11 @@ WAIT_TIMEOUT = 600.0
 
 POLL_INTERVAL = 0.5
 
+RECORD_GRACE = 10.0
+"""Seconds ``--wait`` gives the operator, once the Job has finished, to record the run in the
+ScheduledJob's history (it gathers status writes for about a second), so that a ``kubectl sj
+history`` typed next shows the outcome just printed rather than Running."""
+
 _NOT_RUN = {Result.SKIPPED, Result.DROPPED, Result.MISSED, Result.REPLACED}
 
 
@@ -120,6 +125,18 @@ def stream_logs(
     for chunk in cluster.pod_log(namespace, pod, container=container, follow=follow):
         out.write(chunk.decode("utf-8", errors="replace"))
         out.flush()
+
+
+def _await_record(
+    cluster: Cluster, namespace: str, name: str, job: str, *, sleep: Callable[[float], None]
+) -> None:
+    """Poll (at most RECORD_GRACE s) until the operator's history has the finished run. The Job's own
+    outcome is what ``--wait`` reports either way; an operator that is down only costs the wait."""
+    for _ in range(int(RECORD_GRACE / POLL_INTERVAL)):
+        record = _record(cluster.get_scheduled_job(namespace, name), job)
+        if record is not None and record.result != Result.RUNNING:
+            return
+        sleep(POLL_INTERVAL)
 
 
 def _record(sj: ScheduledJob, job: str) -> Any:
@@ -226,6 +243,7 @@ def request_run(
             return 1
         phase, exit_code, reason = outcome
         if phase is not JobPhase.ACTIVE:
+            _await_record(cluster, namespace, name, job, sleep=sleep)
             code = "unknown" if exit_code is None else str(exit_code)
             tail = f": {reason}" if phase is JobPhase.FAILED and reason else ""
             out.write(f"job.batch/{job} {phase.value} (exit code {code}){tail}\n")
