@@ -26,6 +26,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -270,22 +271,9 @@ class StandInKubelet:
                 logger.debug("stand-in kubelet: finishing %s/%s: %s", namespace, name, exc)
 
     def _terminate(self, namespace: str, name: str, uid: str) -> None:
-        from kubernetes.client.exceptions import ApiException
-
         exit_code, started = self._exit_codes.pop(uid, (self.default_exit_code, _now()))
-        for attempt in range(20):
-            try:
-                pod = self._core.read_namespaced_pod(name, namespace)
-                break
-            except ApiException as exc:
-                if exc.status == 404:
-                    return
-            except Exception:  # the API server restarting: try again shortly
-                pass
-            if self._stop.is_set():
-                return
-            time.sleep(0.5 * (attempt + 1))
-        else:
+        pod = self._retrying(lambda: self._core.read_namespaced_pod(name, namespace))
+        if pod is None:
             return
         if pod.metadata.uid != uid or pod.metadata.deletion_timestamp:
             return
@@ -321,18 +309,23 @@ class StandInKubelet:
         }
         # Retried like the read above: an API server restarting between the two must not leave the
         # Pod Running for good (a real kubelet keeps reporting until the API takes its status).
+        if self._retrying(lambda: self._core.patch_namespaced_pod_status(name, namespace, body)) is not None:
+            self._finished.add(uid)
+
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        """``call()``'s result, tried again (with a growing pause) while the API server restarts;
+        None if the Pod is gone (404), the kubelet is stopping, or 20 tries failed."""
+        from kubernetes.client.exceptions import ApiException
+
         for attempt in range(20):
             try:
-                self._core.patch_namespaced_pod_status(name, namespace, body)
-                break
+                return call()
             except ApiException as exc:
                 if exc.status == 404:
-                    return
+                    return None
             except Exception:  # the API server restarting: try again shortly
                 pass
             if self._stop.is_set():
-                return
+                return None
             time.sleep(0.5 * (attempt + 1))
-        else:
-            return
-        self._finished.add(uid)
+        return None
