@@ -3,9 +3,7 @@ as a process with the chart's ServiceAccount, and reading ScheduledJobs, Jobs an
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -13,7 +11,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +27,7 @@ __all__ = [
     "Installation",
     "OperatorFactory",
     "OperatorProcess",
+    "apply_in",
     "bad_cases",
     "condition",
     "events_of",
@@ -287,10 +285,10 @@ def slots_of(jobs: list[Body]) -> list[str]:
     return [j["metadata"]["annotations"]["punctual.dev/scheduled-time"] for j in jobs]
 
 
-@contextlib.contextmanager
-def applied(server: RealServer, namespace: str, body: Body) -> Iterator[Body]:
-    server.kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(body))
-    yield body
+def apply_in(server: RealServer, namespace: str, body: Body) -> None:
+    """``kubectl apply`` of ``body`` (a manifest without a namespace, as scheduled_job makes) into
+    ``namespace``."""
+    server.apply(body | {"metadata": {**body["metadata"], "namespace": namespace}})
 
 
 def kubectl_sj(

@@ -11,7 +11,7 @@ import pytest
 from punctual_image import OperatorContainer, build_image, run_operator_container
 from punctual_realserver import RealServer, free_port
 from punctual_testing import wait_for
-from realserver_support import OPERATOR_NAMESPACE, Installation, history, jobs_of, render_chart, scheduled_job
+from realserver_support import OPERATOR_NAMESPACE, Installation, apply_in, history, jobs_of, render_chart, scheduled_job
 
 
 @pytest.fixture
@@ -50,10 +50,7 @@ def container(real_server: RealServer, installation: Installation, namespace: st
 def test_the_image_schedules_a_run_on_the_real_server(
     real_server: RealServer, namespace: str, container: OperatorContainer
 ) -> None:
-    real_server.apply(
-        scheduled_job("from-image", "*/3 * * * * *", duration="1s")
-        | {"metadata": {"name": "from-image", "namespace": namespace}}
-    )
+    apply_in(real_server, namespace, scheduled_job("from-image", "*/3 * * * * *", duration="1s"))
     done = wait_for(
         lambda: [r for r in history(real_server, namespace, "from-image") if r.get("result") == "Succeeded"],
         60,

@@ -18,6 +18,7 @@ from punctual_realserver import RealServer
 from punctual_testing import wait_for
 from realserver_support import (
     OperatorFactory,
+    apply_in,
     condition,
     history,
     jobs_of,
@@ -31,10 +32,6 @@ from realserver_support import (
 
 EVERY_4S = "*/4 * * * * *"
 NEW_YEAR = "0 0 1 1 *"  # never due during a test: only manual runs
-
-
-def _apply(server: RealServer, namespace: str, body: dict[str, object]) -> None:
-    server.apply(body | {"metadata": {"name": body["metadata"]["name"], "namespace": namespace}})  # type: ignore[index]
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -59,7 +56,7 @@ def test_run_wait_completes_through_the_job_controller(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("backup", NEW_YEAR, duration="2s"))
+    apply_in(real_server, namespace, scheduled_job("backup", NEW_YEAR, duration="2s"))
     done = kubectl_sj(real_server, "run", "backup", "--wait", "--timeout", "60s", "-n", namespace)
     out = ok(done)
     job = created_job(out)
@@ -88,7 +85,7 @@ def test_run_wait_reports_a_failed_run_and_exits_1(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("broken", NEW_YEAR, duration="1s", exit_code=3))
+    apply_in(real_server, namespace, scheduled_job("broken", NEW_YEAR, duration="1s", exit_code=3))
     done = kubectl_sj(real_server, "run", "broken", "--wait", "--timeout", "60s", "-n", namespace)
     assert done.returncode == 1, (done.stdout, done.stderr)
     job = created_job(done.stdout)
@@ -102,7 +99,7 @@ def test_suspend_stops_runs_and_resume_starts_them_again(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", successfulJobsHistoryLimit=20))
+    apply_in(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", successfulJobsHistoryLimit=20))
     wait_for(lambda: jobs_of(real_server, namespace, "tick"), 20, interval=0.3, what="a first run")
 
     assert ok(kubectl_sj(real_server, "suspend", "tick", "-n", namespace)) == (
@@ -154,7 +151,7 @@ def test_history_next_and_list_show_the_operators_status(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", timeZone="Europe/Berlin"))
+    apply_in(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", timeZone="Europe/Berlin"))
     wait_for(
         lambda: len([r for r in history(real_server, namespace, "tick") if r["result"] == "Succeeded"]) >= 2,
         25,
@@ -215,7 +212,7 @@ def test_logs_without_a_kubelet_is_one_line_that_says_so(
     """The stand-in kubelet serves no logs (its Node has no address): the API server cannot proxy
     the log request, and the plugin says which pod's log it could not get and why, in one line."""
     operator()
-    _apply(real_server, namespace, scheduled_job("backup", NEW_YEAR, duration="1s"))
+    apply_in(real_server, namespace, scheduled_job("backup", NEW_YEAR, duration="1s"))
     job = created_job(ok(kubectl_sj(real_server, "run", "backup", "--wait", "--timeout", "60s", "-n", namespace)))
     (pod,) = [p["metadata"]["name"] for p in pods_of(real_server, namespace)]
     assert pod.startswith(f"{job}-")

@@ -18,6 +18,7 @@ from punctual_testing import wait_for
 from pydantic import BaseModel
 from realserver_support import (
     OperatorFactory,
+    apply_in,
     history,
     jobs_of,
     kubectl_sj,
@@ -36,10 +37,6 @@ NEW_YEAR = "0 0 1 1 *"
 Body = dict[str, Any]
 
 
-def _apply(server: RealServer, namespace: str, body: Body) -> None:
-    server.apply(body | {"metadata": {"name": body["metadata"]["name"], "namespace": namespace}})
-
-
 def _finished(job: Body) -> str | None:
     for cond in (job.get("status") or {}).get("conditions") or []:
         if cond["type"] in ("Complete", "Failed") and cond["status"] == "True":
@@ -55,8 +52,8 @@ def test_deleting_a_scheduledjob_removes_its_jobs_and_pods(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("doomed", EVERY_2S, duration="20s"))
-    _apply(real_server, namespace, scheduled_job("kept", NEW_YEAR))
+    apply_in(real_server, namespace, scheduled_job("doomed", EVERY_2S, duration="20s"))
+    apply_in(real_server, namespace, scheduled_job("kept", NEW_YEAR))
     wait_for(lambda: len(pods_of(real_server, namespace)) >= 2, 20, interval=0.3, what="two running pods")
     owned = {j["metadata"]["name"] for j in jobs_of(real_server, namespace, "doomed")}
     assert owned
@@ -77,8 +74,8 @@ def test_history_limits_keep_exactly_that_many_jobs_and_their_pods(
     operator()
     common: dict[str, object] = {"concurrencyPolicy": "Forbid", "historyLimit": 50}
     limits = {"successfulJobsHistoryLimit": 2, "failedJobsHistoryLimit": 1, **common}
-    _apply(real_server, namespace, scheduled_job("good", EVERY_2S, duration="0.5s", **limits))
-    _apply(real_server, namespace, scheduled_job("bad", EVERY_2S, duration="0.5s", exit_code=1, **limits))
+    apply_in(real_server, namespace, scheduled_job("good", EVERY_2S, duration="0.5s", **limits))
+    apply_in(real_server, namespace, scheduled_job("bad", EVERY_2S, duration="0.5s", exit_code=1, **limits))
 
     def counted(name: str, result: str) -> int:
         status = sj(real_server, namespace, name).get("status") or {}
@@ -151,7 +148,7 @@ def test_every_status_field_survives_pruning_and_a_restart(
     ]
     names = [b["metadata"]["name"] for b in bodies]
     for body in bodies:
-        _apply(real_server, namespace, body)
+        apply_in(real_server, namespace, body)
     # The operator last decided "missed" a minute ago (its cursor), then was down; resumed meanwhile.
     behind = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=60)
     real_server.kubectl("patch", "sj", "missed", "-n", namespace, "--subresource=status", "--type=merge",

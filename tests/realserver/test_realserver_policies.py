@@ -7,21 +7,17 @@ import time
 
 from punctual_realserver import RealServer
 from punctual_testing import wait_for
-from realserver_support import OperatorFactory, history, jobs_of, scheduled_job, slots_of
+from realserver_support import OperatorFactory, apply_in, history, jobs_of, scheduled_job, slots_of
 
 # A slot every 4 seconds; runs of 6 s overlap the next slot, runs of 1 s do not.
 EVERY_4S = "*/4 * * * * *"
-
-
-def _apply(server: RealServer, namespace: str, body: dict[str, object]) -> None:
-    server.apply(body | {"metadata": {"name": body["metadata"]["name"], "namespace": namespace}})  # type: ignore[index]
 
 
 def test_a_run_every_few_seconds_succeeds_as_the_chart_service_account(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", successfulJobsHistoryLimit=10))
+    apply_in(real_server, namespace, scheduled_job("tick", EVERY_4S, duration="1s", successfulJobsHistoryLimit=10))
 
     def succeeded() -> list[dict[str, object]]:
         found = [r for r in history(real_server, namespace, "tick") if r.get("result") == "Succeeded"]
@@ -40,7 +36,7 @@ def test_forbid_skips_the_slot_that_comes_while_a_run_is_active(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("forbid", EVERY_4S, duration="6s", concurrencyPolicy="Forbid"))
+    apply_in(real_server, namespace, scheduled_job("forbid", EVERY_4S, duration="6s", concurrencyPolicy="Forbid"))
     wait_for(
         lambda: any(r.get("result") == "Skipped" for r in history(real_server, namespace, "forbid")),
         40,
@@ -59,7 +55,7 @@ def test_queue_starts_the_waiting_slot_when_the_run_ends(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("queue", EVERY_4S, duration="6s", concurrencyPolicy="Queue"))
+    apply_in(real_server, namespace, scheduled_job("queue", EVERY_4S, duration="6s", concurrencyPolicy="Queue"))
 
     def queued_then_started() -> bool:
         status = real_server.get_json("scheduledjob", "queue", "-n", namespace).get("status") or {}
@@ -86,7 +82,7 @@ def test_queue_starts_the_waiting_slot_when_the_run_ends(
 
 def test_replace_deletes_the_active_job(real_server: RealServer, namespace: str, operator: OperatorFactory) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("replace", EVERY_4S, duration="30s", concurrencyPolicy="Replace"))
+    apply_in(real_server, namespace, scheduled_job("replace", EVERY_4S, duration="30s", concurrencyPolicy="Replace"))
     wait_for(
         lambda: any(r.get("result") == "Replaced" for r in history(real_server, namespace, "replace")),
         40,
@@ -107,7 +103,7 @@ def test_replace_deletes_the_active_job(real_server: RealServer, namespace: str,
 
 def test_allow_overlaps(real_server: RealServer, namespace: str, operator: OperatorFactory) -> None:
     operator()
-    _apply(real_server, namespace, scheduled_job("allow", EVERY_4S, duration="10s", concurrencyPolicy="Allow"))
+    apply_in(real_server, namespace, scheduled_job("allow", EVERY_4S, duration="10s", concurrencyPolicy="Allow"))
 
     def two_running() -> bool:
         running = [

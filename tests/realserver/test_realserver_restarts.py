@@ -24,6 +24,7 @@ from punctual_testing import wait_for
 from realserver_support import (
     OperatorFactory,
     OperatorProcess,
+    apply_in,
     history,
     install,
     jobs_of,
@@ -38,10 +39,6 @@ TERMINAL = {"Succeeded", "Failed", "Skipped", "Replaced", "Missed", "Dropped"}
 
 
 # -- helpers -------------------------------------------------------------------------------------------
-
-
-def _apply(server: RealServer, namespace: str, body: Body) -> None:
-    server.apply(body | {"metadata": {"name": body["metadata"]["name"], "namespace": namespace}})
 
 
 def _floor(when: float, period: int) -> datetime:
@@ -130,7 +127,7 @@ def test_catch_up_none_latest_all_after_the_operator_is_killed_and_restarted(
     policies = {"cu-none": ("None", "Forbid"), "cu-latest": ("Latest", "Forbid"), "cu-all": ("All", "Allow")}
     process = operator()
     for name, (catch_up, concurrency) in policies.items():
-        _apply(
+        apply_in(
             real_server,
             namespace,
             scheduled_job(
@@ -223,7 +220,7 @@ def test_a_kill_right_after_a_job_create_adopts_the_job_on_restart(
 ) -> None:
     # Status writes gathered for 4 s: a kill as soon as the Job shows lands before its status write.
     process = operator(status_delay="4")
-    _apply(
+    apply_in(
         real_server,
         namespace,
         scheduled_job(
@@ -283,7 +280,7 @@ def test_the_operator_rides_out_an_api_server_restart(
     process = operator()
     specs = {"api-all": ("All", "2s"), "api-latest": ("Latest", "7s")}
     for name, (catch_up, duration) in specs.items():
-        _apply(
+        apply_in(
             real_server,
             namespace,
             scheduled_job(
@@ -432,7 +429,7 @@ def test_watches_that_expire_while_the_operator_is_stopped_lose_nothing(
 ) -> None:
     server, namespace, operator = compacting_server
     process: OperatorProcess = operator(watch_timeout="3")
-    _apply(
+    apply_in(
         server,
         namespace,
         scheduled_job(

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,10 +188,6 @@ class RealServer:
             last = (done.stdout + done.stderr).strip()[-300:]
             time.sleep(0.5)
         raise RuntimeError(f"kube-apiserver not ready in {timeout}s: {last}\n{self.processes['kube-apiserver'].tail()}")
-
-    @property
-    def kubelet(self) -> Any:
-        return self._kubelet
 
     # -- clients -----------------------------------------------------------------------------------
 
@@ -403,16 +399,3 @@ class RealServer:
 
     def logs(self) -> dict[str, str]:
         return {name: proc.tail(200) for name, proc in self.processes.items()}
-
-
-@contextlib.contextmanager
-def running_server(**options: Any) -> Iterator[RealServer]:
-    server = RealServer(**options).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def kubectl_lines(done: subprocess.CompletedProcess[str]) -> Sequence[str]:
-    return [line for line in done.stdout.splitlines() if line.strip()]
