@@ -32,6 +32,7 @@ from punctual.jobs import (
 __all__ = [
     "PICKUP_TIMEOUT",
     "POLL_INTERVAL",
+    "RECORD_GRACE",
     "WAIT_TIMEOUT",
     "Waiter",
     "job_pods",
