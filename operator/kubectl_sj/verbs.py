@@ -152,7 +152,7 @@ class _App:
             ]
             self.out.write(format.dump(rows, a.output))
         elif not slots:
-            self.err.write(f"{TYPE_NAME}/{sj.name} has no slot in the next 5 years.\n")
+            self.err.write(f"{TYPE_NAME}/{sj.name} {_no_slot(sj, self.now)}.\n")
         else:
             self.out.write(format.next_table(slots, now=self.now))
         return 0
@@ -312,6 +312,22 @@ def _read_manifests(filename: str) -> list[dict[str, Any]]:
     if not cronjobs:
         raise PluginError(f"error: no CronJob found in {filename}")
     return cronjobs
+
+
+def _no_slot(sj: ScheduledJob, now: datetime) -> str:
+    """Why ``next`` lists nothing: the window (spec.notAfter) or nothing within five years."""
+    from punctual.api import format_time, parse_time
+
+    not_after = sj.raw_spec.get("notAfter")
+    try:
+        end = parse_time(str(not_after)) if not_after else None
+    except ValueError:
+        end = None
+    if end is None:
+        return "has no slot in the next 5 years"
+    if end < now:
+        return f"has ended: spec.notAfter {format_time(end)} has passed"
+    return f"has no slot left before spec.notAfter {format_time(end)}"
 
 
 def run_verb(args: argparse.Namespace, *, out: TextIO, err: TextIO, now: datetime) -> int:

@@ -135,6 +135,17 @@ def decide(
     new.nextScheduleTime = None if subject.spec.suspend else upcoming
     new.observedGeneration = subject.generation
     suspended = subject.spec.suspend
+    ended = upcoming is None and schedule.ended(now)
+    ready_reason, ready_message = "Scheduling", f"next run at {format_time(upcoming) if upcoming else 'never'}"
+    if suspended:
+        ready_reason, ready_message = "Suspended", "suspended"
+    elif ended and schedule.not_after is not None:
+        ready_reason = "Ended"
+        ready_message = f"the schedule has ended: spec.notAfter {format_time(schedule.not_after)} has passed"
+        if _condition_reason(new, "Ready") != "Ended":
+            work.events.append(Event("Normal", "ScheduleEnded", ready_message))
+    elif upcoming is None and schedule.not_after is not None:
+        ready_message = f"no slot left before spec.notAfter {format_time(schedule.not_after)}"
     for type_, value, reason, message in (
         ("ScheduleValid", "True", "Valid", "the schedule and spec are valid"),
         (
@@ -143,12 +154,7 @@ def decide(
             "Suspended" if suspended else "Active",
             "spec.suspend is true: slots are not run" if suspended else "slots run as scheduled",
         ),
-        (
-            "Ready",
-            "True",
-            "Suspended" if suspended else "Scheduling",
-            "suspended" if suspended else f"next run at {format_time(upcoming) if upcoming else 'never'}",
-        ),
+        ("Ready", "True", ready_reason, ready_message),
     ):
         new.conditions = set_condition(
             new.conditions,
@@ -165,6 +171,8 @@ def decide(
         wakes.append(resume_at)
     elif upcoming is not None:
         wakes.append(upcoming + work.jitter(upcoming))
+    elif schedule.not_after is not None and not ended:
+        wakes.append(schedule.not_after + timedelta(milliseconds=1))  # to say that the schedule has ended
     deadline = starting_deadline(subject.spec)
     if deadline is not None:
         wakes += [(q.dueTime or q.scheduledTime) + deadline + timedelta(milliseconds=1) for q in work.queue]
@@ -184,3 +192,7 @@ def decide(
         records=tuple(work.touched.values()),
         wake_at=wake_at,
     )
+
+
+def _condition_reason(status: ScheduledJobStatus, type_: str) -> str | None:
+    return next((c.reason for c in status.conditions if c.type == type_), None)
