@@ -14,6 +14,8 @@ from punctual.jobs import JobPhase, ObservedJob
 
 __all__ = ["JOB_VANISHED_GRACE", "collect_garbage", "cursor_of", "fold_jobs", "last_result"]
 
+_OFF_SCHEDULE = (Trigger.MANUAL, Trigger.BACKFILL)
+
 JOB_VANISHED_GRACE = timedelta(seconds=60)
 """A running record whose Job is gone this long after it started is closed as Failed/JobDeleted."""
 
@@ -24,9 +26,9 @@ def fold_jobs(work: Work, jobs: Sequence[ObservedJob], status: ScheduledJobStatu
     for job in sorted(jobs, key=lambda j: j.scheduled_time):
         previous = work.history.get(job.name)
         record = record_from_job(job, previous)
-        if job.trigger is not Trigger.MANUAL:
+        if job.trigger not in _OFF_SCHEDULE:
             # A Job's scheduled-time annotation proves its slot started: recovers lastScheduleTime
-            # when the status was lost.
+            # when the status was lost. Manual and backfill runs say nothing of the schedule's progress.
             work.last_started_slot = max(job.scheduled_time, work.last_started_slot or job.scheduled_time)
         if previous is None or record != previous:
             work.put(record)
@@ -82,7 +84,7 @@ def cursor_of(subject: Subject, status: ScheduledJobStatus, jobs: Sequence[Obser
     if status.scheduledThrough is not None:
         return status.scheduledThrough
     candidates = [subject.creation]
-    candidates += [j.scheduled_time for j in jobs if j.trigger is not Trigger.MANUAL]
+    candidates += [j.scheduled_time for j in jobs if j.trigger not in _OFF_SCHEDULE]
     if status.lastScheduleTime is not None:
         candidates.append(status.lastScheduleTime)
     return max(candidates)

@@ -52,6 +52,11 @@ class Work:
     def spec(self) -> ScheduledJobSpec:
         return self.subject.spec
 
+    @property
+    def policy_active(self) -> dict[str, ActiveRun]:
+        """The active runs the concurrency policy sees: a backfill's runs are its own lane, never here."""
+        return {k: a for k, a in self.active.items() if a.trigger is not Trigger.BACKFILL}
+
     def jitter(self, slot: datetime) -> timedelta:
         limit = parse_duration(self.spec.jitter) if self.spec.jitter else timedelta(0)
         return jitter_offset(self.subject.key, slot, limit)
@@ -78,7 +83,7 @@ class Work:
 
     def start(self, *, job: str, slot: datetime, trigger: Trigger) -> None:
         """Start a run, or adopt its Job when one with the derived name exists already."""
-        if trigger is not Trigger.MANUAL:
+        if trigger not in (Trigger.MANUAL, Trigger.BACKFILL):
             self.last_started_slot = max(slot, self.last_started_slot or slot)
         if job in self.existing:
             return  # created before a crash or by an earlier decision: it is ours, never duplicate it
@@ -93,7 +98,8 @@ class Work:
         )
 
     def replace_active(self, *, by: str) -> None:
-        for name, run in sorted(self.active.items()):
+        for name, run in sorted(self.policy_active.items()):
+            self.active.pop(name)
             self.deletes.append(DeleteJob(name=name, reason="Replaced"))
             previous = self.history.get(name)
             replaced = HistoryRecord(
@@ -111,7 +117,6 @@ class Work:
             self.put(replaced)
             bump_counts(self.counts, Result.REPLACED)
             self.events.append(Event("Normal", "RunReplaced", f"Deleted Job {name}: replaced by {by}"))
-        self.active.clear()
 
     def offer(self, *, job: str, slot: datetime, due: datetime, trigger: Trigger) -> None:
         """Apply the concurrency policy to a slot (or manual run) that wants to start now."""
@@ -120,7 +125,8 @@ class Work:
                 self.start(job=job, slot=slot, trigger=trigger)
             return  # decided before (its record exists): never run a slot twice
         policy = self.spec.concurrencyPolicy
-        busy = bool(self.active) or bool(self.queue)
+        active = self.policy_active
+        busy = bool(active) or bool(self.queue)
         serialise = trigger is Trigger.CATCHUP and policy is not ConcurrencyPolicy.ALLOW
         if serialise or (policy is ConcurrencyPolicy.QUEUE and busy):
             waiting = sum(1 for q in self.queue if q.trigger is not Trigger.CATCHUP)
@@ -140,7 +146,7 @@ class Work:
             self.events.append(Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})"))
             return
         if policy is ConcurrencyPolicy.FORBID and busy:
-            running = ", ".join(sorted(self.active)) or "a queued catch-up"
+            running = ", ".join(sorted(active)) or "a queued catch-up"
             self.record(
                 job=job,
                 slot=slot,
@@ -150,7 +156,7 @@ class Work:
                 message=f"slot {format_time(slot)} skipped: {running} still running (concurrencyPolicy Forbid)",
             )
             return
-        if policy is ConcurrencyPolicy.REPLACE and self.active:
+        if policy is ConcurrencyPolicy.REPLACE and active:
             self.replace_active(by=job)
         self.start(job=job, slot=slot, trigger=trigger)
 
@@ -174,6 +180,6 @@ class Work:
                 kept.append(q)
         self.queue = kept
         allow_parallel = self.spec.concurrencyPolicy is ConcurrencyPolicy.ALLOW
-        while start and self.queue and (not self.active or allow_parallel):
+        while start and self.queue and (not self.policy_active or allow_parallel):
             head = self.queue.pop(0)
             self.start(job=head.job, slot=head.scheduledTime, trigger=head.trigger)

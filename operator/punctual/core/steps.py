@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from punctual.api import ConcurrencyPolicy, Result, ScheduledJobStatus, Trigger, format_time
 from punctual.core.actions import Decision, Event
+from punctual.core.backfill import advance_backfills
 from punctual.core.conditions import set_condition
 from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, fold_jobs, last_result
 from punctual.core.policy import Work
@@ -88,7 +89,8 @@ def decide(
     # recorded schedule (a status lost, or written before the field existed) nothing is assumed.
     cursor = cursor_of(subject, new, jobs)
     fingerprint = schedule_fingerprint(subject.spec, default_time_zone=default_time_zone)
-    if new.observedSchedule is not None and new.observedSchedule != fingerprint:
+    schedule_changed = new.observedSchedule is not None and new.observedSchedule != fingerprint
+    if schedule_changed:
         cursor = max(cursor, now - SCHEDULE_CHANGE_EPSILON)
     new.observedSchedule = fingerprint
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
@@ -110,6 +112,16 @@ def decide(
         work.offer(job=manual_job_name(subject.name, token), slot=now, due=now, trigger=Trigger.MANUAL)
         new.lastHandledRunRequest = token
     work.drain_queue()
+    # 6b. Backfills (punctual.core.backfill): their own lane, at most `parallel` runs each, never
+    # through the concurrency policy; also while suspended, as manual runs.
+    backfill_wake = advance_backfills(
+        work,
+        new,
+        request=subject.backfill_request,
+        cancel=subject.backfill_cancel,
+        schedule_changed=schedule_changed,
+        generation=subject.generation,
+    )
     # 7. Old finished Jobs beyond the history limits.
     collect_garbage(work, jobs)
     # 8. History, counts, active, queue, times and conditions.
@@ -166,7 +178,7 @@ def decide(
             generation=subject.generation,
         )
     # 9. The next wake-up: the next slot's due time, a queued slot's deadline, a vanished Job's grace.
-    wakes: list[datetime] = []
+    wakes: list[datetime] = [backfill_wake] if backfill_wake is not None else []
     if resume_at is not None:
         wakes.append(resume_at)
     elif upcoming is not None:

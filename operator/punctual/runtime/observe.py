@@ -37,7 +37,9 @@ def observe(
     for create in decision.creates:
         if create.name in done.failed:
             continue
-        lag = None if create.trigger is Trigger.MANUAL else (now - create.slot).total_seconds()
+        # A manual run has no slot to be late for, a backfill's slot is in the past by design.
+        off_schedule = create.trigger in (Trigger.MANUAL, Trigger.BACKFILL)
+        lag = None if off_schedule else (now - create.slot).total_seconds()
         m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)
     for rec in decision.records:
         old = previous.get(rec.job)
