@@ -353,7 +353,7 @@ def _accept(
     return entry, None
 
 
-def _progress(work: Work, entry: BackfillStatus, *, others: set[str], budget: int) -> int:
+def _progress(work: Work, entry: BackfillStatus, *, others: set[str], recorded: set[str], budget: int) -> int:
     """Start the entry's next slots (up to ``parallel`` running) and skip those that exist; the budget left."""
     assert entry.fromTime is not None and entry.toTime is not None  # accepted entries have a range
     entry.state = BackfillState.RUNNING
@@ -365,9 +365,10 @@ def _progress(work: Work, entry: BackfillStatus, *, others: set[str], budget: in
             break
         job = work.job_name(slot)
         record = work.history.get(job)
-        ours = job in work.existing and record is not None and record.trigger is Trigger.BACKFILL and job not in others
-        if ours and job not in entry.runs:
-            # A backfill's own Job from a decision whose status write was lost (a crash): adopt it.
+        # A backfill Job the recorded status has never seen was created by a decision whose status
+        # write was lost (a crash): this backfill's own run, adopted rather than skipped.
+        lost = job not in recorded and job not in others and record is not None and record.trigger is Trigger.BACKFILL
+        if lost and job in work.existing and job not in entry.runs:
             if job in work.active:
                 entry.runs.append(job)
             else:
@@ -431,11 +432,12 @@ def advance_backfills(
         )
     # d. The oldest open backfill progresses; the next one starts once it completed.
     budget = ENUMERATION_LIMIT
+    recorded = {r.job for r in status.history}  # the history as written: step 8 replaces it
     for entry in entries:
         if entry.state not in _OPEN:
             continue
         others = {job for e in entries if e is not entry for job in e.runs}
-        budget = _progress(work, entry, others=others, budget=budget)
+        budget = _progress(work, entry, others=others, recorded=recorded, budget=budget)
         if entry.state in _OPEN:
             break
     for entry in entries:
