@@ -21,7 +21,19 @@ from punctual import __version__
 
 __all__ = ["VERBS", "build_parser", "main"]
 
-VERBS = ("run", "list", "get", "history", "next", "suspend", "resume", "logs", "convert", "completion")
+VERBS = (
+    "run",
+    "list",
+    "get",
+    "history",
+    "next",
+    "suspend",
+    "resume",
+    "logs",
+    "backfill",
+    "convert",
+    "completion",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,6 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--last", action="store_true", help="the newest run (the default)")
     p.add_argument("-f", "--follow", action="store_true", help="stream the log")
     p.add_argument("-c", "--container", help="the container (default: the pod's default or first)")
+
+    p = verb(
+        "backfill",
+        "Run every slot of the schedule in [--from, --to] (each once, skipping slots that ran); "
+        "without a range, show the backfills; --cancel stops them.",
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "--from", dest="from_", metavar="TIME", help="first instant of the range, inclusive (RFC 3339 or local)"
+    )
+    p.add_argument("--to", metavar="TIME", help="last instant of the range, inclusive (not in the future)")
+    p.add_argument("--parallel", type=int, default=1, help="most runs of the backfill at once (default 1: one by one)")
+    p.add_argument("--dry-run", action="store_true", help="print the slots it would run and skip; request nothing")
+    p.add_argument("--wait", action="store_true", help="follow the progress until it ends; exit 1 if a run failed")
+    p.add_argument("--timeout", help="with --wait: how long to follow (default: until it ends)")
+    p.add_argument(
+        "--cancel",
+        nargs="?",
+        const="",
+        metavar="TOKEN",
+        help="cancel the backfills in progress (or the one with TOKEN): pending slots dropped, running ones finish",
+    )
 
     p = verb("convert", "Print the ScheduledJob equivalent to a CronJob (pipe it to kubectl apply -f -).")
     p.add_argument("cronjob", nargs="?", metavar="cronjob/NAME")

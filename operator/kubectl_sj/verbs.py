@@ -243,6 +243,38 @@ class _App:
         stream_logs(self.cluster, sj.namespace, pod_name, container=container, follow=a.follow, out=self.out)
         return 0
 
+    def backfill(self) -> int:
+        from kubectl_sj import backfill
+
+        a = self.args
+        ranged = a.from_ is not None or a.to is not None
+        if a.cancel is not None:
+            if ranged or a.dry_run or a.wait:
+                raise PluginError("error: --cancel takes no --from, --to, --dry-run or --wait")
+            return backfill.cancel_backfill(self.cluster, self.fetch(a.name), token=a.cancel or None, out=self.out)
+        if not ranged:
+            if a.dry_run or a.wait:
+                raise PluginError("error: give the range: --from TIME --to TIME")
+            return backfill.show_backfills(self.fetch(a.name), out=self.out, err=self.err)
+        if a.from_ is None or a.to is None:
+            raise PluginError("error: give both --from and --to")
+        timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
+        sj = self.fetch(a.name)
+        start = backfill.parse_time_flag(a.from_, flag="--from", zone=sj.time_zone)
+        end = backfill.parse_time_flag(a.to, flag="--to", zone=sj.time_zone)
+        return backfill.request_backfill(
+            self.cluster,
+            sj,
+            start=start,
+            end=end,
+            parallel=a.parallel,
+            dry_run=a.dry_run,
+            wait=a.wait,
+            timeout=timeout,
+            now=self.now,
+            out=self.out,
+        )
+
     def convert(self) -> int:
         from kubectl_sj.convert import ConvertError, convert_cronjob
 
