@@ -47,7 +47,7 @@ def _load_one(path: str) -> dict[str, Any]:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from punctual.core import SpecError, build_schedule, parse_spec
     from punctual.schedule import ScheduleError, load_zone
-    from punctual.simulate import Simulation, format_json, format_table, parse_when
+    from punctual.simulate import Simulation, format_backfill, format_json, format_table, parse_when
 
     doc = _load_one(args.file)
     try:
@@ -68,6 +68,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 raise UsageError(f"--down {window!r}: use START..END")
             down.append((parse_when(a, zone=zone), parse_when(b, zone=zone)))
         run_now = [parse_when(t, zone=zone) for t in args.run_now]
+        backfill = None
+        if args.backfill:
+            a, sep, b = args.backfill.partition("..")
+            if not sep:
+                raise UsageError(f"--backfill {args.backfill!r}: use FROM..TO")
+            backfill = (parse_when(a, zone=zone), parse_when(b, zone=zone))
+        backfill_at = parse_when(args.backfill_at, zone=zone) if args.backfill_at else None
     except ValueError as exc:
         raise UsageError(f"bad time: {exc}") from exc
     if until < start:
@@ -86,6 +93,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             failures=failures,
             down=down,
             run_now=run_now,
+            backfill=backfill,
+            backfill_at=backfill_at,
+            backfill_parallel=args.parallel,
             default_time_zone=args.default_time_zone,
         )
         _ = build_schedule  # the same validation the operator applies runs in Simulation
@@ -97,6 +107,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print(f"# {doc.get('metadata', {}).get('name', '?')}: times in {zone.key}")
         print(format_table(rows, zone=zone))
+        for entry in sim.status.backfills:
+            print(f"# backfill {format_backfill(entry)}")
     return 0
 
 
@@ -150,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--run-now", metavar="TIME", action="append", default=[], help="a manual run request at this time (repeatable)"
     )
+    sim.add_argument(
+        "--backfill", metavar="FROM..TO", help="a backfill of this range (as kubectl sj backfill), requested at --from"
+    )
+    sim.add_argument("--backfill-at", metavar="TIME", help="when the backfill is requested (default: --from)")
+    sim.add_argument("--parallel", type=int, default=1, help="the backfill's --parallel (default 1)")
     sim.add_argument("--default-time-zone", metavar="ZONE", default="UTC", help="zone for a spec without timeZone")
     sim.add_argument(
         "-o", "--output", choices=("table", "json"), default="table", help="output format (default: table)"

@@ -4,7 +4,8 @@ The simulation owns a virtual world (Jobs that take given durations and fail whe
 operator that is up or down in given windows, and on-demand run requests at given times. At every
 moment the real operator would act (a wake-up, a Job finishing, the operator coming back, a run
 request) it calls :func:`punctual.core.decide`, the same function the operator calls, and applies
-the decision to the world. Nothing here reads a clock.
+the decision to the world. A backfill request (``--backfill FROM..TO``) is the same annotation
+the plugin writes, decided by the same core. Nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
-from punctual.core import Decision, Subject, build_schedule, decide, subject_from_body
+from punctual.api import BackfillStatus, HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
+from punctual.core import BackfillRequest, Decision, Subject, build_schedule, decide, encode_request, subject_from_body
 from punctual.jobs import JobPhase, ObservedJob
 
-__all__ = ["MAX_STEPS", "Row", "SimJob", "Simulation", "format_json", "format_table", "parse_when"]
+__all__ = ["MAX_STEPS", "Row", "SimJob", "Simulation", "format_backfill", "format_json", "format_table", "parse_when"]
 
 MAX_STEPS = 1_000_000  # a guard against a bug turning the replay into an endless loop
 
@@ -101,6 +102,10 @@ class Simulation:
     failures: frozenset[int] = frozenset()
     down: Sequence[tuple[datetime, datetime]] = ()
     run_now: Sequence[datetime] = ()
+    backfill: tuple[datetime, datetime] | None = None
+    """A backfill of this range, requested at ``backfill_at`` (default: the start)."""
+    backfill_at: datetime | None = None
+    backfill_parallel: int = 1
     default_time_zone: str = "UTC"
     jobs: dict[str, SimJob] = field(default_factory=dict)
     records: dict[str, HistoryRecord] = field(default_factory=dict)
@@ -129,6 +134,16 @@ class Simulation:
         self._requests = sorted(self.run_now)
         self._token: str | None = None
         self._started: list[str] = []
+        self._backfill_at = self.backfill_at or self.start
+        self._backfill_request = None
+        if self.backfill is not None:
+            request = BackfillRequest(
+                token=f"simulated-backfill-{format_time(self._backfill_at)}",
+                start=self.backfill[0],
+                end=self.backfill[1],
+                parallel=self.backfill_parallel,
+            )
+            self._backfill_request = encode_request(request)
 
     def _up(self, t: datetime) -> bool:
         return not any(a <= t < b for a, b in self.down)
@@ -176,7 +191,8 @@ class Simulation:
             while self._requests and self._requests[0] <= t:
                 self._token = f"simulated-{format_time(self._requests.pop(0))}"
             if self._up(t):
-                subject = Subject(**{**self.subject.__dict__, "run_request": self._token})
+                backfill = self._backfill_request if t >= self._backfill_at else None
+                subject = Subject(**{**self.subject.__dict__, "run_request": self._token, "backfill_request": backfill})
                 observed = [j.observe(t) for j in self.jobs.values()]
                 decision = decide(
                     subject,
@@ -190,6 +206,8 @@ class Simulation:
                 wake = decision.wake_at
             candidates = [j.finish_at for j in self.jobs.values() if j.finish_at > t]
             candidates += [r for r in self._requests if r > t]
+            if self._backfill_request is not None and self._backfill_at > t:
+                candidates.append(self._backfill_at)
             if wake is not None and wake > t:
                 candidates.append(wake)
             candidates += [b for a, b in self.down if b > t]
@@ -253,3 +271,12 @@ def format_table(rows: Sequence[Row], *, zone: Any = UTC) -> str:
 
 def format_json(rows: Sequence[Row]) -> str:
     return json.dumps([r.as_json() for r in rows], indent=2)
+
+
+def format_backfill(entry: BackfillStatus) -> str:
+    """One backfill's outcome, as a line under the run table."""
+    text = (
+        f"{entry.token}: {entry.state.value}, {entry.done} run ({entry.failed} failed), {entry.running} running, "
+        f"{entry.pending} pending, {entry.skippedExisting} skipped (existing) of {entry.total}"
+    )
+    return f"{text}; {entry.message}" if entry.message else text
