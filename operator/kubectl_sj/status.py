@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 __all__ = [
+    "BACKFILL_STATES",
     "RESULTS",
     "TRIGGERS",
     "ActiveRun",
+    "Backfill",
     "Condition",
     "HistoryRecord",
     "QueuedSlot",
@@ -31,7 +33,8 @@ __all__ = [
     "read_status",
 ]
 
-TRIGGERS = frozenset({"schedule", "catchup", "manual"})
+TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill"})
+BACKFILL_STATES = frozenset({"Waiting", "Running", "Completed", "Cancelled", "Rejected"})
 """The values of :class:`punctual.api.Trigger`."""
 
 RESULTS = frozenset({"Running", "Succeeded", "Failed", "Skipped", "Replaced", "Missed", "Dropped"})
@@ -100,6 +103,26 @@ class HistoryRecord:
 
 
 @dataclass(frozen=True)
+class Backfill:
+    token: str
+    state: str
+    fromTime: datetime | None
+    toTime: datetime | None
+    parallel: int
+    total: int
+    done: int
+    failed: int
+    running: int
+    pending: int
+    skippedExisting: int
+    cursor: datetime | None
+    runs: tuple[str, ...]
+    requestedAt: datetime | None
+    finishedAt: datetime | None
+    message: str | None
+
+
+@dataclass(frozen=True)
 class Status:
     """The fields of :class:`punctual.api.ScheduledJobStatus`, with the models' defaults."""
 
@@ -112,6 +135,8 @@ class Status:
     lastSuccessfulTime: datetime | None = None
     lastFailureTime: datetime | None = None
     lastHandledRunRequest: str | None = None
+    lastHandledBackfillRequest: str | None = None
+    backfills: tuple[Backfill, ...] = ()
     active: tuple[ActiveRun, ...] = ()
     queued: tuple[QueuedSlot, ...] = ()
     history: tuple[HistoryRecord, ...] = ()
@@ -229,6 +254,30 @@ def _record(f: _Fields) -> HistoryRecord:
     )
 
 
+def _backfill(f: _Fields) -> Backfill:
+    runs = f.raw.get("runs", [])
+    if type(runs) is not list or any(type(r) is not str for r in runs):
+        raise _Unsure
+    return Backfill(
+        token=f.text("token", required=True),
+        state=f.text("state", required=True, choices=BACKFILL_STATES),
+        fromTime=f.time("fromTime"),
+        toTime=f.time("toTime"),
+        parallel=f.integer("parallel") or 1,
+        total=f.integer("total") or 0,
+        done=f.integer("done") or 0,
+        failed=f.integer("failed") or 0,
+        running=f.integer("running") or 0,
+        pending=f.integer("pending") or 0,
+        skippedExisting=f.integer("skippedExisting") or 0,
+        cursor=f.time("cursor"),
+        runs=tuple(runs),
+        requestedAt=f.time("requestedAt"),
+        finishedAt=f.time("finishedAt"),
+        message=f.text("message"),
+    )
+
+
 def _counts(f: _Fields) -> dict[str, int]:
     value = f.raw.get("counts", {})
     if type(value) is not dict or any(type(k) is not str or type(v) is not int for k, v in value.items()):
@@ -256,6 +305,8 @@ def read_status(raw: object) -> Status | None:
             lastSuccessfulTime=f.time("lastSuccessfulTime"),
             lastFailureTime=f.time("lastFailureTime"),
             lastHandledRunRequest=f.text("lastHandledRunRequest"),
+            lastHandledBackfillRequest=f.text("lastHandledBackfillRequest"),
+            backfills=f.items("backfills", _backfill),
             active=f.items("active", _active),
             queued=f.items("queued", _queued),
             history=f.items("history", _record),

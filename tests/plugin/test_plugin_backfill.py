@@ -114,6 +114,7 @@ def test_wait_follows_a_backfill_to_completion_with_the_real_operator(emulator: 
     with in_process_operator(emulator):
         result = sj("backfill", "report", "--from", FROM, "--to", TO, "--parallel", "2", "--wait", timeout=120)
         listed = sj("backfill", "report")
+        shown = sj("history", "report")
     assert result.returncode == 0, (result.stdout, result.stderr)
     lines = result.stdout.splitlines()
     token = lines[0].split()[1]
@@ -135,6 +136,10 @@ def test_wait_follows_a_backfill_to_completion_with_the_real_operator(emulator: 
         (slot_job_name("report", slot(t), seconds=False), "backfill", "Succeeded")
         for t in ("08:00", "08:15", "08:30", "08:45", "09:00")
     ]
+    # kubectl sj history reads a status with backfill runs (trigger backfill) like any other.
+    assert [re.split(r"\s{2,}", line)[1:5:3] for line in shown.stdout.splitlines()[1:]] == [
+        ["backfill", "Succeeded"]
+    ] * 5
     rows = [re.split(r"\s{2,}", line) for line in listed.stdout.splitlines()]
     assert rows[0][:3] == ["TOKEN", "STATE", "FROM"]
     assert rows[1][:2] == [token, "Completed"]

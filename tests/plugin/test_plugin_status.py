@@ -101,11 +101,13 @@ def test_the_view_has_the_models_fields_and_values() -> None:
         (status.ActiveRun, api.ActiveRun),
         (status.QueuedSlot, api.QueuedSlot),
         (status.Condition, api.Condition),
+        (status.Backfill, api.BackfillStatus),
     ]
     for view, model in pairs:
         assert [f.name for f in dataclasses.fields(view)] == list(model.model_fields), view
     assert {t.value for t in api.Trigger} == status.TRIGGERS
     assert {r.value for r in api.Result} == status.RESULTS
+    assert {s.value for s in api.BackfillState} == status.BACKFILL_STATES
     assert (objects.GROUP, objects.VERSION, objects.PLURAL, objects.SINGULAR) == (
         api.GROUP,
         api.VERSION,
