@@ -300,7 +300,7 @@ def _cancel(entry: BackfillStatus, *, now: datetime, why: str) -> Event:
     entry.pending = 0
     entry.finishedAt = now
     left = f", {entry.running} running left to finish" if entry.running else ""
-    entry.message = f"{why}: {dropped} pending slots dropped{left}"
+    entry.message = f"{why}: {dropped} pending slot{'' if dropped == 1 else 's'} dropped{left}"
     return Event("Normal", "BackfillCancelled", f"Backfill {entry.token} {entry.message}")
 
 
