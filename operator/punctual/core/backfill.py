@@ -405,6 +405,8 @@ def advance_backfills(
     """The backfill step of ``decide``: updates ``status`` (backfills, the handled token, the condition)
     and starts runs through ``work``; returns when to continue if a decision's work was cut short."""
     now = work.now
+    if not status.backfills and not request:
+        return None  # the common case, every decision of every ScheduledJob: nothing to do
     entries = [e.model_copy(deep=True) for e in status.backfills]
     cancelled = parse_cancel(cancel)
     # a. Runs that finished since the last decision.
