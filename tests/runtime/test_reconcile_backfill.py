@@ -182,3 +182,19 @@ def test_cancel_through_the_annotation_stops_the_next_slots() -> None:
     assert len(control.created) == 1
     [entry] = control.statuses[-1].backfills
     assert (entry.state, entry.done, entry.pending) == (BackfillState.CANCELLED, 1, 0)
+
+
+def test_backfill_runs_are_counted_by_trigger_and_not_as_start_lag() -> None:
+    from punctual.metrics import Metrics
+    from punctual.runtime.observe import observe
+
+    cache = fresh_cache()
+    control = FakeJobControl()
+    done = reconcile_at(cache, control, TEN)
+    metrics = Metrics()
+    observe(metrics, KEY, done, body=cache.sjs[KEY], now=TEN, default_time_zone="UTC")
+    labels = {"namespace": "default", "scheduledjob": "report"}
+    value = metrics.registry.get_sample_value
+    assert value("punctual_runs_started_total", {**labels, "trigger": "backfill"}) == 1
+    # The slot is nine hours old by design: no start lag is observed for it.
+    assert value("punctual_start_lag_seconds_count", labels) is None  # the series exists once observed
