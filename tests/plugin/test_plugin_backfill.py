@@ -14,7 +14,7 @@ from typing import Any
 from plugin_helpers import Sj, scheduled_job
 from punctual_testing import in_process_operator, wait_for
 
-from kube_emulator import DURATION_ANNOTATION, Emulator
+from kube_emulator import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, Emulator
 from punctual.api import Trigger
 from punctual.core import parse_spec
 from punctual.jobs import ANNOTATION_BACKFILL_REQUEST, LABEL_TRIGGER, Owner, build_job, slot_job_name
@@ -28,9 +28,10 @@ def slot(hhmm: str) -> datetime:
     return datetime(2026, 1, 5, h, m, tzinfo=UTC)
 
 
-def create(emulator: Emulator, name: str, *, duration: str = "0.3s", **spec: Any) -> dict[str, Any]:
+def create(emulator: Emulator, name: str, *, duration: str = "0.3s", exit_code: int = 0, **spec: Any) -> dict[str, Any]:
     body = scheduled_job(name, **spec)
-    body["spec"]["jobTemplate"]["metadata"] = {"annotations": {DURATION_ANNOTATION: duration}}
+    annotations = {DURATION_ANNOTATION: duration, EXIT_CODE_ANNOTATION: str(exit_code)}
+    body["spec"]["jobTemplate"]["metadata"] = {"annotations": annotations}
     return dict(emulator.create(body))
 
 
@@ -175,3 +176,12 @@ def test_cancel_drops_the_pending_slots_and_lets_the_running_one_finish(emulator
         "cancelled: 4 pending slots dropped, 1 running left to finish\n"
     )
     assert backfill_jobs(emulator, "report") == [slot_job_name("report", slot("08:00"), seconds=False)]
+
+
+def test_wait_exits_1_when_a_backfill_run_failed(emulator: Emulator, sj: Sj) -> None:
+    create(emulator, "flaky", duration="0.3s", exit_code=3)
+    with in_process_operator(emulator):
+        result = sj("backfill", "flaky", "--from", FROM, "--to", "2026-01-05T08:15:00Z", "--wait", timeout=120)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    token = result.stdout.split()[1]
+    assert result.stdout.splitlines()[-1] == f"backfill {token} Completed: 2 run (2 failed), 0 skipped (existing) of 2"
