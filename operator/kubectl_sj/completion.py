@@ -13,7 +13,7 @@ from typing import Literal
 
 __all__ = ["FLAGS", "GLOBAL_FLAGS", "VERBS", "script"]
 
-VERBS = ("run", "list", "get", "history", "next", "suspend", "resume", "logs", "convert", "completion")
+VERBS = ("run", "list", "get", "history", "next", "suspend", "resume", "logs", "convert", "completion", "ui")
 GLOBAL_FLAGS = ("-n", "--namespace", "-A", "--all-namespaces", "--context", "--kubeconfig", "-h", "--help")
 FLAGS: dict[str, tuple[str, ...]] = {
     "run": ("--wait", "--follow", "-f", "--timeout"),
@@ -26,6 +26,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "logs": ("--run", "--last", "-f", "--follow", "-c", "--container"),
     "convert": ("-f", "--filename", "-o", "--output"),
     "completion": (),
+    "ui": ("--port", "--address", "--open", "--in-cluster"),
 }
 # Verbs whose first argument is a ScheduledJob name.
 _NAMED = ("run", "get", "history", "next", "suspend", "resume", "logs")
@@ -50,7 +51,7 @@ _kubectl_sj() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
             -n|--namespace|--context|--kubeconfig|-o|--output) ((i++)) ;;
-            --timeout|--limit|--count|--from|--run|-c|--container|--filename) ((i++)) ;;
+            --timeout|--limit|--count|--from|--run|-c|--container|--filename|--port|--address) ((i++)) ;;
             -*) ;;
             *) verb="${COMP_WORDS[i]}"; break ;;
         esac
