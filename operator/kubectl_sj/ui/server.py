@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import os
 import socket
@@ -34,10 +33,10 @@ from aiohttp import web
 
 from kubectl_sj.client import Cluster
 from kubectl_sj.errors import PluginError
-from kubectl_sj.format import human_duration
+from kubectl_sj.format import format_local, human_duration
 from kubectl_sj.kubeconfig import Connection
 from kubectl_sj.objects import ScheduledJob
-from kubectl_sj.runs import job_pods, new_token, runs_of
+from kubectl_sj.runs import job_pods, new_token
 from kubectl_sj.ui import views
 from punctual.jobs import ANNOTATION_RUN_REQUEST, LABEL_SCHEDULED_JOB, label_value
 
@@ -99,8 +98,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = lambda value: f"{100 * float(value):.3f}"
-    env.filters["tojson_attr"] = lambda value: json.dumps(value)
+    env.filters["when"] = format_local
     return env
 
 
@@ -294,13 +292,6 @@ class _Pages:
         await response.write_eof()
         return response
 
-    async def jobs(self, request: web.Request) -> web.Response:
-        """The Jobs of a ScheduledJob that exist now (the history page links runs that have one)."""
-        namespace, name = request.match_info["namespace"], request.match_info["name"]
-        sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
-        bodies = await self.call(runs_of, self.cluster, sj)
-        return web.json_response([b["metadata"]["name"] for b in bodies])
-
 
 def _job_finished(job: dict[str, Any]) -> bool:
     conditions = (job.get("status") or {}).get("conditions") or []
@@ -375,7 +366,6 @@ def build_app(
             web.get("/", pages.fleet),
             web.get("/timeline", pages.timeline),
             web.get("/ns/{namespace}/sj/{name}", pages.scheduled_job),
-            web.get("/ns/{namespace}/sj/{name}/jobs", pages.jobs),
             web.post("/ns/{namespace}/sj/{name}/run", pages.run_now),
             web.post("/ns/{namespace}/sj/{name}/suspend", pages.suspend),
             web.post("/ns/{namespace}/sj/{name}/resume", pages.resume),

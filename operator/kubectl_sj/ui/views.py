@@ -175,8 +175,8 @@ class Lane:
     """Upcoming starts (slot plus jitter) as fractions of the window."""
     next_labels: tuple[str, ...]
     """The first few upcoming starts, as text (in the job's zone)."""
-    more: int
-    """Upcoming starts beyond the mark limit (not drawn)."""
+    more: bool
+    """Whether there are more upcoming starts in the window than the mark limit (not drawn)."""
     error: str | None = None
 
 
@@ -195,7 +195,7 @@ class Timeline:
     buckets: int = field(default=60)
 
 
-_MARK_LIMIT = 1500
+_MARK_LIMIT = 5000
 _TICK_STEPS = (
     timedelta(minutes=5),
     timedelta(minutes=10),
@@ -208,12 +208,12 @@ _TICK_STEPS = (
 )
 
 
-def upcoming(sj: ScheduledJob, *, after: datetime, until: datetime, limit: int) -> tuple[list[datetime], int]:
-    """The starts (slot plus jitter) in (after, until], at most ``limit``, and how many more there are
-    (counted up to another ``limit``): the same code as ``kubectl sj next``."""
-    slots = next_slots(sj, after=after, count=2 * limit)
+def upcoming(sj: ScheduledJob, *, after: datetime, until: datetime, limit: int) -> tuple[list[datetime], bool]:
+    """The starts (slot plus jitter) of the slots in (after, until], at most ``limit``, and whether
+    there are more: the same code as ``kubectl sj next``."""
+    slots = next_slots(sj, after=after, count=limit + 1)
     starts = [s.start for s in slots if s.slot <= until]
-    return starts[:limit], len(starts) - min(len(starts), limit)
+    return starts[:limit], len(starts) > limit
 
 
 def _ticks(start: datetime, end: datetime) -> tuple[tuple[float, str], ...]:
@@ -267,7 +267,7 @@ def timeline(
             )
         marks: list[float] = []
         labels: list[str] = []
-        more = 0
+        more = False
         error = None
         if sj.suspended:
             error = "suspended"
@@ -414,12 +414,13 @@ def run_outcome(sj: ScheduledJob, token: str, *, job_exists: bool) -> RunOutcome
     job = manual_job_name(sj.name, token)
     status = sj.status
     record = next((r for r in status.history if r.job == job), None)
-    if status.lastHandledRunRequest != token and record is None and not job_exists:
+    queued = any(q.job == job for q in status.queued)
+    if status.lastHandledRunRequest != token and record is None and not job_exists and not queued:
         return RunOutcome(job, "waiting", "Run requested; waiting for the operator to pick it up.", final=False)
     if record is not None and record.result in NOT_RUN_RESULTS:
         detail = record.message or record.reason or ""
         return RunOutcome(job, "not-run", f"Run {record.result}" + (f": {detail}" if detail else "."), final=True)
-    if any(q.job == job for q in status.queued):
+    if queued:
         policy = sj.raw_spec.get("concurrencyPolicy") or "Allow"
         text = f"Run queued (concurrencyPolicy {policy}): job {job} starts when the active run ends."
         return RunOutcome(job, "queued", text, final=False)
