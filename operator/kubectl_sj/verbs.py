@@ -273,11 +273,10 @@ class _App:
         a = self.args
         if a.in_cluster:
             self._cluster = Cluster.from_connection(in_cluster_connection())
-            context = "in-cluster"
-        else:
-            context = self.cluster.connection.host
-            context = f"context {a.context}" if getattr(a, "context", None) else f"{context}"
-        namespace = None if self.all_namespaces else getattr(a, "namespace", None)
+        # As kubectl: the context's namespace unless -n names one; -A shows all namespaces.
+        namespace = None if self.all_namespaces else self.namespace
+        context = "in-cluster" if a.in_cluster else (getattr(a, "context", None) or "current context")
+        context = f"{context} · {self.cluster.host}"
         loopback = a.address in ("127.0.0.1", "localhost", "::1")
         settings = UiSettings(default_namespace=namespace, context=context, loopback_only=loopback)
 
