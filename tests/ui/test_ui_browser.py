@@ -105,8 +105,13 @@ def test_the_fleet_lists_the_examples(ui: UiProcess, sandbox: Sandbox, page: Any
     assert shown == sorted(sandbox.applied)
     heartbeat = page.locator('#fleet tr[data-name="heartbeat"]')
     assert heartbeat.locator("td").nth(2).inner_text() == "*/10 * * * * *"
-    # heartbeat runs every 10 s in the sandbox: its last result and sparkline fill in without a reload.
+    # heartbeat runs every 10 s in the sandbox: its last result and sparkline fill in, and the page
+    # updates itself without a reload (the marker set on this window survives the updates).
+    page.evaluate("window.__notReloaded = true")
+    stamp = page.inner_text("#updated")
     wait_for(lambda: heartbeat.locator(".r-Succeeded").count() == 1, 40, interval=0.5, what="heartbeat's first success")
+    wait_for(lambda: page.inner_text("#updated") != stamp, 15, interval=0.5, what="a live update of the fleet")
+    assert page.evaluate("window.__notReloaded") is True
     assert heartbeat.locator("svg.spark rect.f-Succeeded").count() >= 1
     assert heartbeat.locator(".rate").inner_text().endswith("%")
     screenshot(page, "fleet")
@@ -135,7 +140,32 @@ def test_the_timeline_shows_the_next_runs(ui: UiProcess, sandbox: Sandbox, page:
     nxt = json.loads(kubectl_sj(sandbox, "next", "hourly-report", "--count", "1", "-o", "json"))
     row = page.inner_text('#next-runs tr[data-name="hourly-report"]')
     assert nxt[0]["start"] in row, row
+    # heartbeat has run (the fleet test waited for it): its recent runs are bars coloured by result.
+    heartbeat = page.locator('g.lane[data-name="heartbeat"]')
+    assert int(heartbeat.get_attribute("data-bars") or 0) >= 1
+    assert heartbeat.locator("rect.bar.f-Succeeded").count() >= 1
     screenshot(page, "timeline")
+
+
+def test_the_run_page_follows_a_running_run(ui: UiProcess, sandbox: Sandbox, page: Any) -> None:
+    """heartbeat's runs take 2 s: open one while it runs; the page follows it to its end by itself."""
+
+    def running() -> str | None:
+        body = json.loads(kubectl_sj(sandbox, "get", "heartbeat", "-o", "json"))
+        active = (body.get("status") or {}).get("active") or []
+        return str(active[0]["name"]) if active else None
+
+    job = wait_for(running, 30, interval=0.2, what="a running heartbeat run")
+    page.goto(ui.url + f"ns/default/sj/heartbeat/runs/{job}")
+    assert page.get_attribute("#live", "data-refresh") == "2"  # following while it runs
+    page.evaluate("window.__notReloaded = true")
+    page.wait_for_function(
+        "document.querySelector('#record') && document.querySelector('#record').innerText.includes('Succeeded')",
+        timeout=20_000,
+    )
+    assert page.evaluate("window.__notReloaded") is True
+    assert "finished with exit code 0" in page.inner_text("#log")
+    assert page.get_attribute("#live", "data-refresh") is None  # finished: no more refreshing
 
 
 def test_run_now_starts_a_run_that_appears_in_history(ui: UiProcess, page: Any) -> None:
