@@ -371,13 +371,13 @@ def build_app(
             web.post("/ns/{namespace}/sj/{name}/resume", pages.resume),
             web.get("/ns/{namespace}/sj/{name}/runs/{job}", pages.run),
             web.get("/ns/{namespace}/sj/{name}/runs/{job}/log", pages.raw_log),
-            web.get("/healthz", lambda _: _ok()),
+            web.get("/healthz", _healthz),
         ]
     )
     return app
 
 
-async def _ok() -> web.Response:
+async def _healthz(_request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
