@@ -150,12 +150,7 @@ def test_the_timeline_shows_the_next_runs(ui: UiProcess, sandbox: Sandbox, page:
 def test_the_run_page_follows_a_running_run(ui: UiProcess, sandbox: Sandbox, page: Any) -> None:
     """heartbeat's runs take 2 s: open one while it runs; the page follows it to its end by itself."""
 
-    def running() -> str | None:
-        body = json.loads(kubectl_sj(sandbox, "get", "heartbeat", "-o", "json"))
-        active = (body.get("status") or {}).get("active") or []
-        return str(active[0]["name"]) if active else None
-
-    job = wait_for(running, 30, interval=0.2, what="a running heartbeat run")
+    job = wait_for(lambda: heartbeat_active(sandbox), 30, interval=0.2, what="a running heartbeat run")
     page.goto(ui.url + f"ns/default/sj/heartbeat/runs/{job}")
     assert page.get_attribute("#live", "data-refresh") == "2"  # following while it runs
     page.evaluate("window.__notReloaded = true")
@@ -189,6 +184,29 @@ def test_run_now_starts_a_run_that_appears_in_history(ui: UiProcess, page: Any) 
     assert f"name: {job}" in page.inner_text("#manifest")
     assert "PUNCTUAL_SCHEDULED_TIME=" in page.inner_text("#log")
     screenshot(page, "run")
+
+
+def test_run_now_goes_through_the_concurrency_policy(ui: UiProcess, sandbox: Sandbox, page: Any) -> None:
+    """heartbeat is Forbid: Run now while a run is active is skipped, and the page says so. The
+    2 s run may end before the request is handled (then the run simply starts): try again."""
+    outcomes = []
+    for _ in range(3):
+        wait_for(lambda: heartbeat_active(sandbox), 30, interval=0.2, what="a running heartbeat run")
+        page.goto(ui.url + "ns/default/sj/heartbeat")
+        page.click("#run-now")
+        page.wait_for_selector('#outcome[data-state="not-run"], #outcome[data-state="finished"]', timeout=30_000)
+        outcomes.append(page.inner_text("#outcome"))
+        if page.get_attribute("#outcome", "data-state") == "not-run":
+            break
+    assert outcomes[-1].startswith("Run Skipped: "), outcomes
+    assert "still running (concurrencyPolicy Forbid)" in outcomes[-1]
+    screenshot(page, "run-now-skipped")
+
+
+def heartbeat_active(sandbox: Sandbox) -> str | None:
+    body = json.loads(kubectl_sj(sandbox, "get", "heartbeat", "-o", "json"))
+    active = (body.get("status") or {}).get("active") or []
+    return str(active[0]["name"]) if active else None
 
 
 def test_suspend_shows_on_the_fleet(ui: UiProcess, page: Any) -> None:
