@@ -137,7 +137,7 @@ async def test_foreign_origins_and_hosts_are_refused(served: Any) -> None:
 async def test_bad_query_values_are_an_error_page(served: Any, path: str) -> None:
     client, _ = served
     response = await client.get(path)
-    assert response.status == 500
+    assert response.status == 400
     assert "hours must be a number from 0 to 48" in await response.text()
 
 

@@ -329,6 +329,9 @@ def test_run_outcome_texts() -> None:
 # -- error pages -------------------------------------------------------------------------------------------
 
 
+CONFLICT = b'{"kind": "Status", "reason": "Conflict", "message": "the object has been modified"}'
+
+
 def test_forbidden_says_the_verb_and_resource() -> None:
     message = api_error_message(Request("patch", "scheduledjobs.punctual.dev", "team-a", "report"), code=403, body=None)
     page = views.error_page(PluginError(message))
@@ -350,12 +353,13 @@ def test_forbidden_says_the_verb_and_resource() -> None:
         (CRD_MISSING, 404, "Not found"),
         (unreachable_message("https://127.0.0.1:6443", "connection refused"), 502, "API server unreachable"),
         (api_error_message(Request("list", "pods", "a"), code=401, body=None), 401, "Unauthorized"),
-        ("error: hours must be a number from 0 to 48 (e.g. ?hours=6)", 500, "Error"),
+        (api_error_message(Request("patch", "pods", "a", "x"), code=409, body=CONFLICT), 500, "Error"),
     ],
 )
 def test_error_pages(message: str, status: int, title: str) -> None:
     page = views.error_page(message)
     assert (page.status, page.title) == (status, title)
+    assert page.message and "None" not in page.message
     assert "error: " not in page.message
 
 

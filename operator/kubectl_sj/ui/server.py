@@ -38,7 +38,7 @@ from kubectl_sj.kubeconfig import Connection
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.runs import job_pods, new_token
 from kubectl_sj.ui import views
-from punctual.jobs import ANNOTATION_RUN_REQUEST, LABEL_SCHEDULED_JOB, label_value
+from punctual.jobs import ANNOTATION_RUN_REQUEST, LABEL_SCHEDULED_JOB, label_value, manual_job_name
 
 __all__ = ["SERVICE_ACCOUNT_DIR", "UiSettings", "build_app", "in_cluster_connection", "serve"]
 
@@ -102,6 +102,10 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+class _BadQuery(Exception):
+    """A query parameter the page cannot use (a 400 page that says which)."""
+
+
 class _Pages:
     """The route handlers; ``cluster`` is the user's."""
 
@@ -127,7 +131,8 @@ class _Pages:
 
     def selection(self, request: web.Request) -> tuple[str | None, str, str]:
         q = request.query
-        namespace = q["ns"].strip() or None if "ns" in q else self.settings.default_namespace
+        # ?ns= (empty) is all namespaces; no ns at all is the namespace the UI was started with.
+        namespace = (q["ns"].strip() or None) if "ns" in q else self.settings.default_namespace
         return namespace, q.get("q", "").strip(), q.get("l", "").strip()
 
     async def selected(self, request: web.Request) -> tuple[list[ScheduledJob], dict[str, Any]]:
@@ -155,7 +160,7 @@ class _Pages:
         except ValueError:
             hours = -1
         if not 0 < hours <= 48:
-            raise PluginError("error: hours must be a number from 0 to 48 (e.g. ?hours=6)")
+            raise _BadQuery("hours must be a number from 0 to 48 (e.g. ?hours=6)")
         now = self.clock()
         ahead = timedelta(hours=hours)
         line = views.timeline(items, now=now, ahead=ahead, behind=ahead / 4)
@@ -173,9 +178,7 @@ class _Pages:
         outcome = None
         token = request.query.get("run")
         if token:
-            from punctual.jobs import manual_job_name
-
-            job = await self.call(self.cluster.get_job, namespace, manual_job_name(name, token))
+            job, _ = await self.optional(self.cluster.get_job, namespace, manual_job_name(name, token))
             outcome = views.run_outcome(sj, token, job_exists=job is not None)
         live = bool(sj.status.active or sj.status.queued or (outcome is not None and not outcome.final))
         return self.render(
@@ -350,6 +353,8 @@ def build_app(
             return await handler(request)
         except PluginError as exc:
             return error(request, views.error_page(exc))
+        except _BadQuery as exc:
+            return error(request, views.ErrorPage(400, "Bad request", str(exc), ""))
         except web.HTTPNotFound:
             return error(request, views.ErrorPage(404, "Not found", f"There is no page at {request.path}.", ""))
         except web.HTTPMethodNotAllowed:
