@@ -189,13 +189,15 @@ class Timeline:
     ticks: tuple[tuple[float, str], ...]
     """(x, label) for the axis, in UTC."""
     density: tuple[int, ...]
-    """Upcoming starts of all lanes per bucket: the clusters that ``H`` would spread."""
+    """How many of the lanes start a run in each bucket of the time ahead: the clusters of jobs
+    firing at once that ``H`` would spread (a job every 10 s counts once per bucket, not 6 times a
+    minute, so it does not drown the others)."""
     busiest: tuple[str, int] | None = None
-    """The bucket with the most starts (its start time as text) and how many, if any."""
+    """The bucket the most jobs start in (its start time as text) and how many, if any."""
     buckets: int = field(default=60)
 
 
-_MARK_LIMIT = 5000
+_MARK_LIMIT = 2500
 _TICK_STEPS = (
     timedelta(minutes=5),
     timedelta(minutes=10),
@@ -276,9 +278,11 @@ def timeline(
                 starts, more = upcoming(sj, after=now, until=end, limit=_MARK_LIMIT)
             except SlotError as exc:
                 starts, error = [], str(exc)
+            hit: set[int] = set()
             for when in starts:
                 marks.append(x_of(when))
-                bucket = min(buckets - 1, int((when - now) / (end - now) * buckets)) if end > now else 0
+                hit.add(min(buckets - 1, int((when - now) / (end - now) * buckets)) if end > now else 0)
+            for bucket in hit:
                 density[bucket] += 1
             labels = [format_local(when, sj.time_zone) for when in starts[:3]]
         lanes.append(
