@@ -45,7 +45,7 @@ def _globals(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kubectl sj",
-        description="Punctual ScheduledJobs from kubectl: run now, list, history, next slots, suspend, logs.",
+        description="Punctual ScheduledJobs from kubectl: run now, list, history, next slots, suspend, logs, a web UI.",
     )
     parser.add_argument("--version", action="version", version=f"kubectl-sj {__version__}")
     _globals(parser)

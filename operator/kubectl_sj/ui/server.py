@@ -121,7 +121,6 @@ class _Pages:
     def render(self, name: str, request: web.Request, *, status: int = 200, **context: Any) -> web.Response:
         html = self.env.get_template(name).render(
             ui=self.settings,
-            request_path=request.path_qs,
             now=self.clock(),
             **context,
         )
