@@ -5,7 +5,7 @@ credentials. The real client against real servers is in test_ui_browser.py and t
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class FakeCluster:
         self.failure: PluginError | None = None
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
         self.listed: list[tuple[str | None, str | None]] = []
+        self.logs: list[tuple[str, bool]] = []
 
     def list_scheduled_jobs(self, namespace: str | None, *, label_selector: str | None = None) -> list[ScheduledJob]:
         self.listed.append((namespace, label_selector))
@@ -53,6 +54,16 @@ class FakeCluster:
             raise self.failure
         self.patches.append((namespace, name, patch))
         return self.get_scheduled_job(namespace, name)
+
+    def list_pods(self, namespace: str, *, label_selector: str) -> list[dict[str, Any]]:
+        if label_selector != "batch.kubernetes.io/job-name=report-1":
+            return []
+        return [{"metadata": {"name": "report-1-abcde", "creationTimestamp": "2026-11-23T10:00:00Z"}}]
+
+    def pod_log(self, namespace: str, pod: str, *, container: str | None, follow: bool) -> Iterator[bytes]:
+        self.logs.append((pod, follow))
+        yield b"line 1\n"
+        yield b"line 2\n"
 
     def list_events(self, namespace: str, *, involved_uid: str) -> list[dict[str, Any]]:
         raise PluginError(api_error_message(Request("list", "events", namespace), code=403, body=None))
@@ -148,6 +159,17 @@ async def test_unknown_pages_and_methods(served: Any) -> None:
     assert (await client.get("/ns/team-a/sj/report/suspend")).status == 405
     missing = await client.get("/ns/team-a/sj/gone")
     assert missing.status == 404 and "scheduledjobs.punctual.dev &#34;gone&#34; not found" in await missing.text()
+
+
+@pytest.mark.asyncio
+async def test_the_raw_log_streams_the_newest_pod(served: Any) -> None:
+    client, cluster = served
+    response = await client.get("/ns/team-a/sj/report/runs/report-1/log?follow=1")
+    assert response.status == 200 and response.content_type == "text/plain"
+    assert await response.text() == "line 1\nline 2\n"
+    assert cluster.logs == [("report-1-abcde", True)]
+    missing = await client.get("/ns/team-a/sj/report/runs/report-2/log")
+    assert missing.status == 404 and "has no pods" in await missing.text()
 
 
 def test_in_cluster_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
