@@ -137,6 +137,18 @@ def test_the_sparkline_covers_the_newest_runs_only() -> None:
     assert row.spark[-1] == "Failed" and row.success_rate == "95%"
 
 
+def test_skipped_and_replaced_slots_do_not_count_in_the_success_rate_but_missed_ones_do() -> None:
+    history = [
+        record("r-4", "Skipped", start=-1),
+        record("r-3", "Missed", start=-2),
+        record("r-2", "Replaced", start=-3),
+        record("r-1", "Succeeded", start=-20),
+    ]
+    [row] = views.fleet_rows([sj(status={"history": history})], now=NOW)
+    assert row.spark == ("Succeeded", "Replaced", "Missed", "Skipped")
+    assert row.success_rate == "50%"
+
+
 def test_a_running_run_does_not_count_in_the_success_rate() -> None:
     history = [record("r-2", "Running", start=-1), record("r-1", "Succeeded", start=-20)]
     [row] = views.fleet_rows([sj(status={"history": history})], now=NOW)

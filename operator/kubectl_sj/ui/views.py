@@ -93,7 +93,9 @@ class FleetRow:
 
 
 def _success_rate(results: Sequence[str]) -> str:
-    finished = [r for r in results if r not in ("Running",)]
+    """Succeeded among the runs that ended and the slots lost (Missed, Dropped); a run still going,
+    and a slot the concurrency policy skipped or replaced on purpose, count neither way."""
+    finished = [r for r in results if r == "Succeeded" or r in FAILED_RESULTS]
     if not finished:
         return "-"
     ok = sum(1 for r in finished if r == "Succeeded")
