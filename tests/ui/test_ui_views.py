@@ -85,6 +85,12 @@ QUEUED = {"queued": [{"scheduledTime": at(-1), "trigger": "manual", "job": "repo
         ("a spec the parser refuses", sj(concurrencyPolicy="Sometimes"), "invalid"),
         ("the operator says invalid", sj(status={"conditions": [condition("ScheduleValid", "False")]}), "invalid"),
         ("paused", sj(status={"conditions": [condition("Paused", "True")]}), "paused"),
+        ("past notAfter", sj(status={"conditions": [{**condition("Ready", "True"), "reason": "Ended"}]}), "ended"),
+        (
+            "past notAfter, a manual run going",
+            sj(status={**ACTIVE, "conditions": [{**condition("Ready", "True"), "reason": "Ended"}]}),
+            "active",
+        ),
     ],
 )
 def test_state(name: str, item: ScheduledJob, state: str) -> None:
@@ -389,4 +395,7 @@ def test_describe_spec() -> None:
     pairs = dict(views.describe_spec(sj(concurrencyPolicy="Forbid", jitter="30s", startingDeadlineSeconds=60)))
     assert pairs["Concurrency"] == "Forbid" and pairs["Jitter"] == "30s" and pairs["Starting deadline"] == "60s"
     assert pairs["Images"] == "registry/report:1.2"
+    assert pairs["Window"] == "always"
+    window = dict(views.describe_spec(sj(notBefore="2026-12-01T00:00:00Z")))["Window"]
+    assert window == "2026-12-01T00:00:00Z to no end"
     assert "Invalid spec" in dict(views.describe_spec(sj(concurrencyPolicy="Sometimes")))

@@ -54,7 +54,8 @@ _FINISHED = frozenset({"Succeeded", "Failed"})
 
 
 def state_of(sj: ScheduledJob) -> str:
-    """``suspended``, ``invalid``, ``paused``, ``active``, ``queued`` or ``idle`` (the first that holds)."""
+    """``suspended``, ``invalid``, ``paused``, ``ended``, ``active``, ``queued`` or ``idle`` (the first
+    that holds)."""
     conditions = {c.type: c for c in sj.status.conditions}
     if sj.suspended:
         return "suspended"
@@ -64,6 +65,9 @@ def state_of(sj: ScheduledJob) -> str:
     paused = conditions.get("Paused")
     if paused is not None and paused.status == "True":
         return "paused"
+    ready = conditions.get("Ready")
+    if ready is not None and ready.reason == "Ended" and not sj.status.active:
+        return "ended"  # past spec.notAfter: no more slots (manual runs still work)
     if sj.status.active:
         return "active"
     if sj.status.queued:
@@ -479,6 +483,14 @@ def error_page(error: PluginError | str) -> ErrorPage:
     return ErrorPage(500, "Error", text.removeprefix("error: "), "")
 
 
+def _window(spec: Mapping[str, Any]) -> str:
+    """``spec.notBefore`` / ``spec.notAfter``: the active window of the schedule, if any."""
+    start, end = spec.get("notBefore"), spec.get("notAfter")
+    if not start and not end:
+        return "always"
+    return f"{start or 'any time'} to {end or 'no end'}"
+
+
 def describe_spec(sj: ScheduledJob) -> list[tuple[str, str]]:
     """The spec summary on a ScheduledJob's page: (label, value) pairs."""
     spec: Mapping[str, Any] = sj.raw_spec
@@ -493,6 +505,7 @@ def describe_spec(sj: ScheduledJob) -> list[tuple[str, str]]:
         ("Jitter", str(spec.get("jitter") or "none")),
         ("Starting deadline", f"{spec['startingDeadlineSeconds']}s" if spec.get("startingDeadlineSeconds") else "none"),
         ("Suspended", "yes" if sj.suspended else "no"),
+        ("Window", _window(spec)),
         ("Images", images or "none"),
     ]
     if sj.spec_error:
