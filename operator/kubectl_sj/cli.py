@@ -33,6 +33,7 @@ VERBS = (
     "backfill",
     "convert",
     "completion",
+    "ui",
 )
 
 
@@ -57,7 +58,7 @@ def _globals(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kubectl sj",
-        description="Punctual ScheduledJobs from kubectl: run now, list, history, next slots, suspend, logs.",
+        description="Punctual ScheduledJobs from kubectl: run now, list, history, next slots, suspend, logs, a web UI.",
     )
     parser.add_argument("--version", action="version", version=f"kubectl-sj {__version__}")
     _globals(parser)
@@ -132,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cronjob", nargs="?", metavar="cronjob/NAME")
     p.add_argument("-f", "--filename", help="a CronJob manifest file (- for stdin)")
     p.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml", help="output format")
+
+    p = verb("ui", "Serve a web UI (fleet, timeline, history, logs, run now) with your kubeconfig's credentials.")
+    p.add_argument("--port", type=int, default=0, help="the port to listen on (default 0: a free one)")
+    p.add_argument("--address", default="127.0.0.1", help="the address to bind (0.0.0.0 in a pod; default 127.0.0.1)")
+    p.add_argument("--open", action="store_true", help="open the UI in a web browser")
+    p.add_argument("--in-cluster", action="store_true", help="use the pod's ServiceAccount instead of a kubeconfig")
 
     p = verb("completion", "Print a shell completion script (bash or zsh).")
     p.add_argument("shell", choices=["bash", "zsh"])

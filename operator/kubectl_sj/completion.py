@@ -25,6 +25,7 @@ VERBS = (
     "backfill",
     "convert",
     "completion",
+    "ui",
 )
 GLOBAL_FLAGS = ("-n", "--namespace", "-A", "--all-namespaces", "--context", "--kubeconfig", "-h", "--help")
 FLAGS: dict[str, tuple[str, ...]] = {
@@ -39,6 +40,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "backfill": ("--from", "--to", "--parallel", "--dry-run", "--wait", "--timeout", "--cancel"),
     "convert": ("-f", "--filename", "-o", "--output"),
     "completion": (),
+    "ui": ("--port", "--address", "--open", "--in-cluster"),
 }
 # Verbs whose first argument is a ScheduledJob name.
 _NAMED = ("run", "get", "history", "next", "suspend", "resume", "logs", "backfill")
@@ -63,7 +65,7 @@ _kubectl_sj() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
             -n|--namespace|--context|--kubeconfig|-o|--output) ((i++)) ;;
-            --timeout|--limit|--count|--from|--to|--parallel|--run|-c|--container|--filename) ((i++)) ;;
+            --timeout|--limit|--count|--from|--to|--parallel|--run|-c|--container|--filename|--port|--address) ((i++)) ;;
             -*) ;;
             *) verb="${COMP_WORDS[i]}"; break ;;
         esac

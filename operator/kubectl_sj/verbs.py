@@ -299,6 +299,30 @@ class _App:
             self.out.write("---\n".join(format.dump(doc, "yaml") for doc in converted))
         return 0
 
+    def ui(self) -> int:
+        from kubectl_sj.ui.server import UiSettings, in_cluster_connection, serve
+
+        a = self.args
+        if a.in_cluster:
+            self._cluster = Cluster.from_connection(in_cluster_connection())
+        # As kubectl: the context's namespace unless -n names one; -A shows all namespaces.
+        namespace = None if self.all_namespaces else self.namespace
+        context = "in-cluster" if a.in_cluster else (getattr(a, "context", None) or "current context")
+        context = f"{context} · {self.cluster.host}"
+        loopback = a.address in ("127.0.0.1", "localhost", "::1")
+        settings = UiSettings(default_namespace=namespace, context=context, loopback_only=loopback)
+
+        def announce(url: str) -> None:
+            self.out.write(f"Punctual UI at {url} (Ctrl-C to stop)\n")
+            self.out.flush()
+            if a.open:
+                import webbrowser
+
+                webbrowser.open(url)
+
+        serve(self.cluster, settings, address=a.address, port=a.port, announce=announce)
+        return 0
+
     def completion(self) -> int:
         self.out.write(completion.script(self.args.shell))
         return 0
