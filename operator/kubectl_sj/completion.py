@@ -65,7 +65,8 @@ _kubectl_sj() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
             -n|--namespace|--context|--kubeconfig|-o|--output) ((i++)) ;;
-            --timeout|--limit|--count|--from|--to|--parallel|--run|-c|--container|--filename|--port|--address) ((i++)) ;;
+            --timeout|--limit|--count|--from|--to|--parallel|--run|-c|--container|--filename) ((i++)) ;;
+            --port|--address) ((i++)) ;;
             -*) ;;
             *) verb="${COMP_WORDS[i]}"; break ;;
         esac
