@@ -25,6 +25,7 @@ __all__ = [
     "ActiveRun",
     "Condition",
     "HistoryRecord",
+    "Pause",
     "QueuedSlot",
     "Status",
     "parse_time",
@@ -100,6 +101,13 @@ class HistoryRecord:
 
 
 @dataclass(frozen=True)
+class Pause:
+    since: datetime
+    failures: int
+    generation: int | None
+
+
+@dataclass(frozen=True)
 class Status:
     """The fields of :class:`punctual.api.ScheduledJobStatus`, with the models' defaults."""
 
@@ -112,6 +120,9 @@ class Status:
     lastSuccessfulTime: datetime | None = None
     lastFailureTime: datetime | None = None
     lastHandledRunRequest: str | None = None
+    consecutiveFailures: int = 0
+    pause: Pause | None = None
+    lastHandledResumeRequest: str | None = None
     active: tuple[ActiveRun, ...] = ()
     queued: tuple[QueuedSlot, ...] = ()
     history: tuple[HistoryRecord, ...] = ()
@@ -229,6 +240,18 @@ def _record(f: _Fields) -> HistoryRecord:
     )
 
 
+def _pause(f: _Fields) -> Pause | None:
+    value = f.raw.get("pause")
+    if value is None:
+        return None
+    p = _Fields(value)
+    if p.raw.get("failures") is None:  # not optional in the model
+        raise _Unsure
+    return Pause(
+        since=p.time("since", required=True), failures=_required_int(p, "failures"), generation=p.integer("generation")
+    )
+
+
 def _counts(f: _Fields) -> dict[str, int]:
     value = f.raw.get("counts", {})
     if type(value) is not dict or any(type(k) is not str or type(v) is not int for k, v in value.items()):
@@ -256,6 +279,9 @@ def read_status(raw: object) -> Status | None:
             lastSuccessfulTime=f.time("lastSuccessfulTime"),
             lastFailureTime=f.time("lastFailureTime"),
             lastHandledRunRequest=f.text("lastHandledRunRequest"),
+            consecutiveFailures=_required_int(f, "consecutiveFailures"),
+            pause=_pause(f),
+            lastHandledResumeRequest=f.text("lastHandledResumeRequest"),
             active=f.items("active", _active),
             queued=f.items("queued", _queued),
             history=f.items("history", _record),

@@ -19,6 +19,7 @@ from punctual.api import API_VERSION, KIND, ScheduledJobSpec, Trigger, format_ti
 
 __all__ = [
     "ANNOTATION_DURATION_BUDGET",
+    "ANNOTATION_RESUME_REQUEST",
     "ANNOTATION_RUN_REQUEST",
     "ANNOTATION_SCHEDULED_TIME",
     "LABEL_SCHEDULED_JOB",
@@ -40,6 +41,7 @@ LABEL_SCHEDULED_JOB = "punctual.dev/scheduledjob"
 LABEL_TRIGGER = "punctual.dev/trigger"
 ANNOTATION_SCHEDULED_TIME = "punctual.dev/scheduled-time"
 ANNOTATION_RUN_REQUEST = "punctual.dev/run-requested-at"
+ANNOTATION_RESUME_REQUEST = "punctual.dev/resume-requested-at"
 ANNOTATION_DURATION_BUDGET = "punctual.dev/duration-budget"
 MAX_NAME = 63  # the Job controller copies the Job name into a pod label value: at most 63 characters
 

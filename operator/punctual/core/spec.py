@@ -16,7 +16,7 @@ from typing import Any
 
 from punctual.api import ScheduledJobSpec, format_time, parse_time
 from punctual.durations import DurationError, parse_duration
-from punctual.jobs import ANNOTATION_RUN_REQUEST, Owner
+from punctual.jobs import ANNOTATION_RESUME_REQUEST, ANNOTATION_RUN_REQUEST, Owner
 from punctual.schedule import Schedule, ScheduleError
 
 __all__ = [
@@ -58,6 +58,7 @@ class Subject:
     spec: ScheduledJobSpec
     generation: int | None = None
     run_request: str | None = None
+    resume_request: str | None = None
 
     @property
     def key(self) -> str:
@@ -166,4 +167,5 @@ def subject_from_body(body: Mapping[str, Any], *, now: datetime) -> Subject:
         spec=parse_spec(body.get("spec") or {}),
         generation=meta.get("generation"),
         run_request=(meta.get("annotations") or {}).get(ANNOTATION_RUN_REQUEST),
+        resume_request=(meta.get("annotations") or {}).get(ANNOTATION_RESUME_REQUEST),
     )
