@@ -27,6 +27,7 @@ __all__ = [
     "Backfill",
     "Condition",
     "HistoryRecord",
+    "Pause",
     "QueuedSlot",
     "Status",
     "parse_time",
@@ -123,6 +124,13 @@ class Backfill:
 
 
 @dataclass(frozen=True)
+class Pause:
+    since: datetime
+    failures: int
+    generation: int | None
+
+
+@dataclass(frozen=True)
 class Status:
     """The fields of :class:`punctual.api.ScheduledJobStatus`, with the models' defaults."""
 
@@ -137,6 +145,9 @@ class Status:
     lastHandledRunRequest: str | None = None
     lastHandledBackfillRequest: str | None = None
     backfills: tuple[Backfill, ...] = ()
+    consecutiveFailures: int = 0
+    pause: Pause | None = None
+    lastHandledResumeRequest: str | None = None
     active: tuple[ActiveRun, ...] = ()
     queued: tuple[QueuedSlot, ...] = ()
     history: tuple[HistoryRecord, ...] = ()
@@ -278,6 +289,18 @@ def _backfill(f: _Fields) -> Backfill:
     )
 
 
+def _pause(f: _Fields) -> Pause | None:
+    value = f.raw.get("pause")
+    if value is None:
+        return None
+    p = _Fields(value)
+    if p.raw.get("failures") is None:  # not optional in the model
+        raise _Unsure
+    return Pause(
+        since=p.time("since", required=True), failures=_required_int(p, "failures"), generation=p.integer("generation")
+    )
+
+
 def _counts(f: _Fields) -> dict[str, int]:
     value = f.raw.get("counts", {})
     if type(value) is not dict or any(type(k) is not str or type(v) is not int for k, v in value.items()):
@@ -307,6 +330,9 @@ def read_status(raw: object) -> Status | None:
             lastHandledRunRequest=f.text("lastHandledRunRequest"),
             lastHandledBackfillRequest=f.text("lastHandledBackfillRequest"),
             backfills=f.items("backfills", _backfill),
+            consecutiveFailures=_required_int(f, "consecutiveFailures"),
+            pause=_pause(f),
+            lastHandledResumeRequest=f.text("lastHandledResumeRequest"),
             active=f.items("active", _active),
             queued=f.items("queued", _queued),
             history=f.items("history", _record),

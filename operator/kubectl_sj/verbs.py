@@ -187,12 +187,23 @@ class _App:
         for sj in items:
             what = f"{TYPE_NAME}/{sj.name}"
             where = f" (namespace {sj.namespace})" if self.all_namespaces else ""
-            if sj.suspended == value:
+            paused = not value and sj.status.pause is not None
+            if sj.suspended == value and not paused:
                 unchanged += 1
-                self.out.write(f"{what} already {done}{where}\n")
+                self.out.write(f"{TYPE_NAME}/{sj.name} already {done}{where}\n")
                 continue
+            patch: dict[str, Any] = {}
+            if sj.suspended != value:
+                patch["spec"] = {"suspend": value}
+            if paused:
+                # Paused after failures: the operator lifts it on a new resume token (it never
+                # writes the spec, so there is nothing in the spec to undo).
+                from kubectl_sj.runs import new_token
+                from punctual.jobs import ANNOTATION_RESUME_REQUEST
+
+                patch["metadata"] = {"annotations": {ANNOTATION_RESUME_REQUEST: new_token()}}
             try:
-                self.cluster.patch_scheduled_job(sj.namespace, sj.name, {"spec": {"suspend": value}})
+                self.cluster.patch_scheduled_job(sj.namespace, sj.name, patch)
             except PluginError as exc:
                 if len(items) == 1:
                     raise
@@ -201,7 +212,8 @@ class _App:
                 self.err.write(f"{exc.message} [{what}{where}]\n")
                 continue
             changed += 1
-            self.out.write(f"{what} {done}{where}\n")
+            note = f" (was paused after {sj.status.pause.failures} failed runs)" if paused and sj.status.pause else ""
+            self.out.write(f"{what} {done}{note}{where}\n")
         if len(items) > 1:
             summary = f"{changed} {done}, {unchanged} already {done}"
             self.out.write(summary + (f", {failed} failed\n" if failed else "\n"))

@@ -37,6 +37,7 @@ __all__ = [
     "HistoryRecord",
     "JobTemplate",
     "ObjectMetaTemplate",
+    "Pause",
     "QueuedSlot",
     "Result",
     "ScheduledJobSpec",
@@ -215,6 +216,15 @@ class ScheduledJobSpec(_Model):
     maxCatchUp: int = Field(
         default=100, ge=0, le=1000, description="catchUp All: most missed slots started; older ones Missed."
     )
+    pauseAfterFailures: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=(
+            "After this many consecutive Failed runs no run starts (condition Suspended, reason "
+            "TooManyFailures) until `kubectl sj resume` or a spec change. Manual runs still work."
+        ),
+    )
     jobTemplate: JobTemplate = Field(description="The Job to create for each run (batch/v1 JobTemplateSpec).")
     successfulJobsHistoryLimit: int = Field(default=3, ge=0, le=1000, description="Succeeded Jobs kept.")
     failedJobsHistoryLimit: int = Field(default=1, ge=0, le=1000, description="Failed Jobs kept.")
@@ -266,6 +276,21 @@ class Condition(_Model):
     message: str = ""
     lastTransitionTime: Time
     observedGeneration: int | None = None
+
+
+class Pause(_Model):
+    """Runs stopped after ``pauseAfterFailures`` consecutive failures (status.pause)."""
+
+    since: Time
+    failures: int = Field(description="Consecutive Failed runs when the pause began.")
+    generation: int | None = Field(
+        default=None, description="metadata.generation when it began; a spec change (a new one) lifts it."
+    )
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return _to_utc(value)
 
 
 class ActiveRun(_Model):
@@ -371,6 +396,13 @@ class ScheduledJobStatus(_Model):
     backfills: list[BackfillStatus] = Field(
         default_factory=list, description="Backfill requests: those in progress and the newest finished ones."
     )
+    consecutiveFailures: int = Field(
+        default=0, description="Failed runs since the last Succeeded one (for spec.pauseAfterFailures)."
+    )
+    pause: Pause | None = Field(
+        default=None, description="Set while runs are paused after spec.pauseAfterFailures failures."
+    )
+    lastHandledResumeRequest: str | None = None
     active: list[ActiveRun] = Field(default_factory=list)
     queued: list[QueuedSlot] = Field(default_factory=list)
     history: list[HistoryRecord] = Field(default_factory=list)

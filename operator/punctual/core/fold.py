@@ -37,6 +37,7 @@ def fold_jobs(work: Work, jobs: Sequence[ObservedJob], status: ScheduledJobStatu
         was_running = previous is None or previous.result is Result.RUNNING
         if was_running and record.result in (Result.SUCCEEDED, Result.FAILED):
             bump_counts(work.counts, record.result)
+            work.finished.append(record)
             when = job.completion_time or work.now
             if record.result is Result.SUCCEEDED:
                 if new.lastSuccessfulTime is None or when > new.lastSuccessfulTime:
@@ -69,6 +70,7 @@ def fold_jobs(work: Work, jobs: Sequence[ObservedJob], status: ScheduledJobStatu
                     }
                 )
                 work.put(closed)
+                work.finished.append(closed)
                 bump_counts(work.counts, Result.FAILED)
                 work.events.append(Event("Warning", "RunFailed", f"Job {name} disappeared before it finished"))
             else:

@@ -46,6 +46,8 @@ class Work:
     deletes: list[DeleteJob] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     touched: dict[str, HistoryRecord] = field(default_factory=dict)
+    finished: list[HistoryRecord] = field(default_factory=list)
+    """Runs that ended (Succeeded or Failed) in this decision, for pauseAfterFailures."""
     last_started_slot: datetime | None = None
 
     @property

@@ -16,7 +16,13 @@ from typing import Any
 
 from punctual.api import ScheduledJobSpec, format_time, parse_time
 from punctual.durations import DurationError, parse_duration
-from punctual.jobs import ANNOTATION_BACKFILL_CANCEL, ANNOTATION_BACKFILL_REQUEST, ANNOTATION_RUN_REQUEST, Owner
+from punctual.jobs import (
+    ANNOTATION_BACKFILL_CANCEL,
+    ANNOTATION_BACKFILL_REQUEST,
+    ANNOTATION_RESUME_REQUEST,
+    ANNOTATION_RUN_REQUEST,
+    Owner,
+)
 from punctual.schedule import Schedule, ScheduleError
 
 __all__ = [
@@ -61,6 +67,7 @@ class Subject:
     backfill_request: str | None = None
     """The backfill-request annotation, as written (:mod:`punctual.core.backfill` parses it)."""
     backfill_cancel: str | None = None
+    resume_request: str | None = None
 
     @property
     def key(self) -> str:
@@ -172,4 +179,5 @@ def subject_from_body(body: Mapping[str, Any], *, now: datetime) -> Subject:
         run_request=annotations.get(ANNOTATION_RUN_REQUEST),
         backfill_request=annotations.get(ANNOTATION_BACKFILL_REQUEST),
         backfill_cancel=annotations.get(ANNOTATION_BACKFILL_CANCEL),
+        resume_request=annotations.get(ANNOTATION_RESUME_REQUEST),
     )

@@ -19,6 +19,7 @@ from punctual.core.actions import Decision, Event
 from punctual.core.backfill import advance_backfills
 from punctual.core.conditions import set_condition
 from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, fold_jobs, last_result
+from punctual.core.pause import paused_message, update_pause
 from punctual.core.policy import Work
 from punctual.core.slots import SOON, due_slots
 from punctual.core.spec import Subject, build_schedule, schedule_fingerprint, starting_deadline
@@ -96,13 +97,15 @@ def decide(
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
     # Replaced); the head starts in step 6 instead when nothing runs then.
-    work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE)
+    # 1b. Pause after failures: this decision's finished runs move the count; a pause begins or lifts.
+    paused = update_pause(work, subject, new)
+    work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE and not paused)
     # 4-5. Due slots, unless suspended. A suspended ScheduledJob still wakes at each of its slots and
     # consumes it (neither run nor caught up later), so that after a resume only the slots since the
     # resume are due; if the operator was down across the resume, those are handled as missed during
     # an outage (catchUp decides), never skipped silently.
     resume_at: datetime | None = None
-    if subject.spec.suspend:
+    if subject.spec.suspend or paused:
         cursor = max(cursor, now)
     else:
         cursor, resume_at = due_slots(work, cursor)
@@ -111,7 +114,7 @@ def decide(
     if token and token != new.lastHandledRunRequest:
         work.offer(job=manual_job_name(subject.name, token), slot=now, due=now, trigger=Trigger.MANUAL)
         new.lastHandledRunRequest = token
-    work.drain_queue()
+    work.drain_queue(start=not paused)
     # 6b. Backfills (punctual.core.backfill): their own lane, at most `parallel` runs each, never
     # through the concurrency policy; also while suspended, as manual runs.
     backfill_wake = advance_backfills(
@@ -144,13 +147,17 @@ def decide(
     ):
         new.lastScheduleTime = work.last_started_slot
     upcoming = schedule.next_after(cursor)
-    new.nextScheduleTime = None if subject.spec.suspend else upcoming
+    new.nextScheduleTime = None if subject.spec.suspend or paused else upcoming
     new.observedGeneration = subject.generation
     suspended = subject.spec.suspend
     ended = upcoming is None and schedule.ended(now)
     ready_reason, ready_message = "Scheduling", f"next run at {format_time(upcoming) if upcoming else 'never'}"
+    suspended_reason, suspended_message = "Suspended", "spec.suspend is true: slots are not run"
     if suspended:
         ready_reason, ready_message = "Suspended", "suspended"
+    elif new.pause is not None:
+        ready_reason, ready_message = "Paused", paused_message(subject, new.pause)
+        suspended_reason, suspended_message = "TooManyFailures", ready_message
     elif ended and schedule.not_after is not None:
         ready_reason = "Ended"
         ready_message = f"the schedule has ended: spec.notAfter {format_time(schedule.not_after)} has passed"
@@ -162,9 +169,9 @@ def decide(
         ("ScheduleValid", "True", "Valid", "the schedule and spec are valid"),
         (
             "Suspended",
-            "True" if suspended else "False",
-            "Suspended" if suspended else "Active",
-            "spec.suspend is true: slots are not run" if suspended else "slots run as scheduled",
+            "True" if suspended or paused else "False",
+            suspended_reason if suspended or paused else "Active",
+            suspended_message if suspended or paused else "slots run as scheduled",
         ),
         ("Ready", "True", ready_reason, ready_message),
     ):
