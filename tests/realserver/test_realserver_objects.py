@@ -34,6 +34,7 @@ from punctual.api import (
     BackfillStatus,
     Condition,
     HistoryRecord,
+    Pause,
     QueuedSlot,
     ScheduledJobStatus,
     format_time,
@@ -124,6 +125,7 @@ NESTED: dict[str, type[BaseModel]] = {
     "queued": QueuedSlot,
     "history": HistoryRecord,
     "backfills": BackfillStatus,
+    "pause": Pause,
 }
 
 
@@ -133,7 +135,8 @@ def _fields_seen(statuses: list[Body]) -> dict[str, set[str]]:
     for status in statuses:
         seen[""] |= set(status)
         for key in NESTED:
-            for item in status.get(key) or []:
+            value = status.get(key) or []
+            for item in value if isinstance(value, list) else [value]:  # a list, or one object (pause)
                 seen[key] |= set(item)
     return seen
 
@@ -148,13 +151,16 @@ def test_every_status_field_survives_pruning_and_a_restart(
     # One ScheduledJob per kind of record, so that together they write every field of the status:
     # queue: active, queued, succeeded runs; forbid: failed runs (exit code 3) and skipped slots;
     # manual: a run request (lastHandledRunRequest, trigger manual); missed: 60 slots missed
-    # during an "outage" (an aggregated Missed record with slotCount).
+    # during an "outage" (an aggregated Missed record with slotCount); paused: one failed run pauses
+    # it (pause, consecutiveFailures) and a resume token (lastHandledResumeRequest) is used up.
     bodies = [
         scheduled_job("queue", EVERY_4S, duration="6s", concurrencyPolicy="Queue", historyLimit=100, jitter="1s"),
         scheduled_job("forbid", EVERY_4S, duration="5s", exit_code=3, concurrencyPolicy="Forbid", historyLimit=100),
         scheduled_job("manual", NEW_YEAR, duration="1s", historyLimit=100),
         scheduled_job("missed", "* * * * * *", duration="0.5s", catchUp="None", suspend=True, historyLimit=100),
+        scheduled_job("paused", EVERY_4S, duration="0.5s", exit_code=1, pauseAfterFailures=1, historyLimit=100),
     ]
+    bodies[-1]["metadata"]["annotations"] = {"punctual.dev/resume-requested-at": "2026-01-01T00:00:00.000000001Z"}
     names = [b["metadata"]["name"] for b in bodies]
     for body in bodies:
         apply_in(real_server, namespace, body)
