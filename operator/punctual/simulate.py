@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
+from punctual.bodies import ScheduledJobBody
 from punctual.core import Decision, Subject, build_schedule, decide, subject_from_body
 from punctual.jobs import JobPhase, ObservedJob
 
@@ -111,7 +112,7 @@ class Simulation:
         meta = self.document.get("metadata") or {}
         # The simulated object is created at `start` (whatever creationTimestamp the document has),
         # under the document's namespace and name.
-        simulated = {
+        simulated: ScheduledJobBody = {
             "metadata": {
                 "namespace": meta.get("namespace") or "default",
                 "name": meta.get("name") or "simulated",

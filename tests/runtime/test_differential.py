@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from punctual.api import HistoryRecord, ScheduledJobStatus, format_time
+from punctual.bodies import RawBody as Body
 from punctual.core import Event
-from punctual.runtime.cache import Body, Cache, Key
+from punctual.runtime.cache import Cache, Key
 from punctual.runtime.reconcile import reconcile
 from punctual.simulate import Simulation
 

@@ -23,19 +23,20 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from aiohttp import web
 from kopf._core.engines.peering import Identity  # kopf exports no public name for the peer id type
 
 from punctual.api import GROUP, PLURAL, VERSION, ScheduledJobStatus
+from punctual.bodies import Job, ScheduledJobBody
 from punctual.core import Event, shard_of
 from punctual.jobs import LABEL_SCHEDULED_JOB
 from punctual.kube import Credentials, Kube, load_credentials
 from punctual.metrics import Metrics
 from punctual.runtime.background import Background
-from punctual.runtime.cache import Body, Cache, Key, key_of
+from punctual.runtime.cache import Cache, Key, key_of
 from punctual.runtime.http import make_app
 from punctual.runtime.leadership import follow_leadership
 from punctual.runtime.observe import observe
@@ -71,10 +72,10 @@ class ApiJobControl:
     def __init__(self, kube: Kube, writer: StatusWriter, recorder: EventRecorder) -> None:
         self.kube, self.writer, self.recorder = kube, writer, recorder
 
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
+    async def create_job(self, namespace: str, manifest: Job) -> Job:
         return await self.kube.create_job(namespace, manifest)
 
-    async def get_job(self, namespace: str, name: str) -> Body:
+    async def get_job(self, namespace: str, name: str) -> Job:
         return await self.kube.get_job(namespace, name)
 
     async def delete_job(self, namespace: str, name: str) -> None:
@@ -176,7 +177,7 @@ class Operator:
         # the scheduler belong to the event loop's thread.
         @kopf.on.event(GROUP, VERSION, PLURAL, registry=reg)
         async def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
-            self.on_scheduledjob(event.get("type"), dict(event["object"]))
+            self.on_scheduledjob(event.get("type"), cast(ScheduledJobBody, dict(event["object"])))
 
     def _credentials(self) -> Credentials:
         if self.credentials is None:
@@ -190,7 +191,7 @@ class Operator:
         shards = self.settings.shards
         return shards <= 1 or shard_of(key[0], key[1], shards) == self.settings.shard
 
-    def on_scheduledjob(self, kind: str | None, body: Body) -> None:
+    def on_scheduledjob(self, kind: str | None, body: ScheduledJobBody) -> None:
         key = key_of(body)
         if not self.mine(key):
             return  # another shard's: not cached, not scheduled, no metrics here

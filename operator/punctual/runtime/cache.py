@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TypeVar
 
 from punctual.api import GROUP
+from punctual.bodies import Job, ObjectMeta, Pod, ScheduledJobBody
 from punctual.jobs import (
     ANNOTATION_DURATION_BUDGET,
     ANNOTATION_RUN_REQUEST,
@@ -23,21 +24,23 @@ from punctual.jobs import (
     slim_pod,
 )
 
-__all__ = ["GONE_MEMORY", "Body", "Cache", "Key", "controller_of", "key_of", "resource_version"]
+__all__ = ["GONE_MEMORY", "Cache", "Key", "Kubernetes", "controller_of", "key_of", "resource_version"]
 
 Key = tuple[str, str]
-Body = dict[str, Any]
+Kubernetes = Job | Pod | ScheduledJobBody
+"""Any of the bodies the caches hold."""
+_Cached = TypeVar("_Cached", Job, Pod)
 GONE_MEMORY = 100_000
 """Deleted Job uids remembered, against replayed watch events."""
 
 
-def key_of(body: Mapping[str, Any]) -> Key:
+def key_of(body: Kubernetes) -> Key:
     """(namespace, name) of an object body."""
     meta = body.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
-def resource_version(body: Mapping[str, Any]) -> int:
+def resource_version(body: Kubernetes) -> int:
     """The body's resourceVersion as a number (0 when missing or not numeric)."""
     try:
         return int((body.get("metadata") or {}).get("resourceVersion") or 0)
@@ -45,15 +48,16 @@ def resource_version(body: Mapping[str, Any]) -> int:
         return 0
 
 
-def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
+def controller_of(body: Kubernetes) -> tuple[str, str] | None:
     """(name, uid) of the ScheduledJob that controls this object."""
-    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+    meta: ObjectMeta = body.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
         if ref.get("controller") and ref.get("kind") == "ScheduledJob" and ref.get("apiVersion", "").startswith(GROUP):
             return str(ref.get("name")), str(ref.get("uid"))
     return None
 
 
-def _job_phase(body: Mapping[str, Any]) -> str:
+def _job_phase(body: Job) -> str:
     observed = observe_job(body)
     return observed.phase.value if observed else "?"
 
@@ -64,15 +68,15 @@ class Cache:
     def __init__(self, *, mine: Callable[[Key], bool], wake: Callable[[Key], None]) -> None:
         self.mine = mine
         self.wake = wake
-        self.sjs: dict[Key, Body] = {}
-        self.jobs: dict[Key, dict[str, Body]] = {}
-        self.pods: dict[Key, dict[str, Body]] = {}  # (namespace, job name) -> pods
+        self.sjs: dict[Key, ScheduledJobBody] = {}
+        self.jobs: dict[Key, dict[str, Job]] = {}
+        self.pods: dict[Key, dict[str, Pod]] = {}  # (namespace, job name) -> pods
         self.job_owner: dict[Key, Key] = {}
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
 
     # -- ScheduledJobs ------------------------------------------------------------------------------
 
-    def put_scheduledjob(self, body: Body) -> bool:
+    def put_scheduledjob(self, body: ScheduledJobBody) -> bool:
         """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads)."""
         key = key_of(body)
         old = self.sjs.get(key)
@@ -82,8 +86,9 @@ class Cache:
         return old is None or self._wants_reconcile(old, body)
 
     @staticmethod
-    def _wants_reconcile(old: Body, new: Body) -> bool:
-        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    def _wants_reconcile(old: ScheduledJobBody, new: ScheduledJobBody) -> bool:
+        om: ObjectMeta = old.get("metadata") or {}
+        nm: ObjectMeta = new.get("metadata") or {}
         if om.get("generation") != nm.get("generation") or om.get("uid") != nm.get("uid"):
             return True
         oa, na = om.get("annotations") or {}, nm.get("annotations") or {}
@@ -94,8 +99,8 @@ class Cache:
 
     # -- Jobs ---------------------------------------------------------------------------------------
 
-    def remember_job(self, owner: Key, body: Body) -> None:
-        meta = body.get("metadata") or {}
+    def remember_job(self, owner: Key, body: Job) -> None:
+        meta: ObjectMeta = body.get("metadata") or {}
         name = str(meta.get("name"))
         if meta.get("uid") in self._gone:
             # A replayed event of a Job already deleted (a watch restarted from an older version):
@@ -113,7 +118,7 @@ class Cache:
         if gone is not None:
             self._forget_deleted(owner, job_name, (gone.get("metadata") or {}).get("uid"))
 
-    def on_job(self, kind: str | None, body: Body) -> None:
+    def on_job(self, kind: str | None, body: Job) -> None:
         ref = controller_of(body)
         if ref is None:
             return
@@ -131,7 +136,7 @@ class Cache:
         if before is None or kind == "DELETED" or _job_phase(before) != _job_phase(body):
             self.wake(owner)
 
-    def _forget_deleted(self, owner: Key, job_name: str, uid: Any) -> None:
+    def _forget_deleted(self, owner: Key, job_name: str, uid: str | None) -> None:
         self.jobs.get(owner, {}).pop(job_name, None)
         self.job_owner.pop((owner[0], job_name), None)
         if uid:
@@ -153,8 +158,8 @@ class Cache:
 
     # -- Pods ---------------------------------------------------------------------------------------
 
-    def on_pod(self, kind: str | None, body: Body) -> None:
-        meta = body.get("metadata") or {}
+    def on_pod(self, kind: str | None, body: Pod) -> None:
+        meta: ObjectMeta = body.get("metadata") or {}
         labels = meta.get("labels") or {}
         job_name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
         if not job_name:
@@ -175,27 +180,27 @@ class Cache:
         before = pods.get(name)
         pods[name] = slim_pod(body)
         phase = (body.get("status") or {}).get("phase")
-        was = (before or {}).get("status", {}).get("phase")
+        was = ((before or {}).get("status") or {}).get("phase")
         owner = self.job_owner.get((ns, job_name))
         if owner is not None and phase != was and phase in ("Succeeded", "Failed"):
             self.wake(owner)
 
     # -- fresh lists --------------------------------------------------------------------------------
 
-    def on_jobs_listed(self, namespace: str | None, items: list[Body]) -> None:
+    def on_jobs_listed(self, namespace: str | None, items: list[Job]) -> None:
         """A fresh list of our Jobs (in one namespace, or all): the cache becomes exactly that."""
         self._relisted(self.jobs, namespace, items, self.on_job)
 
-    def on_pods_listed(self, namespace: str | None, items: list[Body]) -> None:
+    def on_pods_listed(self, namespace: str | None, items: list[Pod]) -> None:
         """A fresh list of our Pods: the cache becomes exactly that."""
         self._relisted(self.pods, namespace, items, self.on_pod)
 
     @staticmethod
     def _relisted(
-        cache: Mapping[Key, Mapping[str, Body]],
+        cache: Mapping[Key, Mapping[str, _Cached]],
         namespace: str | None,
-        items: list[Body],
-        handle: Callable[[str | None, Body], None],
+        items: list[_Cached],
+        handle: Callable[[str | None, _Cached], None],
     ) -> None:
         # Both caches are keyed by namespace first and object name inside: what the list does not
         # have went while nobody watched (DELETED), the rest is (re)added.

@@ -19,11 +19,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from punctual.api import ScheduledJobStatus
+from punctual.bodies import Job
 from punctual.core import (
     Decision,
     Event,
@@ -35,7 +36,7 @@ from punctual.core import (
     subject_from_body,
 )
 from punctual.kube import ApiError, ClusterUnreachable
-from punctual.runtime.cache import Body, Cache, Key, controller_of
+from punctual.runtime.cache import Cache, Key, controller_of
 from punctual.runtime.status_writer import RETRY
 
 __all__ = ["JobControl", "Reconciled", "reconcile"]
@@ -46,9 +47,9 @@ log = logging.getLogger("punctual")
 class JobControl(Protocol):
     """What a reconcile does to the world. Errors are :class:`punctual.kube.ApiError` / ``ClusterUnreachable``."""
 
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body: ...
+    async def create_job(self, namespace: str, manifest: Job) -> Job: ...
 
-    async def get_job(self, namespace: str, name: str) -> Body: ...
+    async def get_job(self, namespace: str, name: str) -> Job: ...
 
     async def delete_job(self, namespace: str, name: str) -> None: ...
 

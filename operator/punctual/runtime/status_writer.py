@@ -12,12 +12,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
 
 from punctual.api import ScheduledJobStatus
+from punctual.bodies import ScheduledJobBody
 from punctual.kube import ApiError, ClusterUnreachable
 from punctual.runtime.background import Background
-from punctual.runtime.cache import Body, Key
+from punctual.runtime.cache import Key
 
 __all__ = ["RETRY", "Patch", "StatusWriter"]
 
@@ -25,7 +25,8 @@ log = logging.getLogger("punctual")
 RETRY = timedelta(seconds=5)
 """How soon a failed write (or a transient failure of a reconcile) is tried again."""
 
-Patch = Callable[[str, str, Mapping[str, Any]], Awaitable[Body]]
+Patch = Callable[[str, str, Mapping[str, object]], Awaitable[ScheduledJobBody]]
+"""A merge patch of the status subresource (namespace, name, the new status' fields): the updated object."""
 
 
 class StatusWriter:
@@ -36,9 +37,9 @@ class StatusWriter:
         *,
         delay: float,
         background: Background,
-        current: Callable[[Key], Mapping[str, Any]],
+        current: Callable[[Key], Mapping[str, object]],
         patch: Patch,
-        on_written: Callable[[Body], None],
+        on_written: Callable[[ScheduledJobBody], None],
     ) -> None:
         self.delay = delay
         self.background = background
@@ -115,7 +116,7 @@ class StatusWriter:
         new = status.model_dump(mode="json", exclude_none=True)
         if new == raw:
             return
-        patch: dict[str, Any] = dict(new)
+        patch: dict[str, object] = dict(new)
         for field in raw:
             if field not in new:
                 patch[field] = None  # merge patch: null removes the field
