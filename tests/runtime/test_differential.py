@@ -42,6 +42,8 @@ class World:
     finish: dict[str, tuple[datetime, bool]] = field(default_factory=dict)
     statuses: list[ScheduledJobStatus] = field(default_factory=list)
     started: int = 0
+    added: list[Body] = field(default_factory=list)
+    """Created Jobs whose ADDED watch event is still to come (a watch shows every version)."""
 
     async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
         self.started += 1
@@ -51,6 +53,7 @@ class World:
         body["metadata"].update(uid=f"u-{name}", resourceVersion="1", creationTimestamp=format_time(self.now))
         body["status"] = {"startTime": format_time(self.now), "active": 1}
         self.finish[name] = (self.now + duration, self.started in self.failures)
+        self.added.append(copy.deepcopy(body))
         return body
 
     async def get_job(self, namespace: str, name: str) -> Body:
@@ -73,6 +76,9 @@ class World:
     def advance(self, now: datetime) -> None:
         """Jobs whose time has come finish (a Complete or Failed condition and a terminated Pod)."""
         self.now = now
+        for body in self.added:
+            self.cache.on_job("ADDED", body)
+        self.added.clear()
         for name, (when, fail) in self.finish.items():
             job = self.cache.jobs.get(KEY, {}).get(name)
             if job is None or when > now or job["status"].get("completionTime"):

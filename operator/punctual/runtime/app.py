@@ -43,6 +43,7 @@ from punctual.runtime.observe import observe
 from punctual.runtime.reconcile import reconcile
 from punctual.runtime.recorder import EventRecorder
 from punctual.runtime.status_writer import StatusWriter
+from punctual.runtime.versions import Source
 from punctual.scheduler import Clock, Scheduler, WallClock
 from punctual.settings import Settings
 
@@ -126,7 +127,8 @@ class Operator:
             background=self.background,
             current=lambda key: (self.sjs.get(key) or {}).get("status") or {},
             patch=lambda ns, name, patch: self._api().patch_status(ns, name, patch),
-            on_written=lambda body: self.on_scheduledjob("MODIFIED", body),
+            on_written=lambda body, ticket: self.on_scheduledjob("MODIFIED", body, written=ticket),
+            ticket=self.cache.scheduledjob_ticket,
         )
         self.recorder = EventRecorder(
             kube=self._api,
@@ -191,19 +193,22 @@ class Operator:
         shards = self.settings.shards
         return shards <= 1 or shard_of(key[0], key[1], shards) == self.settings.shard
 
-    def on_scheduledjob(self, kind: str | None, body: ScheduledJobBody) -> None:
+    def on_scheduledjob(self, kind: str | None, body: ScheduledJobBody, *, written: int | None = None) -> None:
+        """A ScheduledJob from kopf (``kind`` None: listed), or the answer to our own status write
+        (``written``: the ticket taken before it)."""
         key = key_of(body)
         if not self.mine(key):
             return  # another shard's: not cached, not scheduled, no metrics here
         if kind == "DELETED":
-            self.sjs.pop(key, None)
+            self.cache.forget_scheduledjob(key)
             self.writer.forget(key)
             self.scheduler.forget(key)
             self.recorder.forget(key)
             self.metrics.forget(*key)
             self.metrics.set_scheduledjobs(len(self.sjs))
             return
-        wanted = self.cache.put_scheduledjob(body)
+        source = Source.OWN if written is not None else Source.LISTING if kind is None else Source.WATCH
+        wanted = self.cache.put_scheduledjob(body, source=source, ticket=written)
         self.metrics.set_scheduledjobs(len(self.sjs))
         if wanted:
             self.scheduler.wake(key)

@@ -3,6 +3,8 @@
 Like client-go's listers: the reconcile reads these, never the API. Jobs and Pods are slimmed on
 the way in; a fresh list replaces its namespace's cache (what it lacks went while nobody watched).
 A change that matters (a new Job, a phase change, a Pod finishing) wakes the owning ScheduledJob.
+Which of two copies of an object is the newer is :mod:`punctual.runtime.versions`' rule:
+resourceVersions are compared for equality only.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from punctual.jobs import (
     slim_job,
     slim_pod,
 )
+from punctual.runtime.versions import Source, Versions
 
-__all__ = ["GONE_MEMORY", "Cache", "Key", "Kubernetes", "controller_of", "key_of", "resource_version"]
+__all__ = ["GONE_MEMORY", "Cache", "Key", "Kubernetes", "controller_of", "key_of"]
 
 Key = tuple[str, str]
 Kubernetes = Job | Pod | ScheduledJobBody
@@ -38,14 +41,6 @@ def key_of(body: Kubernetes) -> Key:
     """(namespace, name) of an object body."""
     meta = body.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
-
-
-def resource_version(body: Kubernetes) -> int:
-    """The body's resourceVersion as a number (0 when missing or not numeric)."""
-    try:
-        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 def controller_of(body: Kubernetes) -> tuple[str, str] | None:
@@ -73,17 +68,38 @@ class Cache:
         self.pods: dict[Key, dict[str, Pod]] = {}  # (namespace, job name) -> pods
         self.job_owner: dict[Key, Key] = {}
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
+        self._sj_versions = Versions()
+        self._job_versions = Versions()
+
+    def scheduledjob_ticket(self) -> int:
+        """Taken before our own write of a ScheduledJob, given back with its answer."""
+        return self._sj_versions.ticket()
+
+    def job_ticket(self) -> int:
+        """Taken before our own create (or read) of Jobs, given back with the answers."""
+        return self._job_versions.ticket()
 
     # -- ScheduledJobs ------------------------------------------------------------------------------
 
-    def put_scheduledjob(self, body: ScheduledJobBody) -> bool:
-        """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads)."""
+    def put_scheduledjob(
+        self, body: ScheduledJobBody, *, source: Source = Source.WATCH, ticket: int | None = None
+    ) -> bool:
+        """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads).
+
+        ``source`` and ``ticket`` say where it comes from (:mod:`punctual.runtime.versions`): an
+        event older than our own status write's answer is dropped.
+        """
         key = key_of(body)
         old = self.sjs.get(key)
-        if old is not None and resource_version(old) > resource_version(body):
-            return False  # our own patch response is newer than this event
+        if not self._sj_versions.admit(key, body.get("metadata") or {}, source, ticket=ticket):
+            return False
         self.sjs[key] = body
         return old is None or self._wants_reconcile(old, body)
+
+    def forget_scheduledjob(self, key: Key) -> None:
+        """The ScheduledJob was deleted."""
+        self.sjs.pop(key, None)
+        self._sj_versions.forget(key)
 
     @staticmethod
     def _wants_reconcile(old: ScheduledJobBody, new: ScheduledJobBody) -> bool:
@@ -99,7 +115,8 @@ class Cache:
 
     # -- Jobs ---------------------------------------------------------------------------------------
 
-    def remember_job(self, owner: Key, body: Job) -> None:
+    def remember_job(self, owner: Key, body: Job, *, source: Source = Source.WATCH, ticket: int | None = None) -> None:
+        """Cache one of ``owner``'s Jobs (from the watch, a listing, or our own create or read: ``source``)."""
         meta: ObjectMeta = body.get("metadata") or {}
         name = str(meta.get("name"))
         if meta.get("uid") in self._gone:
@@ -107,8 +124,7 @@ class Cache:
             # letting it back in would make the core adopt, and count, a run that ended long ago.
             return
         jobs = self.jobs.setdefault(owner, {})
-        old = jobs.get(name)
-        if old is None or resource_version(body) >= resource_version(old):
+        if self._job_versions.admit((owner[0], name), meta, source, ticket=ticket):
             jobs[name] = slim_job(body)
         self.job_owner[(owner[0], name)] = owner
 
@@ -119,6 +135,7 @@ class Cache:
             self._forget_deleted(owner, job_name, (gone.get("metadata") or {}).get("uid"))
 
     def on_job(self, kind: str | None, body: Job) -> None:
+        """A watch event of one of our Jobs (``kind`` None: an item of a fresh list)."""
         ref = controller_of(body)
         if ref is None:
             return
@@ -132,12 +149,13 @@ class Cache:
             self._forget_deleted(owner, job_name, (body.get("metadata") or {}).get("uid"))
             self.pods.pop((ns, job_name), None)
         else:
-            self.remember_job(owner, body)
+            self.remember_job(owner, body, source=Source.LISTING if kind is None else Source.WATCH)
         if before is None or kind == "DELETED" or _job_phase(before) != _job_phase(body):
             self.wake(owner)
 
     def _forget_deleted(self, owner: Key, job_name: str, uid: str | None) -> None:
         self.jobs.get(owner, {}).pop(job_name, None)
+        self._job_versions.forget((owner[0], job_name))
         self.job_owner.pop((owner[0], job_name), None)
         if uid:
             self._gone[str(uid)] = None
@@ -203,7 +221,7 @@ class Cache:
         handle: Callable[[str | None, _Cached], None],
     ) -> None:
         # Both caches are keyed by namespace first and object name inside: what the list does not
-        # have went while nobody watched (DELETED), the rest is (re)added.
+        # have went while nobody watched (DELETED), the rest is (re)added (as kopf's listings, kind None).
         listed = {key_of(item) for item in items}
         for (ns, _), bodies in list(cache.items()):
             if namespace is None or ns == namespace:
@@ -211,4 +229,4 @@ class Cache:
                     if (ns, name) not in listed:
                         handle("DELETED", body)
         for item in items:
-            handle("ADDED", item)
+            handle(None, item)

@@ -38,6 +38,7 @@ from punctual.core import (
 from punctual.kube import ApiError, ClusterUnreachable
 from punctual.runtime.cache import Cache, Key, controller_of
 from punctual.runtime.status_writer import RETRY
+from punctual.runtime.versions import Source
 
 __all__ = ["JobControl", "Reconciled", "reconcile"]
 
@@ -112,15 +113,16 @@ async def reconcile(
             log.warning("%s/%s: invalid spec: %s", ns, name, exc)
     # 4. Create Jobs, then delete Jobs.
     failed: dict[str, str] = {}
+    ticket = cache.job_ticket()  # the answers are our own: newer than the watch, unless a relist came meanwhile
     for create in decision.creates:
         try:
-            cache.remember_job(key, await control.create_job(ns, create.manifest))
+            cache.remember_job(key, await control.create_job(ns, create.manifest), source=Source.OWN, ticket=ticket)
         except ApiError as exc:
             if exc.status == 409:
                 existing = await control.get_job(ns, create.name)
                 ref = controller_of(existing)
                 if ref is not None and ref[1] == uid:
-                    cache.remember_job(key, existing)  # ours from before a crash: adopt it
+                    cache.remember_job(key, existing, source=Source.OWN, ticket=ticket)  # ours from before a crash
                     # This decision recorded it as just started, but it may have run (or finished)
                     # long ago, and its watch events may never show a phase change: decide again.
                     wake(key)

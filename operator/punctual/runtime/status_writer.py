@@ -39,13 +39,15 @@ class StatusWriter:
         background: Background,
         current: Callable[[Key], Mapping[str, object]],
         patch: Patch,
-        on_written: Callable[[ScheduledJobBody], None],
+        on_written: Callable[[ScheduledJobBody, int], None],
+        ticket: Callable[[], int] = lambda: 0,
     ) -> None:
         self.delay = delay
         self.background = background
         self.current = current  # the status the API has (from the cache), to skip unchanged writes
         self.patch = patch
-        self.on_written = on_written
+        self.on_written = on_written  # the answer, and the ticket taken before the write (punctual.runtime.versions)
+        self.ticket = ticket
         self.pending: dict[Key, ScheduledJobStatus] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._flushing: set[Key] = set()
@@ -120,6 +122,7 @@ class StatusWriter:
         for field in raw:
             if field not in new:
                 patch[field] = None  # merge patch: null removes the field
+        ticket = self.ticket()
         try:
             updated = await self.patch(key[0], key[1], patch)
         except ApiError as exc:
@@ -127,4 +130,4 @@ class StatusWriter:
                 return  # deleted meanwhile
             raise
         if updated:
-            self.on_written(updated)
+            self.on_written(updated, ticket)
