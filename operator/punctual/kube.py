@@ -1,8 +1,7 @@
 """The one module that talks to the Kubernetes API (besides kopf's own watching).
 
-Credentials come from the official ``kubernetes`` client's config loaders (kubeconfig or
-in-cluster), so the operator, kopf's login handler and the kubectl plugin agree on how to reach a
-cluster. Requests are made with aiohttp on one pooled session, counted for metrics.
+Credentials come from :mod:`punctual.credentials` (the official ``kubernetes`` client's config
+loaders; re-exported here). Requests are made with aiohttp on one pooled session, counted for metrics.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
@@ -20,17 +18,12 @@ import aiohttp
 
 from punctual.api import API_VERSION, GROUP, KIND, PLURAL, VERSION, format_time
 from punctual.bodies import Job, Peering, RawBody, ScheduledJobBody
+from punctual.credentials import ClusterUnreachable as ClusterUnreachable
+from punctual.credentials import Credentials as Credentials
+from punctual.credentials import load_credentials as load_credentials
 
-__all__ = [
-    "ApiError",
-    "ClusterUnreachable",
-    "CrdMissing",
-    "Credentials",
-    "Kube",
-    "RequestCounter",
-    "WatchExpired",
-    "load_credentials",
-]
+# Credentials, load_credentials and ClusterUnreachable are punctual.credentials', re-exported.
+__all__ = ["MAX_BACKOFF", "ApiError", "CrdMissing", "Kube", "RequestCounter", "WatchExpired"]
 
 log = logging.getLogger("punctual.kube")
 MAX_BACKOFF = 30.0
@@ -52,10 +45,6 @@ class ApiError(Exception):
         return self.status >= 500 or self.status in (408, 429)
 
 
-class ClusterUnreachable(Exception):
-    """No API server answered at the configured address."""
-
-
 class WatchExpired(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again."""
 
@@ -68,58 +57,6 @@ class RequestCounter(Protocol):
     """Where API request counts go (the metrics module implements it)."""
 
     def api_request(self, verb: str, *, error_code: int | None = None) -> None: ...
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to reach and authenticate to one API server."""
-
-    server: str
-    ca_path: str | None = None
-    insecure: bool = False
-    token: str | None = None
-    cert_path: str | None = None
-    key_path: str | None = None
-    default_namespace: str = "default"
-
-
-def load_credentials(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
-    """From a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config), else the in-cluster service account."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    namespace = "default"
-    try:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, context=context, client_configuration=cfg
-        )
-        try:
-            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-            chosen = next((c for c in contexts if c["name"] == context), active) if context else active
-            namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
-        except Exception:  # the namespace is a convenience; the loader above already validated the file
-            namespace = "default"
-    except Exception as kube_error:
-        if kubeconfig:
-            raise ClusterUnreachable(f"cannot load kubeconfig {kubeconfig}: {kube_error}") from kube_error
-        try:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        except Exception as exc:
-            raise ClusterUnreachable(
-                "no Kubernetes configuration: set KUBECONFIG or PUNCTUAL_KUBECONFIG, or run in a cluster "
-                f"({kube_error}; {exc})"
-            ) from exc
-    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
-    token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
-    return Credentials(
-        server=str(cfg.host).rstrip("/"),
-        ca_path=cfg.ssl_ca_cert or None,
-        insecure=not cfg.verify_ssl,
-        token=token or None,
-        cert_path=cfg.cert_file or None,
-        key_path=cfg.key_file or None,
-        default_namespace=namespace,
-    )
 
 
 class Kube:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Clock", "LoopClock", "Scheduler", "WallClock"]
+__all__ = ["PAD", "RETRY_AFTER_ERROR", "Clock", "LoopClock", "Scheduler", "WallClock"]
 
 K = TypeVar("K", bound=Hashable)
 log = logging.getLogger("punctual.scheduler")
