@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from punctual.api import HistoryRecord, ScheduledJobStatus, Trigger
-from punctual.core import CreateJob, Decision, DeleteJob
+from punctual.core import CreateJob, Decision
 from punctual.jobs import JobPhase, ObservedJob
 
 __all__ = ["Outcome", "SimJob", "World"]
@@ -88,14 +88,14 @@ class World:
         self.jobs[create.name] = job
         return job
 
-    def delete(self, delete: DeleteJob) -> None:
+    def delete(self, name: str) -> None:
         """Delete a Job (one already gone is fine, as the operator's delete of a 404)."""
-        self.jobs.pop(delete.name, None)
+        self.jobs.pop(name, None)
 
     def apply(self, decision: Decision, now: datetime) -> None:
         """Carry out a whole decision: its deletes, its creates, then its status and records."""
         for delete in decision.deletes:
-            self.delete(delete)
+            self.delete(delete.name)
         for create in decision.creates:
             self.create(create, now)
         self.status = decision.status
