@@ -70,6 +70,42 @@ def test_the_equality_only_rule(steps: list[Any], expected: list[bool]) -> None:
     assert admitted == expected
 
 
+# Should the watch skip our own version (older kopf batched events): (source, version, content) -> admitted.
+CONTENT_CASES: list[tuple[str, list[tuple[Source, str, str]], list[bool]]] = [
+    (
+        "the watch skipped our version: the next event carries what we wrote, so it is newer",
+        [(W, "c", "s0"), (OWN, "a", "s1"), (W, "b", "s0"), (W, "d", "s1"), (W, "e", "s1")],
+        [True, True, False, True, True],
+    ),
+    (
+        "an event that does not carry our write is older, whatever its version",
+        [(W, "c", "s0"), (OWN, "a", "s1"), (W, "z", "s0"), (W, "a", "s1")],
+        [True, True, False, True],
+    ),
+]
+
+
+@pytest.mark.parametrize(("steps", "expected"), [c[1:] for c in CONTENT_CASES], ids=[c[0] for c in CONTENT_CASES])
+def test_the_rule_where_the_watch_may_skip_versions(steps: list[tuple[Source, str, str]], expected: list[bool]) -> None:
+    versions = Versions()
+    admitted = [
+        versions.admit("k", {"uid": "u1", "resourceVersion": version}, source, content=content)
+        for source, version, content in steps
+    ]
+    assert admitted == expected
+
+
+def test_release_ends_every_wait() -> None:
+    versions = Versions()
+    versions.admit("k", {"uid": "u1", "resourceVersion": "c"}, W, content="s0")
+    versions.admit("k", {"uid": "u1", "resourceVersion": "a"}, OWN, content="s1")
+    assert versions.waiting("k")
+    assert not versions.admit("k", {"uid": "u1", "resourceVersion": "q"}, W, content="s2")
+    versions.release()  # another replica writes now: its status is not ours, and the watch is the truth
+    assert not versions.waiting("k")
+    assert versions.admit("k", {"uid": "u1", "resourceVersion": "r"}, W, content="s3")
+
+
 def sj(rv: str, *, written: str | None = None, generation: int = 1) -> dict[str, Any]:
     status = {"lastScheduleTime": written} if written else {}
     meta = {"namespace": "default", "name": "report", "uid": "u-report", "resourceVersion": rv}
@@ -87,11 +123,24 @@ def test_an_old_watch_event_after_our_status_write_does_not_put_the_old_status_b
     # *greater* than ours as a string, and smaller as a number: neither is consulted).
     op.on_scheduledjob("MODIFIED", sj("900", generation=2))
     assert op.sjs[key]["status"] == {"lastScheduleTime": "2026-01-05T10:30:00Z"}
-    # The watch then shows our write, and whatever comes after it is taken as usual.
-    op.on_scheduledjob("MODIFIED", sj("1200", written="2026-01-05T10:30:00Z", generation=2))
+    # Should the watch skip our own version, an event that carries our status is newer.
+    op.on_scheduledjob("MODIFIED", sj("1250", written="2026-01-05T10:30:00Z", generation=2))
+    assert op.sjs[key]["metadata"]["resourceVersion"] == "1250"
+    # Whatever comes after it is taken as usual.
     op.on_scheduledjob("MODIFIED", sj("1300", written="2026-01-05T11:00:00Z", generation=2))
     assert op.sjs[key]["status"] == {"lastScheduleTime": "2026-01-05T11:00:00Z"}
     assert op.sjs[key]["metadata"]["resourceVersion"] == "1300"
+
+
+def test_a_replica_that_stops_leading_takes_the_watchs_copies_again() -> None:
+    op = Operator(Settings())
+    key = ("default", "report")
+    op.on_scheduledjob(None, sj("300"))
+    op.on_scheduledjob("MODIFIED", sj("1200", written="2026-01-05T10:30:00Z"), written=op.cache.scheduledjob_ticket())
+    op._on_leadership(False)
+    # The new leader's status write: not what this replica wrote, but the watch's copy is the truth now.
+    op.on_scheduledjob("MODIFIED", sj("1400", written="2026-01-05T11:00:00Z"))
+    assert op.sjs[key]["status"] == {"lastScheduleTime": "2026-01-05T11:00:00Z"}
 
 
 def test_watch_events_without_our_own_writes_are_taken_in_the_order_they_come() -> None:

@@ -251,6 +251,8 @@ class Operator:
     def _on_leadership(self, leader: bool) -> None:
         self.leader = leader
         self.scheduler.set_paused(not leader)
+        if not leader:
+            self.cache.release_waits()  # the new leader writes status now: the watch's copies are the truth
         if leader:
             for key in list(self.sjs):
                 self.scheduler.wake(key)  # catch up whatever the previous leader left

@@ -87,14 +87,25 @@ class Cache:
         """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads).
 
         ``source`` and ``ticket`` say where it comes from (:mod:`punctual.runtime.versions`): an
-        event older than our own status write's answer is dropped.
+        event older than our own status write's answer is dropped. kopf (1.45) hands the handler
+        every event in order, but the rule does not count on seeing our own version: an event that
+        carries the status we wrote is as new (only the leader writes status).
         """
         key = key_of(body)
         old = self.sjs.get(key)
-        if not self._sj_versions.admit(key, body.get("metadata") or {}, source, ticket=ticket):
+        meta: ObjectMeta = body.get("metadata") or {}
+        if not self._sj_versions.admit(key, meta, source, ticket=ticket, content=body.get("status") or {}):
             return False
         self.sjs[key] = body
         return old is None or self._wants_reconcile(old, body)
+
+    def release_waits(self) -> None:
+        """This replica stops writing (it is no longer the leader): the watch alone is the truth from now on.
+
+        Another replica may write status meanwhile, so no event can be told older than our last
+        write by what it says; the watch always ends on an object's newest version.
+        """
+        self._sj_versions.release()
 
     def forget_scheduledjob(self, key: Key) -> None:
         """The ScheduledJob was deleted."""

@@ -17,7 +17,12 @@ Per object (per uid) the rule is:
    after the watch moved on): dropped;
 2. once our own answer is kept, the watch's events are older than it until the watch shows that very
    version: they are dropped until then (a naive "different means newer" would let the event of the
-   write before ours put an old status back, and the next reconcile would decide from it);
+   write before ours put an old status back, and the next reconcile would decide from it). A wait
+   must never outlive a skipped version (a watch that never shows ours would freeze the copy), so
+   the caller may also say what our write was (``content``: the status we wrote; only the leader
+   writes status): an event that carries it is at least as new as our write, and ends the wait as
+   our version itself would. :meth:`Versions.release` ends every wait (a replica that stops leading:
+   another one writes from then on, and the watch always ends on an object's newest version);
 3. a listing is always taken and ends such a wait (a watch started from a list shows what came after);
 4. our own answer is not taken when a listing came in while the request was in flight (a ``ticket``
    taken before the request says so): the listing may be the newer one, and if it is the older, the
@@ -54,6 +59,8 @@ class _Seen:
     superseded: deque[str] = field(default_factory=lambda: deque(maxlen=MEMORY))
     awaiting: str | None = None
     """The version of our own answer that the watch has not shown yet."""
+    awaiting_content: object = None
+    """What that answer says (rule 2), when the caller gave it."""
 
     def advance(self, version: str) -> None:
         if version != self.current:
@@ -72,8 +79,14 @@ class Versions:
         """Taken before our own request, given back with its answer (rule 4)."""
         return self._listings
 
-    def admit(self, key: Hashable, meta: ObjectMeta, source: Source, *, ticket: int | None = None) -> bool:
-        """Whether the body with this metadata replaces the cached copy of ``key`` (and remember it if so)."""
+    def admit(
+        self, key: Hashable, meta: ObjectMeta, source: Source, *, ticket: int | None = None, content: object = None
+    ) -> bool:
+        """Whether the body with this metadata replaces the cached copy of ``key`` (and remember it if so).
+
+        ``content`` (optional, compared for equality): what our own answer says, or what a watch
+        event says, for rule 2 where the watch may skip versions.
+        """
         uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
         if source is Source.LISTING:
             self._listings += 1
@@ -81,7 +94,9 @@ class Versions:
         if not version or seen is None or seen.uid != uid:
             # A new object (or a body with no version to compare): nothing it could be older than.
             if version:
-                self._seen[key] = _Seen(uid=uid, current=version, awaiting=version if source is Source.OWN else None)
+                self._seen[key] = seen = _Seen(uid=uid, current=version)
+                if source is Source.OWN:
+                    seen.awaiting, seen.awaiting_content = version, content
             else:
                 self._seen.pop(key, None)
             return True
@@ -99,12 +114,24 @@ class Versions:
             if ticket is not None and ticket != self._listings:
                 return False  # rule 4
             seen.advance(version)
-            seen.awaiting = version
+            seen.awaiting, seen.awaiting_content = version, content
             return True
         if seen.awaiting is not None:
-            return False  # rule 2: the watch is still showing what came before our own answer
+            if content is None or content != seen.awaiting_content:
+                return False  # rule 2: the watch is still showing what came before our own answer
+            seen.awaiting = None  # rule 2: it carries our write (the watch skipped our own version)
         seen.advance(version)
         return True
+
+    def waiting(self, key: Hashable) -> bool:
+        """Whether ``key``'s copy is our own answer, not yet shown by the watch."""
+        seen = self._seen.get(key)
+        return seen is not None and seen.awaiting is not None
+
+    def release(self) -> None:
+        """End every wait for our own versions: the watch's next copy of each object is taken."""
+        for seen in self._seen.values():
+            seen.awaiting = None
 
     def forget(self, key: Hashable) -> None:
         """The object is gone from the cache."""
