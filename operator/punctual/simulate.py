@@ -76,6 +76,7 @@ class Simulation:
     decisions: list[tuple[datetime, Decision]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.world = World(outcome=self._outcome)
         meta = self.document.get("metadata") or {}
         # The simulated object is created at `start` (whatever creationTimestamp the document has),
         # under the document's namespace and name.
@@ -90,11 +91,10 @@ class Simulation:
         }
         self.subject = subject_from_body(simulated, now=self.start)
         build_schedule(self.subject, default_time_zone=self.default_time_zone)  # fail early on bad input
+        # The object exists from `start`; a slot exactly at `start` is due then.
+        self.status = ScheduledJobStatus(scheduledThrough=self.start - timedelta(microseconds=1))
         if not self.durations:
             self.durations = (timedelta(minutes=1),)
-        self.world = World(outcome=self._outcome)
-        # The object exists from `start`; a slot exactly at `start` is due then.
-        self.world.status = ScheduledJobStatus(scheduledThrough=self.start - timedelta(microseconds=1))
         self._requests = sorted(self.run_now)
         self._token: str | None = None
 
@@ -113,7 +113,12 @@ class Simulation:
 
     @property
     def status(self) -> ScheduledJobStatus:
+        """The status the last decision wrote."""
         return self.world.status
+
+    @status.setter
+    def status(self, status: ScheduledJobStatus) -> None:
+        self.world.status = status
 
     def _up(self, t: datetime) -> bool:
         return not any(a <= t < b for a, b in self.down)
@@ -140,7 +145,7 @@ class Simulation:
                 self._token = f"simulated-{format_time(self._requests.pop(0))}"
             if self._up(t):
                 subject = Subject(**{**self.subject.__dict__, "run_request": self._token})
-                observed = self.world.observe(t)
+                observed = [j.observe(t) for j in self.jobs.values()]
                 decision = decide(
                     subject,
                     status=self.status,
@@ -151,7 +156,7 @@ class Simulation:
                 self.decisions.append((t, decision))
                 self._apply(t, decision)
                 wake = decision.wake_at
-            candidates = self.world.finishing_after(t)
+            candidates = [j.finish_at for j in self.jobs.values() if j.finish_at > t]
             candidates += [r for r in self._requests if r > t]
             if wake is not None and wake > t:
                 candidates.append(wake)
