@@ -5,7 +5,7 @@ the JSON the API server sends (camelCase keys), ``total=False`` because Kubernet
 unset. They type the parts Punctual reads and writes: object metadata and owner references, the Job
 manifest :func:`punctual.jobs.build_job` makes, Jobs and their status, the slimmed Pods the caches
 keep, ScheduledJob bodies, and kopf's peering object. A body read from the wire is a
-:data:`RawBody` until the one place that knows its kind says which it is (:mod:`punctual.kube`,
+:data:`RawBody` until the one place that knows its kind says which it is (:mod:`punctual.runtime.kube`,
 kopf's event handler).
 """
 

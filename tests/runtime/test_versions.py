@@ -13,8 +13,8 @@ import pytest
 
 from punctual.bodies import ObjectMeta
 from punctual.runtime import Operator
+from punctual.runtime.settings import Settings
 from punctual.runtime.versions import Source, Versions
-from punctual.settings import Settings
 
 W, L, OWN = Source.WATCH, Source.LISTING, Source.OWN
 TICKET_BEFORE = "before"  # our own answer, with the ticket taken before the step preceding it

@@ -2,11 +2,11 @@
 
 kopf watches ScheduledJobs and keeps the cache of them current (event handlers only: kopf stores
 no progress and posts no Events of its own). Their Jobs and Pods are cached by lean list-and-watch
-loops (:meth:`punctual.kube.Kube.list_and_watch`) with a server-side label selector: kopf's
+loops (:meth:`punctual.runtime.kube.Kube.list_and_watch`) with a server-side label selector: kopf's
 per-event machinery (per-object memory, causes, diff bases) cost about 0.7 ms per event, and each
 run causes about ten Job and Pod events; kopf's label filter is also client-side, so it would read
 every Pod of the cluster. The scheduler wakes each ScheduledJob at its next slot; every wake-up runs
-the numbered steps of :mod:`punctual.runtime.reconcile`. API calls all go through :mod:`punctual.kube`;
+the numbered steps of :mod:`punctual.runtime.reconcile`. API calls all go through :mod:`punctual.runtime.kube`;
 ``punctual run`` itself is :mod:`punctual.runtime.command`.
 """
 
@@ -33,19 +33,19 @@ from punctual.api import GROUP, PLURAL, VERSION, ScheduledJobStatus
 from punctual.bodies import Job, ScheduledJobBody
 from punctual.core import Event, shard_of
 from punctual.jobs import LABEL_SCHEDULED_JOB
-from punctual.kube import Credentials, Kube, load_credentials
-from punctual.metrics import Metrics
 from punctual.runtime.background import Background
 from punctual.runtime.cache import Cache, Key, key_of
 from punctual.runtime.http import make_app
+from punctual.runtime.kube import Credentials, Kube, load_credentials
 from punctual.runtime.leadership import follow_leadership
+from punctual.runtime.metrics import Metrics
 from punctual.runtime.observe import observe
 from punctual.runtime.reconcile import reconcile
 from punctual.runtime.recorder import EventRecorder
+from punctual.runtime.scheduler import Clock, Scheduler, WallClock
+from punctual.runtime.settings import Settings
 from punctual.runtime.status_writer import StatusWriter
 from punctual.runtime.versions import Source
-from punctual.scheduler import Clock, Scheduler, WallClock
-from punctual.settings import Settings
 
 __all__ = ["ApiJobControl", "MetricsPortUnavailable", "Operator"]
 

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from punctual.api import parse_time
 from punctual.bodies import Peering
-from punctual.kube import ApiError, ClusterUnreachable
-from punctual.scheduler import Clock
+from punctual.runtime.kube import ApiError, ClusterUnreachable
+from punctual.runtime.scheduler import Clock
 
 __all__ = ["follow_leadership", "is_leader"]
 

@@ -10,8 +10,8 @@ from punctual.bodies import ScheduledJobBody
 from punctual.core import SpecError, build_schedule
 from punctual.durations import DurationError, parse_duration
 from punctual.jobs import ANNOTATION_DURATION_BUDGET
-from punctual.metrics import Metrics
 from punctual.runtime.cache import Key
+from punctual.runtime.metrics import Metrics
 from punctual.runtime.reconcile import Reconciled
 
 __all__ = ["observe"]

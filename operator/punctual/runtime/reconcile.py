@@ -10,7 +10,7 @@
 7. requeue at the core's next wake-up.
 
 The steps make no API call themselves: :class:`JobControl` does (the operator's is the API through
-:mod:`punctual.kube`; the tests' is a fake, as the CronJob controller's ``fakeJobControl``).
+:mod:`punctual.runtime.kube`; the tests' is a fake, as the CronJob controller's ``fakeJobControl``).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from punctual.core import (
     decide_invalid,
     subject_from_body,
 )
-from punctual.kube import ApiError, ClusterUnreachable
 from punctual.runtime.cache import Cache, Key, controller_of
+from punctual.runtime.kube import ApiError, ClusterUnreachable
 from punctual.runtime.status_writer import RETRY
 from punctual.runtime.versions import Source
 
@@ -46,7 +46,7 @@ log = logging.getLogger("punctual")
 
 
 class JobControl(Protocol):
-    """What a reconcile does to the world. Errors are :class:`punctual.kube.ApiError` / ``ClusterUnreachable``."""
+    """What a reconcile does to the world. Errors: :class:`punctual.runtime.kube.ApiError`, ``ClusterUnreachable``."""
 
     async def create_job(self, namespace: str, manifest: Job) -> Job: ...
 

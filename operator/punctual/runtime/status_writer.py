@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from punctual.api import ScheduledJobStatus
 from punctual.bodies import ScheduledJobBody
-from punctual.kube import ApiError, ClusterUnreachable
 from punctual.runtime.background import Background
 from punctual.runtime.cache import Key
+from punctual.runtime.kube import ApiError, ClusterUnreachable
 
 __all__ = ["RETRY", "Patch", "StatusWriter"]
 

@@ -1,7 +1,7 @@
 """How to reach the API server: the official ``kubernetes`` client's config loaders (kubeconfig or in-cluster).
 
 So the operator, kopf's login handler and the kubectl plugin agree on how to reach a cluster.
-Reading configuration only: the calls are :mod:`punctual.kube`'s.
+Reading configuration only: the calls are :mod:`punctual.runtime.kube`'s.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Punctual's Prometheus metric families: their names, help texts, labels and buckets, on a registry of their own.
 
-Role: the definitions only. :class:`punctual.metrics.Metrics` (a subclass) turns what the runtime
+Role: the definitions only. :class:`punctual.runtime.metrics.Metrics` (a subclass) turns what the runtime
 reports into samples of these families. Not pure (it holds mutable metric state), but no Kubernetes
 I/O and no clock. Every instance owns its own ``CollectorRegistry`` (never the process-global one).
 """
@@ -79,7 +79,7 @@ class _WithoutCreated(Collector):
 class MetricFamilies:
     """Every metric family of Punctual, on a registry of their own.
 
-    The families only: :class:`punctual.metrics.Metrics` (a subclass) fills in their series.
+    The families only: :class:`punctual.runtime.metrics.Metrics` (a subclass) fills in their series.
     """
 
     def __init__(self, *, version: str = __version__) -> None:

@@ -8,7 +8,7 @@ no Kubernetes I/O and never reads a clock: every timestamp is passed in by the c
 Layering: this module must not import kopf or the Kubernetes client (an import-linter contract
 checks that), so the pure core and the simulator can use it without pulling the runtime in.
 
-The families themselves (names, help, labels, buckets) are :mod:`punctual.metric_families`.
+The families themselves (names, help, labels, buckets) are :mod:`punctual.runtime.metric_families`.
 Every :class:`Metrics` owns its own ``CollectorRegistry`` (never the process-global one), so tests
 and ``punctual simulate`` can create as many independent instances as they like.
 
@@ -28,7 +28,7 @@ from prometheus_client import Gauge
 from prometheus_client.exposition import generate_latest
 
 from punctual import __version__
-from punctual.metric_families import (
+from punctual.runtime.metric_families import (
     OUTCOMES,
     RESULTS,
     TRIGGERS,
@@ -41,7 +41,7 @@ from punctual.metric_families import (
 
 __all__ = ["METRIC_NAMES", "Metrics"]
 
-#: Every metric family Punctual defines (in :mod:`punctual.metric_families`), the names as written
+#: Every metric family Punctual defines (in :mod:`punctual.runtime.metric_families`), the names as written
 #: in PromQL, without the ``_bucket``/``_sum``/``_count``/``_created`` suffixes. The dashboard and alert tests check
 #: their expressions against this set.
 METRIC_NAMES: Final[frozenset[str]] = frozenset(

@@ -1,6 +1,6 @@
 """The one module that talks to the Kubernetes API (besides kopf's own watching).
 
-Credentials come from :mod:`punctual.credentials` (the official ``kubernetes`` client's config
+Credentials come from :mod:`punctual.runtime.credentials` (the official ``kubernetes`` client's config
 loaders; re-exported here). Requests are made with aiohttp on one pooled session, counted for metrics.
 """
 
@@ -18,14 +18,14 @@ import aiohttp
 
 from punctual.api import API_VERSION, GROUP, KIND, PLURAL, VERSION, format_time
 from punctual.bodies import Job, Peering, RawBody, ScheduledJobBody
-from punctual.credentials import ClusterUnreachable as ClusterUnreachable
-from punctual.credentials import Credentials as Credentials
-from punctual.credentials import load_credentials as load_credentials
+from punctual.runtime.credentials import ClusterUnreachable as ClusterUnreachable
+from punctual.runtime.credentials import Credentials as Credentials
+from punctual.runtime.credentials import load_credentials as load_credentials
 
-# Credentials, load_credentials and ClusterUnreachable are punctual.credentials', re-exported.
+# Credentials, load_credentials and ClusterUnreachable are punctual.runtime.credentials', re-exported.
 __all__ = ["MAX_BACKOFF", "ApiError", "CrdMissing", "Kube", "RequestCounter", "WatchExpired"]
 
-log = logging.getLogger("punctual.kube")
+log = logging.getLogger("punctual.kube")  # the logger keeps its name from before the move
 MAX_BACKOFF = 30.0
 _Watched = TypeVar("_Watched")
 
