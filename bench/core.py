@@ -9,7 +9,7 @@ grows. For each size N it reports
 * **wake-up**: the time of one wake-up of a ScheduledJob whose slot is due (``decide`` with the
   status and the Job of the previous slot, plus ``Schedule.next_after`` for the requeue), over a
   sample of the N objects (``--sample``; all of them if N is smaller), p50 and mean;
-* **heap**: N wake-ups pushed into :class:`punctual.scheduler.Scheduler` (``wake``), then the real
+* **heap**: N wake-ups pushed into :class:`punctual.runtime.scheduler.Scheduler` (``wake``), then the real
   dispatcher and workers run with a clock past every wake-up until all N were handed to
   ``evaluate``; µs per wake-up for the push and for the pop+dispatch.
 
@@ -38,8 +38,8 @@ from typing import Any
 from punctual.api import ScheduledJobStatus, Trigger
 from punctual.core import Subject, build_schedule, decide, parse_spec
 from punctual.jobs import JobPhase, ObservedJob, slot_job_name
+from punctual.runtime.scheduler import Scheduler
 from punctual.schedule import Schedule
-from punctual.scheduler import Scheduler
 
 __all__ = ["SCHEDULES", "Row", "bench_heap", "bench_size", "main"]
 

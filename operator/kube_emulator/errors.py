@@ -38,7 +38,7 @@ def status_body(
 class ApiError(Exception):
     """An error answered as a ``Status`` body with the given HTTP code.
 
-    The server's side of an API error; ``punctual.kube.ApiError`` is the client's, raised from
+    The server's side of an API error; ``punctual.runtime.kube.ApiError`` is the client's, raised from
     the answer. They share a shape, not a role, and the emulator never imports Punctual.
     """
 

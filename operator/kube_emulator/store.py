@@ -70,7 +70,7 @@ _INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease
 class Clock(Protocol):
     """Where the emulator's timestamps come from: ``now()``, an aware datetime.
 
-    The same shape as the operator's clock (``punctual.scheduler.Clock``), written again here because
+    The same shape as the operator's clock (``punctual.runtime.scheduler.Clock``), written again here because
     the emulator never imports Punctual: one test clock object can drive both.
     """
 

@@ -18,15 +18,16 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 import urllib3
 
 from kubectl_sj import kubeconfig
 from kubectl_sj.errors import PluginError, Request, api_error_message, unreachable_message
-from kubectl_sj.objects import GROUP, PLURAL, RESOURCE, VERSION, Body, ScheduledJob
+from kubectl_sj.objects import GROUP, PLURAL, RESOURCE, VERSION, ScheduledJob
 from punctual import __version__
+from punctual.bodies import Job, Pod, RawBody
 
 __all__ = ["REQUEST_TIMEOUT", "Cluster", "kubeconfig_path"]
 
@@ -163,7 +164,7 @@ class Cluster:
             raise _ApiError(response.status, response.reason, response.data)
         return response
 
-    def _json(self, req: Request, method: str, path: str, **kwargs: Any) -> Body:
+    def _json(self, req: Request, method: str, path: str, **kwargs: Any) -> RawBody:
         """Send, read the JSON object answered; turn any failure into a PluginError that names ``req``."""
         response = self._call(req, method, path, **kwargs)
         try:
@@ -225,18 +226,19 @@ class Cluster:
 
     # -- Jobs, Pods, CronJobs ------------------------------------------------------------------------
 
-    def get_job(self, namespace: str, name: str) -> Body | None:
+    def get_job(self, namespace: str, name: str) -> Job | None:
         """The Job, or None if it does not exist."""
         try:
-            return self._json(
+            job = self._json(
                 Request("get", "jobs.batch", namespace, name), "GET", _path("batch/v1", namespace, "jobs", name)
             )
+            return cast(Job, job)
         except PluginError as exc:
             if "(NotFound)" in exc.message:
                 return None
             raise
 
-    def list_jobs(self, namespace: str, *, label_selector: str) -> list[Body]:
+    def list_jobs(self, namespace: str, *, label_selector: str) -> list[Job]:
         body = self._json(
             Request("list", "jobs.batch", namespace),
             "GET",
@@ -245,7 +247,7 @@ class Cluster:
         )
         return list(body.get("items") or [])
 
-    def list_events(self, namespace: str, *, involved_uid: str) -> list[Body]:
+    def list_events(self, namespace: str, *, involved_uid: str) -> list[RawBody]:
         """The core/v1 Events about one object (by its uid), oldest first."""
         body = self._json(
             Request("list", "events", namespace),
@@ -256,12 +258,12 @@ class Cluster:
         items = list(body.get("items") or [])
         return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
 
-    def get_cronjob(self, namespace: str, name: str) -> Body:
+    def get_cronjob(self, namespace: str, name: str) -> RawBody:
         return self._json(
             Request("get", "cronjobs.batch", namespace, name), "GET", _path("batch/v1", namespace, "cronjobs", name)
         )
 
-    def list_pods(self, namespace: str, *, label_selector: str) -> list[Body]:
+    def list_pods(self, namespace: str, *, label_selector: str) -> list[Pod]:
         body = self._json(
             Request("list", "pods", namespace),
             "GET",

@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubectl_sj.objects import Body
 from punctual.api import API_VERSION, KIND
+from punctual.bodies import RawBody
 from punctual.core import SpecError, parse_spec
 
 __all__ = ["COPIED_FIELDS", "ConvertError", "convert_cronjob", "drop_nulls"]
@@ -50,7 +50,7 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
-def convert_cronjob(cronjob: Mapping[str, Any]) -> Body:
+def convert_cronjob(cronjob: Mapping[str, Any]) -> RawBody:
     """The ScheduledJob equivalent to a batch/v1 CronJob; ConvertError if it is not one."""
     kind = cronjob.get("kind")
     if kind != "CronJob" or not str(cronjob.get("apiVersion", "")).startswith("batch/"):
@@ -60,7 +60,7 @@ def convert_cronjob(cronjob: Mapping[str, Any]) -> Body:
     if not name:
         raise ConvertError("the CronJob has no metadata.name")
     source = cronjob.get("spec") or {}
-    spec: Body = {key: drop_nulls(source[key]) for key in COPIED_FIELDS if source.get(key) is not None}
+    spec: RawBody = {key: drop_nulls(source[key]) for key in COPIED_FIELDS if source.get(key) is not None}
     match = _TZ_PREFIX.match(str(spec.get("schedule", "")))
     if match and "timeZone" not in spec:
         spec["timeZone"], spec["schedule"] = match.group(1), match.group(2)
@@ -75,7 +75,7 @@ def convert_cronjob(cronjob: Mapping[str, Any]) -> Body:
         parse_spec(spec)
     except SpecError as exc:
         raise ConvertError(f"cronjob/{name} does not convert to a valid ScheduledJob: {exc}") from exc
-    new_meta: Body = {"name": name}
+    new_meta: RawBody = {"name": name}
     if meta.get("namespace"):
         new_meta["namespace"] = meta["namespace"]
     if meta.get("labels"):

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kubectl_sj.objects import TYPE_NAME, Body, ScheduledJob
+from kubectl_sj.objects import TYPE_NAME, ScheduledJob
 from kubectl_sj.status import HistoryRecord
+from punctual.bodies import RawBody
 
 if TYPE_CHECKING:
     from kubectl_sj.slots import Slot
@@ -224,7 +225,7 @@ def next_table(slots: Sequence[Slot], *, now: datetime) -> str:
     return render_table(["SLOT", "START", "IN"], rows)
 
 
-def list_document(items: Sequence[Mapping[str, Any]]) -> Body:
+def list_document(items: Sequence[Mapping[str, object]]) -> RawBody:
     """What ``kubectl get -o json`` prints for several objects: a v1 List."""
     return {"apiVersion": "v1", "items": [dict(i) for i in items], "kind": "List", "metadata": {"resourceVersion": ""}}
 

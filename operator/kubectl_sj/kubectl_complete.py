@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from kubectl_sj.completion import FLAGS, GLOBAL_FLAGS, VERBS
 
-__all__ = ["candidates", "main"]
+__all__ = ["NO_FILE_COMPLETION", "candidates", "main"]
 
 NO_FILE_COMPLETION = 4
 _VALUE_FLAGS = (

@@ -15,9 +15,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kubectl_sj.status import Status, parse_time, read_status
+from punctual.bodies import ScheduledJobBody
 
 if TYPE_CHECKING:
     from punctual.api import ScheduledJobSpec, ScheduledJobStatus
@@ -31,7 +32,6 @@ __all__ = [
     "SINGULAR",
     "TYPE_NAME",
     "VERSION",
-    "Body",
     "ScheduledJob",
     "default_time_zone",
     "status_model",
@@ -42,9 +42,6 @@ GROUP = "punctual.dev"
 VERSION = "v1"
 PLURAL = "scheduledjobs"
 SINGULAR = "scheduledjob"
-
-Body = dict[str, Any]
-"""A JSON object as the API server sends it (camelCase keys)."""
 
 RESOURCE = f"{PLURAL}.{GROUP}"
 """``scheduledjobs.punctual.dev``: how kubectl names the resource in messages."""
@@ -93,7 +90,7 @@ class ScheduledJob:
     creation: datetime
     status: Status
     raw_spec: Mapping[str, Any]
-    body: Body
+    body: ScheduledJobBody
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ScheduledJob:
@@ -107,7 +104,7 @@ class ScheduledJob:
             creation=parse_time(created) if isinstance(created, str) and created else datetime.fromtimestamp(0, UTC),
             status=_read_status(body.get("status")),
             raw_spec=raw_spec,
-            body=dict(body),
+            body=cast(ScheduledJobBody, dict(body)),
         )
 
     @functools.cached_property

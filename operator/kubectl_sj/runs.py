@@ -10,15 +10,16 @@ never decides anything the operator decides.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from kubectl_sj.client import Cluster
 from kubectl_sj.errors import PluginError
-from kubectl_sj.objects import TYPE_NAME, Body, ScheduledJob
+from kubectl_sj.objects import TYPE_NAME, ScheduledJob
 from punctual.api import Result
+from punctual.bodies import Job, Pod
 from punctual.durations import format_duration
 from punctual.jobs import (
     ANNOTATION_RUN_REQUEST,
@@ -90,7 +91,7 @@ class Waiter:
         self.sleep(min(self.interval, remaining))
 
 
-def job_pods(cluster: Cluster, namespace: str, job: str) -> list[Body]:
+def job_pods(cluster: Cluster, namespace: str, job: str) -> list[Pod]:
     """The Pods of a Job, oldest first (the Job controller labels them with the Job's name)."""
     pods = cluster.list_pods(namespace, label_selector=f"batch.kubernetes.io/job-name={job}")
     if not pods:
@@ -98,13 +99,13 @@ def job_pods(cluster: Cluster, namespace: str, job: str) -> list[Body]:
     return sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
 
 
-def runs_of(cluster: Cluster, sj: ScheduledJob) -> list[Body]:
+def runs_of(cluster: Cluster, sj: ScheduledJob) -> list[Job]:
     """The Jobs of a ScheduledJob, newest first."""
     jobs = cluster.list_jobs(sj.namespace, label_selector=f"{LABEL_SCHEDULED_JOB}={label_value(sj.name)}")
     return sorted(jobs, key=lambda j: (j.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
 
 
-def pick_container(pod: Mapping[str, Any], wanted: str | None, err: TextIO) -> str | None:
+def pick_container(pod: Pod, wanted: str | None, err: TextIO) -> str | None:
     """``-c``, else the pod's default-container annotation, else its first container (said on stderr)."""
     names = [c.get("name") for c in ((pod.get("spec") or {}).get("containers") or []) if c.get("name")]
     if wanted is not None:
@@ -151,7 +152,7 @@ def _await_pickup(cluster: Cluster, sj: ScheduledJob, token: str, waiter: Waiter
     return sj
 
 
-def _await_job(cluster: Cluster, sj: ScheduledJob, job: str, waiter: Waiter) -> tuple[Body | None, ScheduledJob]:
+def _await_job(cluster: Cluster, sj: ScheduledJob, job: str, waiter: Waiter) -> tuple[Job | None, ScheduledJob]:
     """The Job once it exists, or None (and the record) if the operator decided not to run it."""
     while True:
         body = cluster.get_job(sj.namespace, job)

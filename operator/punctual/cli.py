@@ -18,7 +18,7 @@ import yaml
 from punctual import __version__
 from punctual.durations import DurationError, parse_duration
 
-__all__ = ["main"]
+__all__ = ["UsageError", "main"]
 
 
 class UsageError(Exception):

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from punctual.api import API_VERSION, KIND, ScheduledJobSpec, Trigger, format_time, parse_time
+from punctual.bodies import Container, ContainerStatus, EnvVar, Job, JobSpec, ObjectMeta, Pod
 
 __all__ = [
     "ANNOTATION_BACKFILL_CANCEL",
@@ -99,25 +100,27 @@ def build_job(
     job_name: str,
     slot: datetime,
     trigger: Trigger,
-) -> dict[str, Any]:
+) -> Job:
     """The batch/v1 Job manifest for one run."""
     template = spec.jobTemplate
     ours = {LABEL_SCHEDULED_JOB: label_value(owner.name), LABEL_TRIGGER: trigger.value}
-    job_spec = copy.deepcopy(template.spec)
+    # The user's Job spec (validated by the API model to have a pod template with containers),
+    # typed from here on; its fields Punctual does not read pass through untouched.
+    job_spec = cast(JobSpec, copy.deepcopy(template.spec))
     pod_template = job_spec.setdefault("template", {})
     pod_meta = pod_template.setdefault("metadata", {})
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **ours}
-    env = [
+    env: list[EnvVar] = [
         {"name": "PUNCTUAL_SCHEDULED_TIME", "value": format_time(slot)},
         {"name": "PUNCTUAL_TRIGGER", "value": trigger.value},
         {"name": "PUNCTUAL_RUN", "value": job_name},
     ]
     pod_spec = pod_template.setdefault("spec", {})
-    for key in ("initContainers", "containers"):
-        for container in pod_spec.get(key) or []:
-            names = {e["name"] for e in env}
-            kept = [e for e in container.get("env") or [] if e.get("name") not in names]
-            container["env"] = kept + copy.deepcopy(env)
+    names = {e["name"] for e in env}
+    containers: list[Container] = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
+    for container in containers:
+        kept = [e for e in container.get("env") or [] if e.get("name") not in names]
+        container["env"] = kept + copy.deepcopy(env)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -176,7 +179,7 @@ def _time(value: Any) -> datetime | None:
     return parse_time(value) if isinstance(value, str) and value else None
 
 
-def _terminated(pod: Mapping[str, Any]) -> tuple[int | None, str | None]:
+def _terminated(pod: Pod) -> tuple[int | None, str | None]:
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         state = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated")
         if state and "exitCode" in state:
@@ -197,33 +200,47 @@ _KEPT_METADATA = (
 )
 
 
-def _slim_metadata(body: Mapping[str, Any]) -> dict[str, Any]:
-    meta = body.get("metadata") or {}
-    return {k: meta[k] for k in _KEPT_METADATA if k in meta}
+def _slim_metadata(meta: ObjectMeta) -> ObjectMeta:
+    kept = cast(Mapping[str, object], meta)
+    return cast(ObjectMeta, {k: kept[k] for k in _KEPT_METADATA if k in kept})
 
 
-def slim_job(job: Mapping[str, Any]) -> dict[str, Any]:
+def _containers(job: Job) -> list[Container]:
+    return (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+
+
+def slim_job(job: Job) -> Job:
     """The part of a Job that :func:`observe_job` and the operator read (what a cache keeps).
 
     A Job's spec (its pod template) is most of its size and the operator needs only the first
     container's image from it; at 10,000 ScheduledJobs with their kept Jobs that is most of the
     memory.
     """
-    containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-    spec = {"template": {"spec": {"containers": [{"image": containers[0].get("image")}]}}} if containers else {}
-    return {"metadata": _slim_metadata(job), "spec": spec, "status": job.get("status") or {}}
+    containers = _containers(job)
+    spec: JobSpec = {"template": {"spec": {"containers": [_image_only(containers[0])]}}} if containers else {}
+    return {"metadata": _slim_metadata(job.get("metadata") or {}), "spec": spec, "status": job.get("status") or {}}
 
 
-def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+def _image_only(container: Container) -> Container:
+    # The image as the API sent it, even a null one: observe_job reads it back as None.
+    return cast(Container, {"image": container.get("image")})
+
+
+def _slim_container_status(status: ContainerStatus) -> ContainerStatus:
+    kept = cast(Mapping[str, object], status)
+    return cast(ContainerStatus, {k: kept[k] for k in ("state", "lastState", "imageID") if k in kept})
+
+
+def slim_pod(pod: Pod) -> Pod:
     """The part of a Pod that :func:`observe_job` reads: its phase and containers' terminated states."""
     status = pod.get("status") or {}
-    kept = [
-        {k: c[k] for k in ("state", "lastState", "imageID") if k in c} for c in status.get("containerStatuses") or []
-    ]
-    return {"metadata": _slim_metadata(pod), "status": {"phase": status.get("phase"), "containerStatuses": kept}}
+    kept = [_slim_container_status(c) for c in status.get("containerStatuses") or []]
+    # The phase as the API sent it (possibly missing, kept as null, as before the bodies were typed).
+    slim_status = cast(Any, {"phase": status.get("phase"), "containerStatuses": kept})
+    return {"metadata": _slim_metadata(pod.get("metadata") or {}), "status": slim_status}
 
 
-def observe_job(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = ()) -> ObservedJob | None:
+def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
     """Read a Job (and its Pods, for the exit code and image ID); None if it is not a Punctual run."""
     meta = job.get("metadata") or {}
     annotations = meta.get("annotations") or {}
@@ -250,7 +267,7 @@ def observe_job(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = ()) 
             reason = cond.get("reason") or "Failed"
             message = cond.get("message")
             finished_at = finished_at or _time(cond.get("lastTransitionTime"))
-    containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    containers = _containers(job)
     image = containers[0].get("image") if containers else None
     exit_code = image_id = None
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):

@@ -28,9 +28,9 @@ from kube_emulator.emulator import Emulator
 from kube_emulator.jobs import JobController
 from punctual.crd import crd_manifest
 from punctual.durations import DurationError, parse_duration
-from punctual.kube import Credentials
 from punctual.runtime import Operator, configure_logging
-from punctual.settings import Settings
+from punctual.runtime.kube import Credentials
+from punctual.runtime.settings import Settings
 
 __all__ = ["banner_commands", "load_documents", "run_sandbox"]
 

@@ -1,11 +1,11 @@
 """``punctual simulate``: replay a ScheduledJob on a virtual clock through the real core. Pure.
 
-The simulation owns a virtual world (Jobs that take given durations and fail when told to), an
-operator that is up or down in given windows, and on-demand run requests at given times. At every
-moment the real operator would act (a wake-up, a Job finishing, the operator coming back, a run
-request) it calls :func:`punctual.core.decide`, the same function the operator calls, and applies
-the decision to the world. A backfill request (``--backfill FROM..TO``) is the same annotation
-the plugin writes, decided by the same core. Nothing here reads a clock.
+The simulation owns a virtual world (:class:`punctual.world.World`: Jobs that take given durations
+and fail when told to), an operator that is up or down in given windows, and on-demand run requests
+at given times. At every moment the real operator would act (a wake-up, a Job finishing, the
+operator coming back, a run request) it calls :func:`punctual.core.decide`, the same function the
+operator calls, and applies the decision to the world. A backfill request (``--backfill FROM..TO``)
+is the same annotation the plugin writes, decided by the same core. Nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -16,11 +16,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from punctual.api import BackfillStatus, HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
-from punctual.core import BackfillRequest, Decision, Subject, build_schedule, decide, encode_request, subject_from_body
-from punctual.jobs import JobPhase, ObservedJob
+from punctual.api import BackfillStatus, HistoryRecord, Result, ScheduledJobStatus, format_time
+from punctual.bodies import ScheduledJobBody
+from punctual.core import (
+    BackfillRequest,
+    CreateJob,
+    Decision,
+    Subject,
+    build_schedule,
+    decide,
+    encode_request,
+    subject_from_body,
+)
+from punctual.world import SimJob, World
 
-__all__ = ["MAX_STEPS", "Row", "SimJob", "Simulation", "format_backfill", "format_json", "format_table", "parse_when"]
+__all__ = ["MAX_STEPS", "Row", "Simulation", "format_backfill", "format_json", "format_table", "parse_when"]
 
 MAX_STEPS = 1_000_000  # a guard against a bug turning the replay into an endless loop
 
@@ -31,36 +41,6 @@ def parse_when(text: str, *, zone: Any = UTC) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
-
-
-@dataclass
-class SimJob:
-    """A simulated Job: starts when created, ends after its duration."""
-
-    name: str
-    slot: datetime
-    trigger: Trigger
-    run: int
-    created: datetime
-    finish_at: datetime
-    fail: bool
-    image: str | None
-
-    def observe(self, now: datetime) -> ObservedJob:
-        done = now >= self.finish_at
-        phase = JobPhase.ACTIVE if not done else (JobPhase.FAILED if self.fail else JobPhase.SUCCEEDED)
-        return ObservedJob(
-            name=self.name,
-            scheduled_time=self.slot,
-            trigger=self.trigger,
-            phase=phase,
-            created=self.created,
-            start_time=self.created,
-            completion_time=self.finish_at if done else None,
-            reason=("BackoffLimitExceeded" if self.fail else "Completed") if done else None,
-            exit_code=(1 if self.fail else 0) if done else None,
-            image=self.image,
-        )
 
 
 @dataclass(frozen=True)
@@ -107,16 +87,14 @@ class Simulation:
     backfill_at: datetime | None = None
     backfill_parallel: int = 1
     default_time_zone: str = "UTC"
-    jobs: dict[str, SimJob] = field(default_factory=dict)
-    records: dict[str, HistoryRecord] = field(default_factory=dict)
     decisions: list[tuple[datetime, Decision]] = field(default_factory=list)
-    status: ScheduledJobStatus = field(default_factory=ScheduledJobStatus)
 
     def __post_init__(self) -> None:
+        self.world = World(outcome=self._outcome)
         meta = self.document.get("metadata") or {}
         # The simulated object is created at `start` (whatever creationTimestamp the document has),
         # under the document's namespace and name.
-        simulated = {
+        simulated: ScheduledJobBody = {
             "metadata": {
                 "namespace": meta.get("namespace") or "default",
                 "name": meta.get("name") or "simulated",
@@ -133,7 +111,6 @@ class Simulation:
             self.durations = (timedelta(minutes=1),)
         self._requests = sorted(self.run_now)
         self._token: str | None = None
-        self._started: list[str] = []
         self._backfill_at = self.backfill_at or self.start
         self._backfill_request = None
         if self.backfill is not None:
@@ -145,6 +122,28 @@ class Simulation:
             )
             self._backfill_request = encode_request(request)
 
+    def _outcome(self, create: CreateJob, run: int) -> tuple[timedelta, bool]:
+        return self.durations[(run - 1) % len(self.durations)], run in self.failures
+
+    @property
+    def jobs(self) -> dict[str, SimJob]:
+        """The simulated Jobs that exist."""
+        return self.world.jobs
+
+    @property
+    def records(self) -> dict[str, HistoryRecord]:
+        """Every history record a decision wrote, by Job name."""
+        return self.world.records
+
+    @property
+    def status(self) -> ScheduledJobStatus:
+        """The status the last decision wrote."""
+        return self.world.status
+
+    @status.setter
+    def status(self, status: ScheduledJobStatus) -> None:
+        self.world.status = status
+
     def _up(self, t: datetime) -> bool:
         return not any(a <= t < b for a, b in self.down)
 
@@ -155,29 +154,7 @@ class Simulation:
         return t
 
     def _apply(self, t: datetime, decision: Decision) -> None:
-        for delete in decision.deletes:
-            job = self.jobs.get(delete.name)
-            replaced_while_running = delete.reason == "Replaced" and job is not None and job.finish_at > t
-            if job is not None and (replaced_while_running or delete.reason == "HistoryLimit"):
-                del self.jobs[delete.name]
-        for create in decision.creates:
-            run = len(self._started) + 1
-            duration = self.durations[(run - 1) % len(self.durations)]
-            containers = create.manifest["spec"]["template"]["spec"]["containers"]
-            self.jobs[create.name] = SimJob(
-                name=create.name,
-                slot=create.slot,
-                trigger=create.trigger,
-                run=run,
-                created=t,
-                finish_at=t + duration,
-                fail=run in self.failures,
-                image=containers[0].get("image"),
-            )
-            self._started.append(create.name)
-        for record in decision.records:
-            self.records[record.job] = record
-        self.status = decision.status
+        self.world.apply(decision, t)
 
     def run(self) -> list[Row]:
         """Replay and return the run table, oldest slot first."""
@@ -206,11 +183,11 @@ class Simulation:
                 wake = decision.wake_at
             candidates = [j.finish_at for j in self.jobs.values() if j.finish_at > t]
             candidates += [r for r in self._requests if r > t]
-            if self._backfill_request is not None and self._backfill_at > t:
-                candidates.append(self._backfill_at)
             if wake is not None and wake > t:
                 candidates.append(wake)
             candidates += [b for a, b in self.down if b > t]
+            if self._backfill_request is not None and self._backfill_at > t:
+                candidates.append(self._backfill_at)
             if not candidates:
                 break
             nxt = min(candidates)

@@ -39,10 +39,10 @@ from typing import Any
 import pytest
 
 from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger
-from punctual.core import Decision, Subject, build_schedule, decide, parse_spec
+from punctual.core import CreateJob, Decision, Subject, build_schedule, decide, parse_spec
 from punctual.jobs import JobPhase, ObservedJob
 from punctual.schedule import Schedule
-from punctual.simulate import SimJob
+from punctual.world import SimJob, World
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 END = DAY + timedelta(hours=24)
@@ -88,20 +88,41 @@ class Chaos:
 
 @dataclass
 class Play:
-    """One ScheduledJob's day: the world, the ledger and what happened."""
+    """One ScheduledJob's day: the world (``punctual.world``, as ``punctual simulate``'s), the ledger
+    (the world's records) and what happened."""
 
     subject: Subject
     schedule: Schedule
     seed: int
-    jobs: dict[str, SimJob] = field(default_factory=dict)
-    created: list[SimJob] = field(default_factory=list)
-    ledger: dict[str, HistoryRecord] = field(default_factory=dict)
-    status: ScheduledJobStatus = field(default_factory=ScheduledJobStatus)
+    world: World = field(init=False)
     decisions: int = 0
     kills: int = 0
     losses: int = 0
     queued_at_loss: set[datetime] = field(default_factory=set)
     """Slots that were waiting in status.queued when the status was lost: the queue lives only there."""
+
+    def __post_init__(self) -> None:
+        self.world = World(outcome=lambda create, run: self.duration(create.name))
+
+    @property
+    def jobs(self) -> dict[str, SimJob]:
+        return self.world.jobs
+
+    @property
+    def created(self) -> list[SimJob]:
+        return self.world.created
+
+    @property
+    def ledger(self) -> dict[str, HistoryRecord]:
+        return self.world.records
+
+    @property
+    def status(self) -> ScheduledJobStatus:
+        return self.world.status
+
+    @status.setter
+    def status(self, status: ScheduledJobStatus) -> None:
+        self.world.status = status
 
     def duration(self, name: str) -> tuple[timedelta, bool]:
         """A Job's duration and outcome, drawn from its name: the same whatever order things happen in."""
@@ -110,32 +131,15 @@ class Play:
         seconds = draw.uniform(600, 2400) if long else draw.uniform(5, 240)
         return timedelta(seconds=seconds), draw.random() < 0.1
 
-    def create(self, create: Any, now: datetime) -> None:
-        length, fail = self.duration(create.name)
-        job = SimJob(
-            name=create.name,
-            slot=create.slot,
-            trigger=create.trigger,
-            run=len(self.created) + 1,
-            created=now,
-            finish_at=now + length,
-            fail=fail,
-            image=None,
-        )
-        self.created.append(job)
-        self.jobs[create.name] = job  # a second create of a live name would be AlreadyExists: caught below
+    def create(self, create: CreateJob, now: datetime) -> None:
+        self.world.create(create, now)  # a second create of a live name would be AlreadyExists: caught below
 
     def observe(self, now: datetime) -> list[ObservedJob]:
-        return [j.observe(now) for j in self.jobs.values()]
+        return self.world.observe(now)
 
     def apply(self, decision: Decision, now: datetime) -> None:
         """Carry out a whole decision (no kill): its deletes, its creates, then its status and records."""
-        for delete in decision.deletes:
-            self.jobs.pop(delete.name, None)
-        for create in decision.creates:
-            self.create(create, now)
-        self.status = decision.status
-        self.ledger.update({r.job: r for r in decision.records})
+        self.world.apply(decision, now)
 
 
 def outages_for(seed: int, chaos: Chaos) -> list[tuple[datetime, datetime]]:
@@ -182,7 +186,7 @@ def play_one(name: str, raw: dict[str, Any], *, seed: int, chaos: Chaos) -> Play
             play.queued_at_loss |= {q.scheduledTime for q in play.status.queued}
             play.status = ScheduledJobStatus()
             play.losses += 1
-        wakes = [j.finish_at for j in play.jobs.values() if j.finish_at > t]
+        wakes = play.world.finishing_after(t)
         if decision.wake_at is not None:
             wakes.append(max(decision.wake_at, t + timedelta(milliseconds=1)))
         wakes += [b for _, b in down if b > t]

@@ -27,7 +27,8 @@ def test_the_plugin_never_loads_the_operator_runtime() -> None:
     code = (
         "import sys, kubectl_sj.cli; "
         "bad = [m for m in sys.modules if m == 'kopf' or m.split('.')[0] == 'kopf' "
-        "or m in ('punctual.runtime', 'punctual.kube', 'punctual.metrics', 'punctual.scheduler') "
+        "or m in ('punctual.runtime', 'punctual.runtime.kube', 'punctual.runtime.metrics', "
+        "'punctual.runtime.scheduler') "
         "or m.startswith('punctual.runtime.') "
         "or m == 'punctual.sandbox' or m.startswith('kube_emulator')]; print(bad)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from punctual.runtime import Operator
-from punctual.settings import Settings
+from punctual.runtime.settings import Settings
 
 OWNER = {"apiVersion": "punctual.dev/v1", "kind": "ScheduledJob", "name": "sj", "uid": "u-sj", "controller": True}
 

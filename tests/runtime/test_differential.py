@@ -2,8 +2,9 @@
 
 The same scenario runs through :class:`punctual.simulate.Simulation` (the core on a virtual clock
 with simulated Jobs) and through :func:`punctual.runtime.reconcile.reconcile` with a fake
-JobControl whose Jobs live in the operator's own caches, as Job and Pod bodies that finish on the
-same schedule. If the shell ever decided anything, the tables would differ.
+JobControl whose Jobs are the same simulated world (:class:`punctual.world.World`), shown to the
+operator's own caches as the Job and Pod bodies a watch would bring. If the shell ever decided
+anything, the tables would differ.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 
 import pytest
 
-from punctual.api import HistoryRecord, ScheduledJobStatus, format_time
-from punctual.core import BackfillRequest, Event, encode_request
-from punctual.jobs import ANNOTATION_BACKFILL_REQUEST
-from punctual.runtime.cache import Body, Cache, Key
+from punctual.api import HistoryRecord, ScheduledJobStatus, Trigger, format_time, parse_time
+from punctual.bodies import RawBody as Body
+from punctual.core import BackfillRequest, CreateJob, Event, encode_request
+from punctual.jobs import ANNOTATION_BACKFILL_REQUEST, ANNOTATION_SCHEDULED_TIME, LABEL_TRIGGER
+from punctual.runtime.cache import Cache, Key
 from punctual.runtime.reconcile import reconcile
 from punctual.simulate import Simulation
+from punctual.world import World as SimulatedWorld
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 UNTIL = START + timedelta(hours=6)
@@ -33,31 +36,40 @@ TEMPLATE = {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers
 
 @dataclass
 class World:
-    """The fake JobControl: Jobs that finish ``duration`` after their creation, kept in the caches."""
+    """The fake JobControl: simulate's world of Jobs (each finishes ``duration`` after its creation), in the caches."""
 
     cache: Cache
     durations: Sequence[timedelta]
     failures: frozenset[int]
     now: datetime = START
-    finish: dict[str, tuple[datetime, bool]] = field(default_factory=dict)
     statuses: list[ScheduledJobStatus] = field(default_factory=list)
-    started: int = 0
+    sim: SimulatedWorld = field(init=False)
+    added: list[Body] = field(default_factory=list)
+    """Created Jobs whose ADDED watch event is still to come (a watch shows every version)."""
+
+    def __post_init__(self) -> None:
+        # The same outcomes as punctual.simulate's: the n-th run takes durations[n - 1] (cycling), fails if listed.
+        self.sim = SimulatedWorld(
+            outcome=lambda create, run: (self.durations[(run - 1) % len(self.durations)], run in self.failures)
+        )
 
     async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
-        self.started += 1
-        duration = self.durations[(self.started - 1) % len(self.durations)]
         body = copy.deepcopy(dict(manifest))
-        name = body["metadata"]["name"]
-        body["metadata"].update(uid=f"u-{name}", resourceVersion="1", creationTimestamp=format_time(self.now))
+        meta = body["metadata"]
+        name = meta["name"]
+        slot = parse_time(meta["annotations"][ANNOTATION_SCHEDULED_TIME])
+        trigger = Trigger(meta["labels"][LABEL_TRIGGER])
+        self.sim.create(CreateJob(name=name, slot=slot, trigger=trigger, manifest=body), self.now)
+        meta.update(uid=f"u-{name}", resourceVersion="1", creationTimestamp=format_time(self.now))
         body["status"] = {"startTime": format_time(self.now), "active": 1}
-        self.finish[name] = (self.now + duration, self.started in self.failures)
+        self.added.append(copy.deepcopy(body))
         return body
 
     async def get_job(self, namespace: str, name: str) -> Body:
         raise AssertionError("no name is ever taken in these scenarios")
 
     async def delete_job(self, namespace: str, name: str) -> None:
-        self.finish.pop(name, None)
+        self.sim.delete(name)
 
     async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
         self.statuses.append(status)
@@ -73,7 +85,11 @@ class World:
     def advance(self, now: datetime) -> None:
         """Jobs whose time has come finish (a Complete or Failed condition and a terminated Pod)."""
         self.now = now
-        for name, (when, fail) in self.finish.items():
+        for body in self.added:
+            self.cache.on_job("ADDED", body)
+        self.added.clear()
+        for name, sim_job in self.sim.jobs.items():
+            when, fail = sim_job.finish_at, sim_job.fail
             job = self.cache.jobs.get(KEY, {}).get(name)
             if job is None or when > now or job["status"].get("completionTime"):
                 continue
@@ -115,7 +131,7 @@ def run_through_reconcile(doc: dict[str, Any], durations: Sequence[timedelta], f
         pending = None
         assert done.decision is not None
         records.update({r.job: r for r in done.decision.records})
-        candidates = [when for when, _ in world.finish.values() if when > t]
+        candidates = world.sim.finishing_after(t)
         if done.wake_at is not None and done.wake_at > t:
             candidates.append(done.wake_at)
         if not candidates or min(candidates) > UNTIL:

@@ -11,7 +11,7 @@ import pytest_asyncio
 
 from kube_emulator import AsyncEmulator
 from kube_emulator.faults import Faults
-from punctual.kube import Credentials, Kube
+from punctual.runtime.kube import Credentials, Kube
 
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
 LABEL = "punctual.dev/scheduledjob"

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from punctual.api import Result, ScheduledJobStatus, format_time
+from punctual.bodies import RawBody as Body
 from punctual.core import JOB_VANISHED_GRACE, Event
 from punctual.jobs import slot_job_name
-from punctual.kube import ApiError, ClusterUnreachable
-from punctual.runtime.cache import Body, Cache, Key
+from punctual.runtime.cache import Cache, Key
+from punctual.runtime.kube import ApiError, ClusterUnreachable
 from punctual.runtime.reconcile import Reconciled, reconcile
 from punctual.runtime.status_writer import RETRY
 

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from punctual.api import BackfillState, ScheduledJobStatus, format_time
+from punctual.bodies import RawBody as Body
 from punctual.core import BackfillRequest, Event, encode_request
 from punctual.jobs import ANNOTATION_BACKFILL_CANCEL, ANNOTATION_BACKFILL_REQUEST, slot_job_name
-from punctual.kube import ApiError
-from punctual.runtime.cache import Body, Cache, Key
+from punctual.runtime.cache import Cache, Key
+from punctual.runtime.kube import ApiError
 from punctual.runtime.reconcile import Reconciled, reconcile
 
 KEY: Key = ("default", "report")
@@ -97,6 +98,13 @@ def reconcile_at(cache: Cache, control: FakeJobControl, now: datetime) -> Reconc
     return asyncio.run(reconcile(KEY, cache=cache, control=control, now=now, pending=pending))
 
 
+def watch_finishes(cache: Cache, job: Body, *, when: datetime) -> None:
+    """What the watch shows of a created Job: its ADDED event (the version our create answered),
+    then the MODIFIED one of its completion (the cache waits for the first before it takes more)."""
+    cache.remember_job(KEY, job)
+    cache.remember_job(KEY, finished(job, when=when))
+
+
 def finished(job: Body, *, when: datetime) -> Body:
     body = copy.deepcopy(job)
     body["metadata"]["resourceVersion"] = "2"
@@ -117,7 +125,7 @@ def test_a_backfill_runs_its_slots_one_after_another_to_completion() -> None:
     for expected in ("01:30", "02:00", None):
         job = control.created[-1]
         now += timedelta(minutes=2)
-        cache.remember_job(KEY, finished(job, when=now))
+        watch_finishes(cache, job, when=now)
         reconcile_at(cache, control, now)
         if expected is not None:
             assert control.created[-1]["metadata"]["name"] == job_name(expected)
@@ -177,7 +185,7 @@ def test_cancel_through_the_annotation_stops_the_next_slots() -> None:
     reconcile_at(cache, control, TEN)
     cache.put_scheduledjob(scheduledjob({**REQUEST, ANNOTATION_BACKFILL_CANCEL: TOKEN}, version="2"))
     now = TEN + timedelta(minutes=2)
-    cache.remember_job(KEY, finished(control.created[0], when=now))
+    watch_finishes(cache, control.created[0], when=now)
     reconcile_at(cache, control, now)
     assert len(control.created) == 1
     [entry] = control.statuses[-1].backfills
@@ -185,7 +193,7 @@ def test_cancel_through_the_annotation_stops_the_next_slots() -> None:
 
 
 def test_backfill_runs_are_counted_by_trigger_and_not_as_start_lag() -> None:
-    from punctual.metrics import Metrics
+    from punctual.runtime.metrics import Metrics
     from punctual.runtime.observe import observe
 
     cache = fresh_cache()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from punctual.scheduler import RETRY_AFTER_ERROR, LoopClock, Scheduler
+from punctual.runtime.scheduler import RETRY_AFTER_ERROR, LoopClock, Scheduler
 
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kube_emulator import Emulator
-from punctual.settings import Settings, SettingsError
+from punctual.runtime.settings import Settings, SettingsError
 
 PUNCTUAL = [sys.executable, "-m", "punctual"]
 

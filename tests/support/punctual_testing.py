@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 import yaml
 
 from kube_emulator import Emulator
-from punctual.kube import Credentials
 from punctual.runtime import Operator
-from punctual.settings import Settings
+from punctual.runtime.kube import Credentials
+from punctual.runtime.settings import Settings
 
 __all__ = [
     "CRD_PATH",

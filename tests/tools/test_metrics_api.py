@@ -1,4 +1,4 @@
-"""Unit tests of punctual.metrics: each API call and the series it leaves behind."""
+"""Unit tests of punctual.runtime.metrics: each API call and the series it leaves behind."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from punctual.metrics import METRIC_NAMES, Metrics
+from punctual.runtime.metrics import METRIC_NAMES, Metrics
 
 NS, NAME = "team-a", "nightly"
 OBJ = {"namespace": NS, "scheduledjob": NAME}

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from punctual.metrics import Metrics
 from punctual.runtime.http import make_app, serve
+from punctual.runtime.metrics import Metrics
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The dashboard and the alert rules query only series that punctual.metrics really exports.
+"""The dashboard and the alert rules query only series that punctual.runtime.metrics really exports.
 
 No tool needed: the PromQL is tokenised here (strings, label matchers, ranges and grouping label
 lists removed), every remaining name followed by ``(`` must be a PromQL function or aggregation,
@@ -15,7 +15,7 @@ import pytest
 from punctual_testing import REPO_ROOT
 from tools_support import ALERT_NAMES, alert_rules
 
-from punctual.metrics import METRIC_NAMES, Metrics
+from punctual.runtime.metrics import METRIC_NAMES, Metrics
 
 DASHBOARD = REPO_ROOT / "charts" / "punctual" / "files" / "dashboard.json"
 

@@ -44,7 +44,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 # -- the operator's RBAC ---------------------------------------------------------------------------
 #
-# Every (apiGroup, resource, verb) the operator's code calls: operator/punctual/kube.py (the only
+# Every (apiGroup, resource, verb) the operator's code calls: operator/punctual/runtime/kube.py (the only
 # module making API calls) and kopf 1.45 as the runtime configures it (an on.event handler only,
 # kopf's Event posting off). docs/install.md ("What the operator's role grants, and why") is the same
 # list with the reason for each; keep the two in step.

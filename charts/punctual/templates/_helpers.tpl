@@ -144,7 +144,7 @@ Fail early on combinations the schema cannot express.
 {{/*
 The operator's permissions on namespaced resources: one list shared by the ClusterRole (cluster
 scope) and the per-namespace Roles (namespace scope). Every verb is spelled out; no wildcards.
-Exactly what the code calls (operator/punctual/kube.py and kopf), nothing more: docs/install.md has
+Exactly what the code calls (operator/punctual/runtime/kube.py and kopf), nothing more: docs/install.md has
 the table and why; tests/tools/tools_support.py (OPERATOR_RBAC) the set the render test compares.
 */}}
 {{- define "punctual.namespacedRules" -}}

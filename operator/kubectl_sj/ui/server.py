@@ -21,7 +21,7 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -295,12 +295,12 @@ class _Pages:
         return response
 
 
-def _job_finished(job: dict[str, Any]) -> bool:
+def _job_finished(job: Mapping[str, Any]) -> bool:
     conditions = (job.get("status") or {}).get("conditions") or []
     return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
 
 
-def _yaml(body: dict[str, Any]) -> str:
+def _yaml(body: Mapping[str, Any]) -> str:
     import yaml
 
     meta = dict(body.get("metadata") or {})

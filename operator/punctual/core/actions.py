@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from punctual.api import HistoryRecord, ScheduledJobStatus, Trigger
+from punctual.bodies import Job
 
 __all__ = ["CreateJob", "Decision", "DeleteJob", "Event"]
 
@@ -18,7 +19,7 @@ class CreateJob:
     name: str
     slot: datetime
     trigger: Trigger
-    manifest: dict[str, Any]
+    manifest: Job
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from punctual.api import ScheduledJobSpec, format_time, parse_time
+from punctual.bodies import ScheduledJobBody
 from punctual.durations import DurationError, parse_duration
 from punctual.jobs import (
     ANNOTATION_BACKFILL_CANCEL,
@@ -159,7 +160,7 @@ def schedule_fingerprint(spec: ScheduledJobSpec, *, default_time_zone: str = "UT
     return text
 
 
-def subject_from_body(body: Mapping[str, Any], *, now: datetime) -> Subject:
+def subject_from_body(body: ScheduledJobBody, *, now: datetime) -> Subject:
     """The Subject of a whole ScheduledJob body, or SpecError; ``now`` stands in for a missing creation time.
 
     The operator, ``kubectl sj`` and ``punctual simulate`` all read a body through this one function.

@@ -2,11 +2,11 @@
 
 kopf watches ScheduledJobs and keeps the cache of them current (event handlers only: kopf stores
 no progress and posts no Events of its own). Their Jobs and Pods are cached by lean list-and-watch
-loops (:meth:`punctual.kube.Kube.list_and_watch`) with a server-side label selector: kopf's
+loops (:meth:`punctual.runtime.kube.Kube.list_and_watch`) with a server-side label selector: kopf's
 per-event machinery (per-object memory, causes, diff bases) cost about 0.7 ms per event, and each
 run causes about ten Job and Pod events; kopf's label filter is also client-side, so it would read
 every Pod of the cluster. The scheduler wakes each ScheduledJob at its next slot; every wake-up runs
-the numbered steps of :mod:`punctual.runtime.reconcile`. API calls all go through :mod:`punctual.kube`;
+the numbered steps of :mod:`punctual.runtime.reconcile`. API calls all go through :mod:`punctual.runtime.kube`;
 ``punctual run`` itself is :mod:`punctual.runtime.command`.
 """
 
@@ -23,27 +23,29 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from aiohttp import web
 from kopf._core.engines.peering import Identity  # kopf exports no public name for the peer id type
 
 from punctual.api import GROUP, PLURAL, VERSION, ScheduledJobStatus
+from punctual.bodies import Job, ScheduledJobBody
 from punctual.core import Event, shard_of
 from punctual.jobs import LABEL_SCHEDULED_JOB
-from punctual.kube import Credentials, Kube, load_credentials
-from punctual.metrics import Metrics
 from punctual.runtime.background import Background
-from punctual.runtime.cache import Body, Cache, Key, key_of
+from punctual.runtime.cache import Cache, Key, key_of
 from punctual.runtime.http import make_app
+from punctual.runtime.kube import Credentials, Kube, load_credentials
 from punctual.runtime.leadership import follow_leadership
+from punctual.runtime.metrics import Metrics
 from punctual.runtime.observe import observe
 from punctual.runtime.reconcile import reconcile
 from punctual.runtime.recorder import EventRecorder
+from punctual.runtime.scheduler import Clock, Scheduler, WallClock
+from punctual.runtime.settings import Settings
 from punctual.runtime.status_writer import StatusWriter
-from punctual.scheduler import Clock, Scheduler, WallClock
-from punctual.settings import Settings
+from punctual.runtime.versions import Source
 
 __all__ = ["ApiJobControl", "MetricsPortUnavailable", "Operator"]
 
@@ -71,10 +73,10 @@ class ApiJobControl:
     def __init__(self, kube: Kube, writer: StatusWriter, recorder: EventRecorder) -> None:
         self.kube, self.writer, self.recorder = kube, writer, recorder
 
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
+    async def create_job(self, namespace: str, manifest: Job) -> Job:
         return await self.kube.create_job(namespace, manifest)
 
-    async def get_job(self, namespace: str, name: str) -> Body:
+    async def get_job(self, namespace: str, name: str) -> Job:
         return await self.kube.get_job(namespace, name)
 
     async def delete_job(self, namespace: str, name: str) -> None:
@@ -125,7 +127,8 @@ class Operator:
             background=self.background,
             current=lambda key: (self.sjs.get(key) or {}).get("status") or {},
             patch=lambda ns, name, patch: self._api().patch_status(ns, name, patch),
-            on_written=lambda body: self.on_scheduledjob("MODIFIED", body),
+            on_written=lambda body, ticket: self.on_scheduledjob("MODIFIED", body, written=ticket),
+            ticket=self.cache.scheduledjob_ticket,
         )
         self.recorder = EventRecorder(
             kube=self._api,
@@ -176,7 +179,7 @@ class Operator:
         # the scheduler belong to the event loop's thread.
         @kopf.on.event(GROUP, VERSION, PLURAL, registry=reg)
         async def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
-            self.on_scheduledjob(event.get("type"), dict(event["object"]))
+            self.on_scheduledjob(event.get("type"), cast(ScheduledJobBody, dict(event["object"])))
 
     def _credentials(self) -> Credentials:
         if self.credentials is None:
@@ -190,19 +193,22 @@ class Operator:
         shards = self.settings.shards
         return shards <= 1 or shard_of(key[0], key[1], shards) == self.settings.shard
 
-    def on_scheduledjob(self, kind: str | None, body: Body) -> None:
+    def on_scheduledjob(self, kind: str | None, body: ScheduledJobBody, *, written: int | None = None) -> None:
+        """A ScheduledJob from kopf (``kind`` None: listed), or the answer to our own status write
+        (``written``: the ticket taken before it)."""
         key = key_of(body)
         if not self.mine(key):
             return  # another shard's: not cached, not scheduled, no metrics here
         if kind == "DELETED":
-            self.sjs.pop(key, None)
+            self.cache.forget_scheduledjob(key)
             self.writer.forget(key)
             self.scheduler.forget(key)
             self.recorder.forget(key)
             self.metrics.forget(*key)
             self.metrics.set_scheduledjobs(len(self.sjs))
             return
-        wanted = self.cache.put_scheduledjob(body)
+        source = Source.OWN if written is not None else Source.LISTING if kind is None else Source.WATCH
+        wanted = self.cache.put_scheduledjob(body, source=source, ticket=written)
         self.metrics.set_scheduledjobs(len(self.sjs))
         if wanted:
             self.scheduler.wake(key)
@@ -245,6 +251,8 @@ class Operator:
     def _on_leadership(self, leader: bool) -> None:
         self.leader = leader
         self.scheduler.set_paused(not leader)
+        if not leader:
+            self.cache.release_waits()  # the new leader writes status now: the watch's copies are the truth
         if leader:
             for key in list(self.sjs):
                 self.scheduler.wake(key)  # catch up whatever the previous leader left

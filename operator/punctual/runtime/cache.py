@@ -3,15 +3,18 @@
 Like client-go's listers: the reconcile reads these, never the API. Jobs and Pods are slimmed on
 the way in; a fresh list replaces its namespace's cache (what it lacks went while nobody watched).
 A change that matters (a new Job, a phase change, a Pod finishing) wakes the owning ScheduledJob.
+Which of two copies of an object is the newer is :mod:`punctual.runtime.versions`' rule:
+resourceVersions are compared for equality only.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TypeVar
 
 from punctual.api import GROUP
+from punctual.bodies import Job, ObjectMeta, Pod, ScheduledJobBody
 from punctual.jobs import (
     ANNOTATION_BACKFILL_CANCEL,
     ANNOTATION_BACKFILL_REQUEST,
@@ -24,11 +27,14 @@ from punctual.jobs import (
     slim_job,
     slim_pod,
 )
+from punctual.runtime.versions import Source, Versions
 
-__all__ = ["GONE_MEMORY", "Body", "Cache", "Key", "controller_of", "key_of", "resource_version"]
+__all__ = ["GONE_MEMORY", "Cache", "Key", "Kubernetes", "controller_of", "key_of"]
 
 Key = tuple[str, str]
-Body = dict[str, Any]
+Kubernetes = Job | Pod | ScheduledJobBody
+"""Any of the bodies the caches hold."""
+_Cached = TypeVar("_Cached", Job, Pod)
 GONE_MEMORY = 100_000
 """Deleted Job uids remembered, against replayed watch events."""
 
@@ -41,29 +47,22 @@ _READ_ANNOTATIONS = (
 """The annotations the core (or the metrics) read: a change of one wants a reconcile."""
 
 
-def key_of(body: Mapping[str, Any]) -> Key:
+def key_of(body: Kubernetes) -> Key:
     """(namespace, name) of an object body."""
     meta = body.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
-def resource_version(body: Mapping[str, Any]) -> int:
-    """The body's resourceVersion as a number (0 when missing or not numeric)."""
-    try:
-        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
-def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
+def controller_of(body: Kubernetes) -> tuple[str, str] | None:
     """(name, uid) of the ScheduledJob that controls this object."""
-    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+    meta: ObjectMeta = body.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
         if ref.get("controller") and ref.get("kind") == "ScheduledJob" and ref.get("apiVersion", "").startswith(GROUP):
             return str(ref.get("name")), str(ref.get("uid"))
     return None
 
 
-def _job_phase(body: Mapping[str, Any]) -> str:
+def _job_phase(body: Job) -> str:
     observed = observe_job(body)
     return observed.phase.value if observed else "?"
 
@@ -74,26 +73,59 @@ class Cache:
     def __init__(self, *, mine: Callable[[Key], bool], wake: Callable[[Key], None]) -> None:
         self.mine = mine
         self.wake = wake
-        self.sjs: dict[Key, Body] = {}
-        self.jobs: dict[Key, dict[str, Body]] = {}
-        self.pods: dict[Key, dict[str, Body]] = {}  # (namespace, job name) -> pods
+        self.sjs: dict[Key, ScheduledJobBody] = {}
+        self.jobs: dict[Key, dict[str, Job]] = {}
+        self.pods: dict[Key, dict[str, Pod]] = {}  # (namespace, job name) -> pods
         self.job_owner: dict[Key, Key] = {}
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
+        self._sj_versions = Versions()
+        self._job_versions = Versions()
+
+    def scheduledjob_ticket(self) -> int:
+        """Taken before our own write of a ScheduledJob, given back with its answer."""
+        return self._sj_versions.ticket()
+
+    def job_ticket(self) -> int:
+        """Taken before our own create (or read) of Jobs, given back with the answers."""
+        return self._job_versions.ticket()
 
     # -- ScheduledJobs ------------------------------------------------------------------------------
 
-    def put_scheduledjob(self, body: Body) -> bool:
-        """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads)."""
+    def put_scheduledjob(
+        self, body: ScheduledJobBody, *, source: Source = Source.WATCH, ticket: int | None = None
+    ) -> bool:
+        """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads).
+
+        ``source`` and ``ticket`` say where it comes from (:mod:`punctual.runtime.versions`): an
+        event older than our own status write's answer is dropped. kopf (1.45) hands the handler
+        every event in order, but the rule does not count on seeing our own version: an event that
+        carries the status we wrote is as new (only the leader writes status).
+        """
         key = key_of(body)
         old = self.sjs.get(key)
-        if old is not None and resource_version(old) > resource_version(body):
-            return False  # our own patch response is newer than this event
+        meta: ObjectMeta = body.get("metadata") or {}
+        if not self._sj_versions.admit(key, meta, source, ticket=ticket, content=body.get("status") or {}):
+            return False
         self.sjs[key] = body
         return old is None or self._wants_reconcile(old, body)
 
+    def release_waits(self) -> None:
+        """This replica stops writing (it is no longer the leader): the watch alone is the truth from now on.
+
+        Another replica may write status meanwhile, so no event can be told older than our last
+        write by what it says; the watch always ends on an object's newest version.
+        """
+        self._sj_versions.release()
+
+    def forget_scheduledjob(self, key: Key) -> None:
+        """The ScheduledJob was deleted."""
+        self.sjs.pop(key, None)
+        self._sj_versions.forget(key)
+
     @staticmethod
-    def _wants_reconcile(old: Body, new: Body) -> bool:
-        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    def _wants_reconcile(old: ScheduledJobBody, new: ScheduledJobBody) -> bool:
+        om: ObjectMeta = old.get("metadata") or {}
+        nm: ObjectMeta = new.get("metadata") or {}
         if om.get("generation") != nm.get("generation") or om.get("uid") != nm.get("uid"):
             return True
         oa, na = om.get("annotations") or {}, nm.get("annotations") or {}
@@ -101,16 +133,16 @@ class Cache:
 
     # -- Jobs ---------------------------------------------------------------------------------------
 
-    def remember_job(self, owner: Key, body: Body) -> None:
-        meta = body.get("metadata") or {}
+    def remember_job(self, owner: Key, body: Job, *, source: Source = Source.WATCH, ticket: int | None = None) -> None:
+        """Cache one of ``owner``'s Jobs (from the watch, a listing, or our own create or read: ``source``)."""
+        meta: ObjectMeta = body.get("metadata") or {}
         name = str(meta.get("name"))
         if meta.get("uid") in self._gone:
             # A replayed event of a Job already deleted (a watch restarted from an older version):
             # letting it back in would make the core adopt, and count, a run that ended long ago.
             return
         jobs = self.jobs.setdefault(owner, {})
-        old = jobs.get(name)
-        if old is None or resource_version(body) >= resource_version(old):
+        if self._job_versions.admit((owner[0], name), meta, source, ticket=ticket):
             jobs[name] = slim_job(body)
         self.job_owner[(owner[0], name)] = owner
 
@@ -120,7 +152,8 @@ class Cache:
         if gone is not None:
             self._forget_deleted(owner, job_name, (gone.get("metadata") or {}).get("uid"))
 
-    def on_job(self, kind: str | None, body: Body) -> None:
+    def on_job(self, kind: str | None, body: Job) -> None:
+        """A watch event of one of our Jobs (``kind`` None: an item of a fresh list)."""
         ref = controller_of(body)
         if ref is None:
             return
@@ -134,12 +167,13 @@ class Cache:
             self._forget_deleted(owner, job_name, (body.get("metadata") or {}).get("uid"))
             self.pods.pop((ns, job_name), None)
         else:
-            self.remember_job(owner, body)
+            self.remember_job(owner, body, source=Source.LISTING if kind is None else Source.WATCH)
         if before is None or kind == "DELETED" or _job_phase(before) != _job_phase(body):
             self.wake(owner)
 
-    def _forget_deleted(self, owner: Key, job_name: str, uid: Any) -> None:
+    def _forget_deleted(self, owner: Key, job_name: str, uid: str | None) -> None:
         self.jobs.get(owner, {}).pop(job_name, None)
+        self._job_versions.forget((owner[0], job_name))
         self.job_owner.pop((owner[0], job_name), None)
         if uid:
             self._gone[str(uid)] = None
@@ -160,8 +194,8 @@ class Cache:
 
     # -- Pods ---------------------------------------------------------------------------------------
 
-    def on_pod(self, kind: str | None, body: Body) -> None:
-        meta = body.get("metadata") or {}
+    def on_pod(self, kind: str | None, body: Pod) -> None:
+        meta: ObjectMeta = body.get("metadata") or {}
         labels = meta.get("labels") or {}
         job_name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
         if not job_name:
@@ -182,30 +216,30 @@ class Cache:
         before = pods.get(name)
         pods[name] = slim_pod(body)
         phase = (body.get("status") or {}).get("phase")
-        was = (before or {}).get("status", {}).get("phase")
+        was = ((before or {}).get("status") or {}).get("phase")
         owner = self.job_owner.get((ns, job_name))
         if owner is not None and phase != was and phase in ("Succeeded", "Failed"):
             self.wake(owner)
 
     # -- fresh lists --------------------------------------------------------------------------------
 
-    def on_jobs_listed(self, namespace: str | None, items: list[Body]) -> None:
+    def on_jobs_listed(self, namespace: str | None, items: list[Job]) -> None:
         """A fresh list of our Jobs (in one namespace, or all): the cache becomes exactly that."""
         self._relisted(self.jobs, namespace, items, self.on_job)
 
-    def on_pods_listed(self, namespace: str | None, items: list[Body]) -> None:
+    def on_pods_listed(self, namespace: str | None, items: list[Pod]) -> None:
         """A fresh list of our Pods: the cache becomes exactly that."""
         self._relisted(self.pods, namespace, items, self.on_pod)
 
     @staticmethod
     def _relisted(
-        cache: Mapping[Key, Mapping[str, Body]],
+        cache: Mapping[Key, Mapping[str, _Cached]],
         namespace: str | None,
-        items: list[Body],
-        handle: Callable[[str | None, Body], None],
+        items: list[_Cached],
+        handle: Callable[[str | None, _Cached], None],
     ) -> None:
         # Both caches are keyed by namespace first and object name inside: what the list does not
-        # have went while nobody watched (DELETED), the rest is (re)added.
+        # have went while nobody watched (DELETED), the rest is (re)added (as kopf's listings, kind None).
         listed = {key_of(item) for item in items}
         for (ns, _), bodies in list(cache.items()):
             if namespace is None or ns == namespace:
@@ -213,4 +247,4 @@ class Cache:
                     if (ns, name) not in listed:
                         handle("DELETED", body)
         for item in items:
-            handle("ADDED", item)
+            handle(None, item)

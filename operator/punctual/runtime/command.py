@@ -8,9 +8,9 @@ import logging
 import sys
 from collections.abc import Mapping
 
-from punctual.kube import ClusterUnreachable, CrdMissing
 from punctual.runtime.app import MetricsPortUnavailable, Operator
-from punctual.settings import Settings, SettingsError
+from punctual.runtime.kube import ClusterUnreachable, CrdMissing
+from punctual.runtime.settings import Settings, SettingsError
 
 __all__ = ["configure_logging", "run_operator"]
 

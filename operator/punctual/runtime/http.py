@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from punctual.metrics import Metrics
+from punctual.runtime.metrics import Metrics
 
 __all__ = ["make_app", "serve"]
 

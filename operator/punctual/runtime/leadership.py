@@ -10,18 +10,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from punctual.api import parse_time
-from punctual.kube import ApiError, ClusterUnreachable
-from punctual.scheduler import Clock
+from punctual.bodies import Peering
+from punctual.runtime.kube import ApiError, ClusterUnreachable
+from punctual.runtime.scheduler import Clock
 
 __all__ = ["follow_leadership", "is_leader"]
 
 log = logging.getLogger("punctual")
 
 
-def is_leader(peering: Mapping[str, Any] | None, *, me: str, priority: int, now: datetime) -> bool:
+def is_leader(peering: Peering | None, *, me: str, priority: int, now: datetime) -> bool:
     """kopf's rule: pause while another live peer has the same or a higher priority. Pure.
 
     No peering object: nobody may schedule. Unreadable entries are ignored; a peer is live until its
@@ -44,7 +44,7 @@ def is_leader(peering: Mapping[str, Any] | None, *, me: str, priority: int, now:
 
 
 async def follow_leadership(
-    read_peering: Callable[[], Awaitable[Mapping[str, Any] | None]],
+    read_peering: Callable[[], Awaitable[Peering | None]],
     *,
     me: str,
     priority: int,

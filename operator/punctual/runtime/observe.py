@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from punctual.api import HistoryRecord, Result, Trigger
+from punctual.bodies import ScheduledJobBody
 from punctual.core import SpecError, build_schedule
 from punctual.durations import DurationError, parse_duration
 from punctual.jobs import ANNOTATION_DURATION_BUDGET
-from punctual.metrics import Metrics
 from punctual.runtime.cache import Key
+from punctual.runtime.metrics import Metrics
 from punctual.runtime.reconcile import Reconciled
 
 __all__ = ["observe"]
@@ -23,7 +22,7 @@ def observe(
     key: Key,
     done: Reconciled,
     *,
-    body: Mapping[str, Any] | None,
+    body: ScheduledJobBody | None,
     now: datetime,
     default_time_zone: str,
 ) -> None:

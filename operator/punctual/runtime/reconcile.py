@@ -10,7 +10,7 @@
 7. requeue at the core's next wake-up.
 
 The steps make no API call themselves: :class:`JobControl` does (the operator's is the API through
-:mod:`punctual.kube`; the tests' is a fake, as the CronJob controller's ``fakeJobControl``).
+:mod:`punctual.runtime.kube`; the tests' is a fake, as the CronJob controller's ``fakeJobControl``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from punctual.api import ScheduledJobStatus
+from punctual.bodies import Job
 from punctual.core import (
     Decision,
     Event,
@@ -34,9 +35,10 @@ from punctual.core import (
     decide_invalid,
     subject_from_body,
 )
-from punctual.kube import ApiError, ClusterUnreachable
-from punctual.runtime.cache import Body, Cache, Key, controller_of
+from punctual.runtime.cache import Cache, Key, controller_of
+from punctual.runtime.kube import ApiError, ClusterUnreachable
 from punctual.runtime.status_writer import RETRY
+from punctual.runtime.versions import Source
 
 __all__ = ["JobControl", "Reconciled", "reconcile"]
 
@@ -44,11 +46,11 @@ log = logging.getLogger("punctual")
 
 
 class JobControl(Protocol):
-    """What a reconcile does to the world. Errors are :class:`punctual.kube.ApiError` / ``ClusterUnreachable``."""
+    """What a reconcile does to the world. Errors: :class:`punctual.runtime.kube.ApiError`, ``ClusterUnreachable``."""
 
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body: ...
+    async def create_job(self, namespace: str, manifest: Job) -> Job: ...
 
-    async def get_job(self, namespace: str, name: str) -> Body: ...
+    async def get_job(self, namespace: str, name: str) -> Job: ...
 
     async def delete_job(self, namespace: str, name: str) -> None: ...
 
@@ -111,15 +113,16 @@ async def reconcile(
             log.warning("%s/%s: invalid spec: %s", ns, name, exc)
     # 4. Create Jobs, then delete Jobs.
     failed: dict[str, str] = {}
+    ticket = cache.job_ticket()  # the answers are our own: newer than the watch, unless a relist came meanwhile
     for create in decision.creates:
         try:
-            cache.remember_job(key, await control.create_job(ns, create.manifest))
+            cache.remember_job(key, await control.create_job(ns, create.manifest), source=Source.OWN, ticket=ticket)
         except ApiError as exc:
             if exc.status == 409:
                 existing = await control.get_job(ns, create.name)
                 ref = controller_of(existing)
                 if ref is not None and ref[1] == uid:
-                    cache.remember_job(key, existing)  # ours from before a crash: adopt it
+                    cache.remember_job(key, existing, source=Source.OWN, ticket=ticket)  # ours from before a crash
                     # This decision recorded it as just started, but it may have run (or finished)
                     # long ago, and its watch events may never show a phase change: decide again.
                     wake(key)

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 from punctual.core import Event
 from punctual.events import EventBudget
-from punctual.kube import ApiError, ClusterUnreachable, Kube
 from punctual.runtime.background import Background
 from punctual.runtime.cache import Key
+from punctual.runtime.kube import ApiError, ClusterUnreachable, Kube
 
 __all__ = ["MAX_EVENTS_PER_RECONCILE", "EventRecorder"]
 

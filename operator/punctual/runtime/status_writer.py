@@ -12,12 +12,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
 
 from punctual.api import ScheduledJobStatus
-from punctual.kube import ApiError, ClusterUnreachable
+from punctual.bodies import ScheduledJobBody
 from punctual.runtime.background import Background
-from punctual.runtime.cache import Body, Key
+from punctual.runtime.cache import Key
+from punctual.runtime.kube import ApiError, ClusterUnreachable
 
 __all__ = ["RETRY", "Patch", "StatusWriter"]
 
@@ -25,7 +25,8 @@ log = logging.getLogger("punctual")
 RETRY = timedelta(seconds=5)
 """How soon a failed write (or a transient failure of a reconcile) is tried again."""
 
-Patch = Callable[[str, str, Mapping[str, Any]], Awaitable[Body]]
+Patch = Callable[[str, str, Mapping[str, object]], Awaitable[ScheduledJobBody]]
+"""A merge patch of the status subresource (namespace, name, the new status' fields): the updated object."""
 
 
 class StatusWriter:
@@ -36,15 +37,17 @@ class StatusWriter:
         *,
         delay: float,
         background: Background,
-        current: Callable[[Key], Mapping[str, Any]],
+        current: Callable[[Key], Mapping[str, object]],
         patch: Patch,
-        on_written: Callable[[Body], None],
+        on_written: Callable[[ScheduledJobBody, int], None],
+        ticket: Callable[[], int] = lambda: 0,
     ) -> None:
         self.delay = delay
         self.background = background
         self.current = current  # the status the API has (from the cache), to skip unchanged writes
         self.patch = patch
-        self.on_written = on_written
+        self.on_written = on_written  # the answer, and the ticket taken before the write (punctual.runtime.versions)
+        self.ticket = ticket
         self.pending: dict[Key, ScheduledJobStatus] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._flushing: set[Key] = set()
@@ -115,10 +118,11 @@ class StatusWriter:
         new = status.model_dump(mode="json", exclude_none=True)
         if new == raw:
             return
-        patch: dict[str, Any] = dict(new)
+        patch: dict[str, object] = dict(new)
         for field in raw:
             if field not in new:
                 patch[field] = None  # merge patch: null removes the field
+        ticket = self.ticket()
         try:
             updated = await self.patch(key[0], key[1], patch)
         except ApiError as exc:
@@ -126,4 +130,4 @@ class StatusWriter:
                 return  # deleted meanwhile
             raise
         if updated:
-            self.on_written(updated)
+            self.on_written(updated, ticket)

@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Clock", "LoopClock", "Scheduler", "WallClock"]
+__all__ = ["PAD", "RETRY_AFTER_ERROR", "Clock", "LoopClock", "Scheduler", "WallClock"]
 
 K = TypeVar("K", bound=Hashable)
-log = logging.getLogger("punctual.scheduler")
+log = logging.getLogger("punctual.scheduler")  # the logger keeps its name from before the move
 
 # Wake a little after the slot rather than a hair before it: timers may fire early by a clock tick,
 # and a reconcile that runs before its slot only finds nothing due and sleeps again.

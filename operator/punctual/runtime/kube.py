@@ -1,8 +1,7 @@
 """The one module that talks to the Kubernetes API (besides kopf's own watching).
 
-Credentials come from the official ``kubernetes`` client's config loaders (kubeconfig or
-in-cluster), so the operator, kopf's login handler and the kubectl plugin agree on how to reach a
-cluster. Requests are made with aiohttp on one pooled session, counted for metrics.
+Credentials come from :mod:`punctual.runtime.credentials` (the official ``kubernetes`` client's config
+loaders; re-exported here). Requests are made with aiohttp on one pooled session, counted for metrics.
 """
 
 from __future__ import annotations
@@ -12,27 +11,23 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import aiohttp
 
 from punctual.api import API_VERSION, GROUP, KIND, PLURAL, VERSION, format_time
+from punctual.bodies import Job, Peering, RawBody, ScheduledJobBody
+from punctual.runtime.credentials import ClusterUnreachable as ClusterUnreachable
+from punctual.runtime.credentials import Credentials as Credentials
+from punctual.runtime.credentials import load_credentials as load_credentials
 
-__all__ = [
-    "ApiError",
-    "ClusterUnreachable",
-    "CrdMissing",
-    "Credentials",
-    "Kube",
-    "RequestCounter",
-    "WatchExpired",
-    "load_credentials",
-]
+# Credentials, load_credentials and ClusterUnreachable are punctual.runtime.credentials', re-exported.
+__all__ = ["MAX_BACKOFF", "ApiError", "CrdMissing", "Kube", "RequestCounter", "WatchExpired"]
 
-log = logging.getLogger("punctual.kube")
+log = logging.getLogger("punctual.kube")  # the logger keeps its name from before the move
 MAX_BACKOFF = 30.0
+_Watched = TypeVar("_Watched")
 
 
 class ApiError(Exception):
@@ -50,10 +45,6 @@ class ApiError(Exception):
         return self.status >= 500 or self.status in (408, 429)
 
 
-class ClusterUnreachable(Exception):
-    """No API server answered at the configured address."""
-
-
 class WatchExpired(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again."""
 
@@ -66,58 +57,6 @@ class RequestCounter(Protocol):
     """Where API request counts go (the metrics module implements it)."""
 
     def api_request(self, verb: str, *, error_code: int | None = None) -> None: ...
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to reach and authenticate to one API server."""
-
-    server: str
-    ca_path: str | None = None
-    insecure: bool = False
-    token: str | None = None
-    cert_path: str | None = None
-    key_path: str | None = None
-    default_namespace: str = "default"
-
-
-def load_credentials(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
-    """From a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config), else the in-cluster service account."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    namespace = "default"
-    try:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, context=context, client_configuration=cfg
-        )
-        try:
-            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-            chosen = next((c for c in contexts if c["name"] == context), active) if context else active
-            namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
-        except Exception:  # the namespace is a convenience; the loader above already validated the file
-            namespace = "default"
-    except Exception as kube_error:
-        if kubeconfig:
-            raise ClusterUnreachable(f"cannot load kubeconfig {kubeconfig}: {kube_error}") from kube_error
-        try:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        except Exception as exc:
-            raise ClusterUnreachable(
-                "no Kubernetes configuration: set KUBECONFIG or PUNCTUAL_KUBECONFIG, or run in a cluster "
-                f"({kube_error}; {exc})"
-            ) from exc
-    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
-    token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
-    return Credentials(
-        server=str(cfg.host).rstrip("/"),
-        ca_path=cfg.ssl_ca_cert or None,
-        insecure=not cfg.verify_ssl,
-        token=token or None,
-        cert_path=cfg.cert_file or None,
-        key_path=cfg.key_file or None,
-        default_namespace=namespace,
-    )
 
 
 class Kube:
@@ -161,7 +100,7 @@ class Kube:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
         verb: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> RawBody:
         """One API call; raises ApiError on an error status, ClusterUnreachable on no answer."""
         if self._session is None:
             raise RuntimeError("Kube used outside 'async with'")
@@ -191,7 +130,7 @@ class Kube:
 
     async def watch(
         self, path: str, *, params: Mapping[str, str], resource_version: str, timeout_seconds: int
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncIterator[tuple[str, RawBody]]:
         """One watch request: yields (type, object) until the server ends the stream.
 
         Raises WatchExpired on 410 Gone (in the status line or as an ERROR event), ApiError on other
@@ -242,8 +181,8 @@ class Kube:
         path: str,
         *,
         label_selector: str,
-        on_list: Callable[[list[dict[str, Any]]], None],
-        on_event: Callable[[str, dict[str, Any]], None],
+        on_list: Callable[[list[_Watched]], None],
+        on_event: Callable[[str, _Watched], None],
         timeout_seconds: int = 300,
         listed: asyncio.Event | None = None,
         first_retry: float = 1.0,
@@ -254,6 +193,7 @@ class Kube:
         then watch from the list's resourceVersion, calling ``on_event`` for ADDED, MODIFIED and
         DELETED. A dropped stream resumes from the last version seen (bookmarks included); 410 Gone
         lists again. Errors back off up to 30 s and are retried forever: a watch never gives up.
+        The handlers say what kind of body ``path`` serves (Jobs, Pods): they get it typed so.
         ``listed`` is set after the first list, or after the first non-transient list error
         (RBAC, say), so that a start-up can go on with what the watch brings later.
         """
@@ -265,7 +205,7 @@ class Kube:
                 if not version:
                     listing = await self.request("GET", path, params=params, verb="list")
                     version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
-                    on_list([dict(item) for item in listing.get("items") or []])
+                    on_list([cast(_Watched, dict(item)) for item in listing.get("items") or []])
                     if listed is not None:
                         listed.set()
                     if not version:
@@ -275,7 +215,7 @@ class Kube:
                 ):
                     version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                     if kind != "BOOKMARK":
-                        on_event(kind, obj)
+                        on_event(kind, cast(_Watched, obj))
                     backoff = first_retry
                 continue  # the server ended the stream: watch on from the last version
             except WatchExpired:
@@ -322,11 +262,12 @@ class Kube:
             "'kubectl apply -f crds/scheduledjobs.punctual.dev.yaml' or 'helm install punctual charts/punctual'"
         )
 
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", body=manifest, verb="create")
+    async def create_job(self, namespace: str, manifest: Job) -> Job:
+        path = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+        return cast(Job, await self.request("POST", path, body=manifest, verb="create"))
 
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any]:
-        return await self.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", verb="get")
+    async def get_job(self, namespace: str, name: str) -> Job:
+        return cast(Job, await self.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", verb="get"))
 
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and its pods (background propagation); a Job already gone is fine."""
@@ -341,15 +282,16 @@ class Kube:
             if exc.status != 404:
                 raise
 
-    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
-        """One merge patch of the status subresource."""
-        return await self.request(
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, object]) -> ScheduledJobBody:
+        """One merge patch of the status subresource; the ScheduledJob as it is now."""
+        updated = await self.request(
             "PATCH",
             f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
             body={"status": status},
             content_type="application/merge-patch+json",
             verb="patch",
         )
+        return cast(ScheduledJobBody, updated)
 
     async def post_event(
         self,
@@ -387,7 +329,7 @@ class Kube:
         }
         await self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event, verb="create")
 
-    async def get_peering(self, name: str, namespace: str | None) -> dict[str, Any] | None:
+    async def get_peering(self, name: str, namespace: str | None) -> Peering | None:
         """kopf's peering object (KopfPeering in a namespace, or ClusterKopfPeering)."""
         path = (
             f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{name}"
@@ -395,7 +337,7 @@ class Kube:
             else f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}"
         )
         try:
-            return await self.request("GET", path, verb="get")
+            return cast(Peering, await self.request("GET", path, verb="get"))
         except ApiError as exc:
             if exc.status == 404:
                 return None

@@ -1,0 +1,241 @@
+"""Punctual's Prometheus metric families: their names, help texts, labels and buckets, on a registry of their own.
+
+Role: the definitions only. :class:`punctual.runtime.metrics.Metrics` (a subclass) turns what the runtime
+reports into samples of these families. Not pure (it holds mutable metric state), but no Kubernetes
+I/O and no clock. Every instance owns its own ``CollectorRegistry`` (never the process-global one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Final, Literal, get_args
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from punctual import __version__
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "LAG_BUCKETS",
+    "OUTCOMES",
+    "RECONCILE_BUCKETS",
+    "RESULTS",
+    "TRIGGERS",
+    "MetricFamilies",
+    "Result",
+    "SlotOutcome",
+    "Timestamp",
+    "Trigger",
+]
+
+Trigger = Literal["schedule", "catchup", "manual", "backfill"]
+Result = Literal["Succeeded", "Failed", "Replaced"]
+SlotOutcome = Literal["Skipped", "Missed", "Dropped", "Replaced"]
+
+#: A point in time: an aware datetime, or seconds since the Unix epoch.
+Timestamp = datetime | float
+
+TRIGGERS: Final[tuple[str, ...]] = get_args(Trigger)
+RESULTS: Final[tuple[str, ...]] = get_args(Result)
+OUTCOMES: Final[tuple[str, ...]] = get_args(SlotOutcome)
+
+#: Run durations of batch jobs: from a second to six hours.
+DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 10800.0, 21600.0,
+)  # fmt: skip
+#: Start lag (actual start minus scheduled time): from 50 ms to ten minutes.
+LAG_BUCKETS: Final[tuple[float, ...]] = (
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+)  # fmt: skip
+#: One reconcile of one ScheduledJob: a few API calls at most.
+RECONCILE_BUCKETS: Final[tuple[float, ...]] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+
+_OBJ: Final = ("namespace", "scheduledjob")
+
+
+class _WithoutCreated(Collector):
+    """The registry minus the ``*_created`` samples.
+
+    prometheus-client adds a ``<name>_created`` gauge per counter and histogram series (an
+    OpenMetrics feature). In the classic text format they only double the series count, and nothing
+    of Punctual's queries them, so they are left out of the exposition.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in self._registry.collect():
+            created = metric.name + "_created"
+            metric.samples = [s for s in metric.samples if s.name != created]
+            yield metric
+
+
+class MetricFamilies:
+    """Every metric family of Punctual, on a registry of their own.
+
+    The families only: :class:`punctual.runtime.metrics.Metrics` (a subclass) fills in their series.
+    """
+
+    def __init__(self, *, version: str = __version__) -> None:
+        self.registry: Final = CollectorRegistry(auto_describe=True)
+        self._exposed: Final = _WithoutCreated(self.registry)
+        r = self.registry
+
+        # Per-ScheduledJob counters.
+        self.runs_started: Final = Counter(
+            "punctual_runs_started",
+            "Runs (Jobs) started, by what triggered them.",
+            [*_OBJ, "trigger"],
+            registry=r,
+        )
+        self.runs_finished: Final = Counter(
+            "punctual_runs_finished",
+            "Runs that reached a final state, by result.",
+            [*_OBJ, "result"],
+            registry=r,
+        )
+        self.slots_skipped: Final = Counter(
+            "punctual_slots_skipped",
+            "Schedule slots deliberately skipped by policy (e.g. concurrencyPolicy Forbid).",
+            _OBJ,
+            registry=r,
+        )
+        self.slots_missed: Final = Counter(
+            "punctual_slots_missed",
+            "Schedule slots that could not be started in time (past the starting deadline).",
+            _OBJ,
+            registry=r,
+        )
+        self.slots_dropped: Final = Counter(
+            "punctual_slots_dropped",
+            "Queued schedule slots dropped because the queue was full.",
+            _OBJ,
+            registry=r,
+        )
+        self.runs_replaced: Final = Counter(
+            "punctual_runs_replaced",
+            "Active runs deleted to make room for a newer slot (concurrencyPolicy Replace).",
+            _OBJ,
+            registry=r,
+        )
+
+        # Per-ScheduledJob histograms.
+        self.run_duration: Final = Histogram(
+            "punctual_run_duration_seconds",
+            "Wall-clock duration of finished runs, by result.",
+            [*_OBJ, "result"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.start_lag: Final = Histogram(
+            "punctual_start_lag_seconds",
+            "Delay between a slot's scheduled time and the creation of its Job.",
+            _OBJ,
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+
+        # Per-ScheduledJob gauges.
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, _OBJ, registry=r)
+
+        self.active_runs: Final = gauge("punctual_active_runs", "Runs currently active.")
+        self.queued_slots: Final = gauge("punctual_queued_slots", "Slots queued waiting to start.")
+        self.last_success: Final = gauge(
+            "punctual_last_success_timestamp_seconds", "When the last successful run finished."
+        )
+        self.last_failure: Final = gauge(
+            "punctual_last_failure_timestamp_seconds", "When the last failed run finished."
+        )
+        self.next_run: Final = gauge("punctual_next_run_timestamp_seconds", "When the next slot is scheduled to start.")
+        self.last_exit_code: Final = gauge(
+            "punctual_last_run_exit_code", "Exit code of the main container of the last finished run."
+        )
+        self.schedule_interval: Final = gauge(
+            "punctual_schedule_interval_seconds", "Nominal spacing between consecutive schedule slots."
+        )
+        self.duration_budget: Final = gauge(
+            "punctual_run_duration_budget_seconds",
+            "Run duration budget from the punctual.dev/duration-budget annotation (absent if unset).",
+        )
+        self.oldest_active_start: Final = gauge(
+            "punctual_oldest_active_run_start_timestamp_seconds",
+            "When the oldest still-active run started (absent when none is active).",
+        )
+        self.suspended: Final = gauge("punctual_suspended", "1 when the ScheduledJob is suspended, else 0.")
+
+        # Operator-level metrics.
+        self.reconcile_duration: Final = Histogram(
+            "punctual_reconcile_duration_seconds",
+            "Duration of one reconcile of one ScheduledJob.",
+            buckets=RECONCILE_BUCKETS,
+            registry=r,
+        )
+        self.api_requests: Final = Counter(
+            "punctual_api_requests", "Kubernetes API requests, by verb.", ["verb"], registry=r
+        )
+        self.api_request_errors: Final = Counter(
+            "punctual_api_request_errors",
+            "Kubernetes API requests that failed, by verb and HTTP status code (0 = no response).",
+            ["verb", "code"],
+            registry=r,
+        )
+        self.heap_size: Final = Gauge(
+            "punctual_scheduler_heap_size", "Wake-ups pending in the scheduler's heap.", registry=r
+        )
+        self.scheduledjobs: Final = Gauge(
+            "punctual_scheduledjobs", "ScheduledJobs currently known to the operator.", registry=r
+        )
+        self.build_info: Final = Gauge(
+            "punctual_build_info",
+            "Always 1; the version label says which build runs.",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version=version).set(1)
+        # Set by the runtime (set_shard); absent until then. PunctualShardDown compares the number of
+        # distinct shard labels with the configured count.
+        self.shards: Final = Gauge(
+            "punctual_shards",
+            "Operator shards configured (PUNCTUAL_SHARDS); the label is this process's shard (0-based).",
+            ["shard"],
+            registry=r,
+        )
+        self.objects_overflow: Final = Counter(
+            "punctual_metrics_objects_overflow",
+            "Per-ScheduledJob updates ignored because max_objects ScheduledJobs were already tracked.",
+            registry=r,
+        )
+
+        # Counters that always exist once an object is tracked, so that increase() sees the
+        # first event (a series born at 1 shows no increase in Prometheus).
+        self._per_object_counters: Final[tuple[Counter, ...]] = (
+            self.slots_skipped,
+            self.slots_missed,
+            self.slots_dropped,
+            self.runs_replaced,
+        )
+        self._per_object_metrics: Final[tuple[Counter | Gauge | Histogram, ...]] = (
+            self.runs_started,
+            self.runs_finished,
+            *self._per_object_counters,
+            self.run_duration,
+            self.start_lag,
+            self.active_runs,
+            self.queued_slots,
+            self.last_success,
+            self.last_failure,
+            self.next_run,
+            self.last_exit_code,
+            self.schedule_interval,
+            self.duration_budget,
+            self.oldest_active_start,
+            self.suspended,
+        )
+
