@@ -99,6 +99,7 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
         "punctual_scheduledjobs",
         "punctual_build_info",
         "punctual_shards",
+        "punctual_leader",
         "punctual_metrics_objects_overflow_total",
     }
 )
@@ -274,6 +275,14 @@ class Metrics:
             ["shard"],
             registry=r,
         )
+        # 1 while this process holds its shard's Lease and starts runs, 0 on a standby (set_leader).
+        self.leader: Final = Gauge(
+            "punctual_leader",
+            "1 while this process is its shard's leader (holds the Lease and starts runs), 0 on a standby.",
+            ["shard"],
+            registry=r,
+        )
+        self._shard = "0"
         self.objects_overflow: Final = Counter(
             "punctual_metrics_objects_overflow",
             "Per-ScheduledJob updates ignored because max_objects ScheduledJobs were already tracked.",
@@ -459,6 +468,12 @@ class Metrics:
             raise ValueError(f"shard must be in 0..shards-1 and shards >= 1, got shard {shard} of {shards}")
         self.shards.clear()
         self.shards.labels(shard=str(shard)).set(shards)
+        self._shard = str(shard)
+
+    def set_leader(self, leader: bool) -> None:
+        """Publish ``punctual_leader{shard="<shard>"}``: 1 leading, 0 standing by (after set_shard)."""
+        self.leader.clear()
+        self.leader.labels(shard=self._shard).set(1 if leader else 0)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (version 0.0.4)."""
