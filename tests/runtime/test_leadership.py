@@ -20,6 +20,7 @@ from punctual.runtime.leadership import (
     is_leader,
     lease_body,
     next_record,
+    next_try,
     observe,
     released,
 )
@@ -128,6 +129,24 @@ def test_is_leader(observed: Observed | None, later: float, expected: bool) -> N
     assert is_leader(observed, me="me", now=T0 + later * S, renew_deadline=10) is expected
 
 
+NEXT_TRY_CASES = [
+    ("no lease yet: the retry period", None, 0, 2.0),
+    ("another's lease, 10 s left: the retry period", lease("other"), 5, 2.0),
+    ("another's lease, 0.5 s left: wake at its expiry", lease("other"), 14.5, 0.5),
+    ("another's lease expired (a take failed): the retry period, no busy loop", lease("other"), 20, 2.0),
+    ("our own lease: renew every retry period", lease("me"), 14.5, 2.0),
+    ("released: the retry period", lease(""), 0, 2.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "later", "expected"), [c[1:] for c in NEXT_TRY_CASES], ids=[c[0] for c in NEXT_TRY_CASES]
+)
+def test_next_try(body: dict[str, Any] | None, later: float, expected: float) -> None:
+    observed = observe(None, body, now=T0)
+    assert next_try(observed, me="me", now=T0 + later * S, election=Election()) == pytest.approx(expected)
+
+
 def test_records_written_as_client_go_writes_them() -> None:
     election = Election()
     held = observe(
@@ -218,7 +237,8 @@ async def test_a_standby_takes_over_within_the_lease_duration_and_a_release_hand
     await asyncio.gather(task_a, return_exceptions=True)
     await asyncio.sleep(20)
     took = [t for t, who, leader in changes if who == "b" and leader]
-    assert len(took) == 1 and 30 + 15 <= took[0] <= 30 + 15 + 2, changes
+    # b saw a's last renewal (30 s) at its try at 31 s, and takes exactly 15 s later by its clock.
+    assert len(took) == 1 and took[0] == 31 + 15, changes
 
     # b shuts down cleanly: released, a new replica c takes it at its next retry.
     task_b.cancel()

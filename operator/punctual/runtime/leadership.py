@@ -41,6 +41,7 @@ __all__ = [
     "is_leader",
     "lease_body",
     "next_record",
+    "next_try",
     "observe",
     "released",
 ]
@@ -179,6 +180,18 @@ def is_leader(observed: Observed | None, *, me: str, now: datetime, renew_deadli
     return now - observed.at < timedelta(seconds=renew_deadline)
 
 
+def next_try(observed: Observed | None, *, me: str, now: datetime, election: Election) -> float:
+    """Seconds until the next try: the retry period, or less when another's lease expires sooner. Pure.
+
+    A standby retrying on its 2 s grid would take an expired lease up to a retry period late; it
+    wakes at the expiry instead (client-go does not, which costs it up to one retry period).
+    """
+    if observed is None or not observed.record.holder or observed.record.holder == me:
+        return election.retry_period
+    remaining = (observed.at + timedelta(seconds=observed.record.duration) - now).total_seconds()
+    return remaining if 0 < remaining < election.retry_period else election.retry_period
+
+
 def lease_body(name: str, namespace: str, record: LeaseRecord, *, version: str | None = None) -> dict[str, Any]:
     """The Lease object for a create (no ``version``) or a replace (optimistic: with ``version``)."""
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
@@ -272,7 +285,7 @@ class Elector:
                     )
                     self._failing = True
             self._report()
-            await asyncio.sleep(self.election.retry_period)
+            await asyncio.sleep(next_try(self.observed, me=self.me, now=self.clock.now(), election=self.election))
 
     def _report(self) -> None:
         leader = self.leading(self.clock.now())
