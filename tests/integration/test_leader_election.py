@@ -5,6 +5,7 @@ defaults are measured on the real API server (tests/realserver/test_realserver_f
 
 * in-process replicas: only the Lease holder creates Jobs; a clean stop releases the Lease and the
   standby takes over at its next retry;
+* shards: one Lease per shard, each held by one of that shard's replicas;
 * split brain: two replicas that both lead (no Lease) still start each slot once: the second create
   of a slot's Job gets AlreadyExists and is adopted;
 * 20 seeded rounds of ``punctual run`` processes SIGKILLed or SIGTERMed and restarted: every slot has
@@ -40,6 +41,7 @@ from punctual_realserver import free_port
 from punctual_testing import wait_for
 
 from kube_emulator import Emulator
+from punctual.core import shard_of
 
 LEASE = "punctual-leader"
 SHORT = {"lease_duration": 2, "renew_deadline": 1.5, "retry_period": 0.5}
@@ -109,6 +111,37 @@ def test_two_replicas_that_both_lead_start_each_slot_once(emulator: Emulator, op
     assert creates[201] == len(jobs), "each Job created once (the other create was AlreadyExists, adopted)"
     times = [r["scheduledTime"] for r in records(emulator, "twice", "Succeeded")]
     assert len(times) == len(set(times)), "the status records each slot once"
+
+
+def test_each_shard_elects_its_own_leader_on_its_own_lease(emulator: Emulator, operator: OperatorFactory) -> None:
+    leases = {k: f"punctual-shard-{k}-leader" for k in (0, 1)}
+    replicas = {
+        (k, who): operator(shards=2, shard=k, lease_name=leases[k], lease_namespace=NS, pod_name=f"{k}{who}", **SHORT)
+        for k in (0, 1)
+        for who in "ab"
+    }
+
+    def holders() -> dict[int, str]:
+        found = {
+            k: emulator.get_or_none("coordination.k8s.io/v1", "leases", name, namespace=NS)
+            for k, name in leases.items()
+        }
+        return {k: str(((lease or {}).get("spec") or {}).get("holderIdentity") or "") for k, lease in found.items()}
+
+    wait_for(lambda: all(holders().values()), 10, what="a leader per shard")
+    held = holders()
+    assert {k: h[0] for k, h in held.items()} == {0: "0", 1: "1"}, f"each shard's Lease held by one of its own: {held}"
+    for (k, who), replica in replicas.items():
+        assert replica.op.leader == (held[k] == f"{k}{who}"), (k, who, held)
+    names: dict[int, str] = {}
+    i = 0
+    while len(names) < 2:
+        names.setdefault(shard_of(NS, f"sharded-{i}", 2), f"sharded-{i}")
+        i += 1
+    for name in names.values():
+        emulator.create(scheduled_job(name, "* * * * * *"))
+    for name in names.values():
+        wait_for(lambda n=name: len(records(emulator, n, "Succeeded")) >= 2, 20, what=f"runs of {name}")
 
 
 # -- processes, killed and restarted ------------------------------------------------------------------
