@@ -282,6 +282,25 @@ async def test_a_leader_that_cannot_renew_steps_down_at_the_renew_deadline() -> 
 
 @pytest.mark.asyncio
 @pytest.mark.looptime
+async def test_release_after_a_renewal_it_did_not_see_land_still_releases() -> None:
+    api = FakeLeases()
+    changes: list[tuple[float, str, bool]] = []
+    a = elector("a", changes, asyncio.get_running_loop().time())
+    await a.attempt(api)
+    assert a.observed is not None
+    api._store(
+        lease_body("punctual-leader", "ops", next_record("renew", a.observed, me="a", now=T0, election=Election()))
+    )
+    await a.release(api)  # its version is stale: 409, read again, still ours, released
+    assert api.body is not None and api.body["spec"]["holderIdentity"] == "" and api.writes == ["a", "a", ""]
+    api._store(lease_body("punctual-leader", "ops", LeaseRecord("c", 15)))
+    a.observed = Observed(LeaseRecord("a", 15), "1", T0, written=True)
+    await a.release(api)  # stale, and the Lease is c's now: left alone
+    assert api.body["spec"]["holderIdentity"] == "c"
+
+
+@pytest.mark.asyncio
+@pytest.mark.looptime
 async def test_two_standbys_racing_for_a_free_lease_elect_one() -> None:
     api = FakeLeases()
     start = asyncio.get_running_loop().time()

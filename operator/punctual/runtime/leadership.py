@@ -304,15 +304,30 @@ class Elector:
             self.on_change(leader)
 
     async def release(self, api: LeaseApi) -> None:
-        """At a clean shutdown: empty the holder so that a standby takes over at its next retry."""
+        """At a clean shutdown: empty the holder so that a standby takes over at its next retry.
+
+        A renewal cut short by the shutdown may have landed unseen (409 on the version we know):
+        read the Lease once more and release it if it is still ours.
+        """
         observed = self.observed
         self.leader = False
         if observed is None or not observed.written or observed.record.holder != self.me:
             return
-        body = lease_body(self.name, self.namespace, released(observed, now=self.clock.now()), version=observed.version)
         try:
             async with asyncio.timeout(self.election.retry_period):
-                await api.replace_lease(self.namespace, self.name, body)
+                for last in (False, True):
+                    record = released(observed, now=self.clock.now())
+                    body = lease_body(self.name, self.namespace, record, version=observed.version)
+                    try:
+                        await api.replace_lease(self.namespace, self.name, body)
+                        break
+                    except ApiError as exc:
+                        if exc.status != 409 or last:
+                            raise
+                    current = observe(None, await api.get_lease(self.namespace, self.name), now=self.clock.now())
+                    if current is None or current.record.holder != self.me:
+                        return  # another replica holds it already
+                    observed = current
         except (ApiError, ClusterUnreachable, TimeoutError) as exc:
             log.warning(
                 "lease %s not released (%s): a standby takes over when it expires", self.where, exc or "timed out"
