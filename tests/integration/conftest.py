@@ -47,7 +47,7 @@ def operator(emulator: Emulator, clock: TestClock) -> Iterator[OperatorFactory]:
 
     def start(*, cls: type[Operator] = Operator, op_clock: Any = None, **overrides: Any) -> RunningOperator:
         op = cls(operator_settings(**overrides), credentials=Credentials(server=emulator.url), clock=op_clock or clock)
-        running = serve_in_thread(op, ready_timeout=20, name=f"operator-{len(started)}", peering_interval=0.5)
+        running = serve_in_thread(op, ready_timeout=20, name=f"operator-{len(started)}")
         started.append(running)
         return running
 

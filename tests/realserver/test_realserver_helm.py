@@ -44,7 +44,9 @@ def helm(server: RealServer, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def kinds(server: RealServer, namespace: str) -> dict[str, list[str]]:
-    listed = server.get_json("deployments,serviceaccounts,services,poddisruptionbudgets,kopfpeerings", "-n", namespace)
+    listed = server.get_json(
+        "deployments,serviceaccounts,services,poddisruptionbudgets,roles,rolebindings", "-n", namespace
+    )
     found: dict[str, list[str]] = {}
     for item in listed["items"]:
         found.setdefault(item["kind"], []).append(item["metadata"]["name"])
@@ -55,10 +57,18 @@ def test_helm_install_then_upgrade_to_two_replicas(fresh_server: RealServer) -> 
     installed = helm(fresh_server, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace")
     assert installed.returncode == 0, installed.stderr
     fresh_server.kubectl("wait", "--for=condition=Established", "crd/scheduledjobs.punctual.dev", "--timeout=60s")
-    fresh_server.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev", "--timeout=60s")
+    crds = [c["metadata"]["name"] for c in fresh_server.get_json("crd")["items"]]
+    assert crds == ["scheduledjobs.punctual.dev"], "no kopf peering CRDs: leader election is on a Lease"
     objects = kinds(fresh_server, NAMESPACE)
     assert objects.get("Deployment") == [RELEASE]
     assert "PodDisruptionBudget" not in objects  # one replica: none
+    # Leader election (with one replica too): a Role for leases in the release namespace only.
+    assert objects.get("Role") == [f"{RELEASE}-leader-election"]
+    assert objects.get("RoleBinding") == [f"{RELEASE}-leader-election"]
+    lease_role = fresh_server.get_json("role", f"{RELEASE}-leader-election", "-n", NAMESPACE)
+    assert lease_role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+    ]
     role = fresh_server.get_json("clusterrole", f"{RELEASE}-operator")
     assert any("scheduledjobs/finalizers" in rule.get("resources", []) for rule in role["rules"])
 
@@ -70,9 +80,8 @@ def test_helm_install_then_upgrade_to_two_replicas(fresh_server: RealServer) -> 
     # 1.20 serves policy/v1beta1 only: the chart asked the server (Capabilities), not a fixed version.
     assert pdb["apiVersion"] == "policy/v1beta1"
     assert pdb["spec"]["minAvailable"] == 1
-    # With replicas > 1 the replicas coordinate through peering: the object kopf requires exists.
-    peerings = fresh_server.get_json("clusterkopfpeerings")["items"]
-    assert [p["metadata"]["name"] for p in peerings], "no peering object for two replicas"
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["PUNCTUAL_LEASE_NAME"], env["PUNCTUAL_LEASE_NAMESPACE"]) == (f"{RELEASE}-leader", NAMESPACE)
 
     status = helm(fresh_server, "status", RELEASE, "--namespace", NAMESPACE, "-o", "json")
     assert status.returncode == 0, status.stderr

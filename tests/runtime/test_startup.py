@@ -63,6 +63,9 @@ def test_bad_setting_is_named(tmp_path: Path) -> None:
         ({"PUNCTUAL_SHARD": "1"}, r"PUNCTUAL_SHARD: .*not below PUNCTUAL_SHARDS \(1\)"),
         ({"PUNCTUAL_SHARD": "-1"}, "PUNCTUAL_SHARD"),
         ({"PUNCTUAL_METRICS_MAX_OBJECTS": "-1"}, "PUNCTUAL_METRICS_MAX_OBJECTS"),
+        ({"PUNCTUAL_RENEW_DEADLINE": "20"}, r"PUNCTUAL_LEASE_DURATION \(15\) > PUNCTUAL_RENEW_DEADLINE \(20\)"),
+        ({"PUNCTUAL_RETRY_PERIOD": "10"}, "PUNCTUAL_RETRY_PERIOD"),
+        ({"PUNCTUAL_LEASE_DURATION": "1.5"}, "PUNCTUAL_LEASE_DURATION"),
     ],
 )
 def test_settings_errors(env: dict[str, str], message: str) -> None:
@@ -72,11 +75,22 @@ def test_settings_errors(env: dict[str, str], message: str) -> None:
 
 def test_settings_from_env() -> None:
     settings = Settings.from_env(
-        {"PUNCTUAL_NAMESPACES": "a, b", "PUNCTUAL_LOG_FORMAT": "JSON", "PUNCTUAL_PEERING": "punctual", "X": "y"}
+        {
+            "PUNCTUAL_NAMESPACES": "a, b",
+            "PUNCTUAL_LOG_FORMAT": "JSON",
+            "PUNCTUAL_LEASE_NAME": "punctual-leader",
+            "X": "y",
+        }
     )
     assert settings.namespaces == ("a", "b")
     assert settings.log_format == "json"
-    assert settings.peering == "punctual"
+    assert settings.lease_name == "punctual-leader"
+    assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (15, 10, 2), "client-go's"
+    assert Settings.from_env({}).lease_name == "", "no Lease: a lone process leads"
+    short = Settings.from_env(
+        {"PUNCTUAL_LEASE_DURATION": "3", "PUNCTUAL_RENEW_DEADLINE": "2", "PUNCTUAL_RETRY_PERIOD": "0.5"}
+    )
+    assert (short.lease_duration, short.renew_deadline, short.retry_period) == (3, 2, 0.5)
     assert Settings.from_env({}).namespaces == ()
     assert (Settings.from_env({}).shards, Settings.from_env({}).shard) == (1, 0)
     sharded = Settings.from_env({"PUNCTUAL_SHARDS": "4", "PUNCTUAL_SHARD": "3"})

@@ -263,6 +263,16 @@ def test_set_shard_unsharded_and_a_second_call_replaces_the_first() -> None:
     assert [labels for (n, labels) in samples(m) if n == "punctual_shards"] == [frozenset({("shard", "0")})]
 
 
+def test_set_leader_reports_one_series_for_this_shard() -> None:
+    m = Metrics()
+    m.set_shard(1, 3)
+    m.set_leader(False)
+    assert value(m, "punctual_leader", shard="1") == 0, "a standby reports 0"
+    m.set_leader(True)
+    assert value(m, "punctual_leader", shard="1") == 1
+    assert [labels for (n, labels) in samples(m) if n == "punctual_leader"] == [frozenset({("shard", "1")})]
+
+
 def test_exposition_has_no_created_samples() -> None:
     m = Metrics()
     m.run_started(NS, NAME, trigger="schedule", lag_seconds=1)

@@ -14,9 +14,8 @@ __all__ = [
     "ALERT_NAMES",
     "OPERATOR_RBAC",
     "OPERATOR_RBAC_CLUSTER_SCOPE",
+    "OPERATOR_RBAC_LEASES",
     "OPERATOR_RBAC_LISTED_NAMESPACES",
-    "OPERATOR_RBAC_PEERING_CLUSTER",
-    "OPERATOR_RBAC_PEERING_NAMESPACED",
     "Grant",
     "alert_rules",
     "operator_rbac",
@@ -89,22 +88,18 @@ OPERATOR_RBAC_CLUSTER_SCOPE: frozenset[Grant] = frozenset(
 # given namespaces (never when it watches the whole cluster).
 OPERATOR_RBAC_LISTED_NAMESPACES: frozenset[Grant] = frozenset({("", "namespaces", "list"), ("", "namespaces", "watch")})
 
-# Peering (replicas > 1): kopf watches and patches its peering object; Kube.get_peering reads it.
-OPERATOR_RBAC_PEERING_CLUSTER: frozenset[Grant] = frozenset(
-    ("kopf.dev", "clusterkopfpeerings", verb) for verb in ("get", "list", "watch", "patch")
-)
-OPERATOR_RBAC_PEERING_NAMESPACED: frozenset[Grant] = frozenset(
-    ("kopf.dev", "kopfpeerings", verb) for verb in ("get", "list", "watch", "patch")
+# Leader election, in the release namespace only (a Role of its own, in every mode):
+# Kube.get_lease, create_lease, replace_lease (renew, take over, release).
+OPERATOR_RBAC_LEASES: frozenset[Grant] = frozenset(
+    ("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")
 )
 
 
-def operator_rbac(*, cluster_scope: bool, namespaces: bool, peering: bool) -> frozenset[Grant]:
+def operator_rbac(*, cluster_scope: bool, namespaces: bool) -> frozenset[Grant]:
     """What one operator Role/ClusterRole must grant: ``namespaces`` is whether watchNamespaces is set."""
     grants = set(OPERATOR_RBAC)
     if cluster_scope:
         grants |= OPERATOR_RBAC_CLUSTER_SCOPE
         if namespaces:
             grants |= OPERATOR_RBAC_LISTED_NAMESPACES
-    if peering:
-        grants |= OPERATOR_RBAC_PEERING_NAMESPACED if namespaces else OPERATOR_RBAC_PEERING_CLUSTER
     return frozenset(grants)

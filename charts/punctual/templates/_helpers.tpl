@@ -62,14 +62,6 @@ app.kubernetes.io/part-of: punctual
 {{- end }}
 
 {{/*
-Peering is on with more than one replica. This is the configured name; with shards each shard
-peers under its own name (punctual.shardPeering). Non-empty exactly when peering is on.
-*/}}
-{{- define "punctual.peering" -}}
-{{- if gt (int .Values.replicas) 1 }}{{ .Values.peering.name }}{{ end }}
-{{- end }}
-
-{{/*
 Sharding: the chart renders one Deployment per shard when shards > 1. shards = 1 renders exactly
 what the chart rendered before sharding existed: the Deployment is named <fullname> and its
 selector (immutable) has no shard label, so upgrades of existing installs keep working.
@@ -106,16 +98,11 @@ punctual.dev/shard: {{ .shard | toString | quote }}
 {{- end }}
 
 {{/*
-A shard's kopf peering name (PUNCTUAL_PEERING): empty without peering, <peering.name> unsharded,
-<peering.name>-shard-<k> sharded, so that each shard elects its own active replica.
+A shard's leader-election Lease (PUNCTUAL_LEASE_NAME, in the release namespace): <fullname>-leader
+unsharded, <fullname>-shard-<k>-leader sharded, so that each shard elects its own leader.
 */}}
-{{- define "punctual.shardPeering" -}}
-{{- $peering := include "punctual.peering" .root }}
-{{- if and $peering (include "punctual.sharded" .root) }}
-{{- printf "%s-shard-%d" $peering (int .shard) }}
-{{- else }}
-{{- $peering }}
-{{- end }}
+{{- define "punctual.shardLease" -}}
+{{- printf "%s-leader" (include "punctual.shardName" .) }}
 {{- end }}
 
 {{/*
@@ -175,12 +162,6 @@ the table and why; tests/tools/tools_support.py (OPERATOR_RBAC) the set the rend
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-{{- if and (include "punctual.peering" .) .Values.watchNamespaces }}
-# kopf peering in each watched namespace: kopf watches and patches it, the operator reads it.
-- apiGroups: ["kopf.dev"]
-  resources: ["kopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
-{{- end }}
 {{- end }}
 
 {{/*

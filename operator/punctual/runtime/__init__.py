@@ -6,7 +6,7 @@
 * :mod:`~punctual.runtime.reconcile`: the numbered steps of one reconcile, against a ``JobControl``;
 * :mod:`~punctual.runtime.status_writer`: status merge patches, batched and never overlapping;
 * :mod:`~punctual.runtime.recorder`: Events, within a per-object budget;
-* :mod:`~punctual.runtime.leadership`: kopf's peering rule (pure) and the loop that follows it;
+* :mod:`~punctual.runtime.leadership`: leader election on a Lease, the rule (pure) and its loop;
 * :mod:`~punctual.runtime.observe`, :mod:`~punctual.runtime.http`: metrics from a reconcile, the endpoints;
 * :mod:`~punctual.runtime.background`: status writes and Event posts in flight.
 """

@@ -17,7 +17,6 @@ import contextlib
 import functools
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -27,7 +26,6 @@ from typing import Any, cast
 
 import kopf
 from aiohttp import web
-from kopf._core.engines.peering import Identity  # kopf exports no public name for the peer id type
 
 from punctual.api import GROUP, PLURAL, VERSION, ScheduledJobStatus
 from punctual.bodies import Job, ScheduledJobBody
@@ -37,7 +35,7 @@ from punctual.runtime.background import Background
 from punctual.runtime.cache import Cache, Key, key_of
 from punctual.runtime.http import make_app
 from punctual.runtime.kube import Credentials, Kube, load_credentials
-from punctual.runtime.leadership import follow_leadership
+from punctual.runtime.leadership import Election, Elector
 from punctual.runtime.metrics import Metrics
 from punctual.runtime.observe import observe
 from punctual.runtime.reconcile import reconcile
@@ -108,7 +106,6 @@ class Operator:
         self.metrics.set_shard(settings.shard, settings.shards)  # standbys too: PunctualShardDown counts them
         self.registry = kopf.OperatorRegistry()
         self.instance = settings.pod_name or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 10000}"
-        self.priority = settings.peering_priority if settings.peering_priority is not None else random.randint(1, 10**6)
         self.scheduler: Scheduler[Key] = Scheduler(
             clock=self.clock,
             evaluate=self.reconcile,
@@ -138,7 +135,11 @@ class Operator:
             refill=timedelta(seconds=settings.event_refill_seconds),
         )
         self.ready = threading.Event()
-        self.leader = not settings.peering
+        # Without a Lease (a lone `punctual run`, the sandbox) this process leads; with one, only
+        # while it holds the Lease. kopf runs standalone either way: every replica watches.
+        self.elector: Elector | None = None
+        self.leader = not settings.lease_name
+        self.metrics.set_leader(self.leader)
         self.metrics_port: int | None = None
         self._register()
 
@@ -220,9 +221,13 @@ class Operator:
         started = time.monotonic()
         try:
             kube = self.kube
-            if kube is None or not self.leader:
-                return None
             now = self.clock.now()
+            if kube is None or not self.leader:
+                return None  # a standby: woken again when it leads
+            if self.elector is not None and not self.elector.leading(now):
+                # Past the renew deadline: start nothing, and look again after the next try (the
+                # elector pauses the scheduler if the Lease is lost, or a renewal may still succeed).
+                return now + timedelta(seconds=self.settings.retry_period)
             done = await reconcile(
                 key,
                 cache=self.cache,
@@ -250,6 +255,7 @@ class Operator:
 
     def _on_leadership(self, leader: bool) -> None:
         self.leader = leader
+        self.metrics.set_leader(leader)
         self.scheduler.set_paused(not leader)
         if not leader:
             self.cache.release_waits()  # the new leader writes status now: the watch's copies are the truth
@@ -257,20 +263,20 @@ class Operator:
             for key in list(self.sjs):
                 self.scheduler.wake(key)  # catch up whatever the previous leader left
 
-    def _follow_leadership(self, kube: Kube, interval: float) -> asyncio.Task[None]:
-        # kopf keeps a KopfPeering in each watched namespace (the same peers in each), and a
-        # ClusterKopfPeering when it watches the whole cluster: read the first one of them.
-        namespace = self.settings.namespaces[0] if self.settings.namespaces else None
-        loop = follow_leadership(
-            functools.partial(kube.get_peering, self.settings.peering, namespace),
+    def _elector(self, kube: Kube) -> Elector | None:
+        if not self.settings.lease_name:
+            return None
+        s = self.settings
+        return Elector(
+            name=s.lease_name,
+            namespace=s.lease_namespace or kube.credentials.default_namespace,
             me=self.instance,
-            priority=self.priority,
             clock=self.clock,
-            interval=interval,
-            leading=lambda: self.leader,
+            election=Election(
+                lease_duration=s.lease_duration, renew_deadline=s.renew_deadline, retry_period=s.retry_period
+            ),
             on_change=self._on_leadership,
         )
-        return asyncio.create_task(loop, name="punctual-peering")
 
     # -- running ------------------------------------------------------------------------------------
 
@@ -330,7 +336,6 @@ class Operator:
         *,
         stop_flag: asyncio.Event | threading.Event | None = None,
         ready_flag: threading.Event | None = None,
-        peering_interval: float = 2.0,
     ) -> None:
         """Check the cluster, serve metrics, and run kopf and the scheduler until stopped."""
         given = self._given_kube
@@ -349,8 +354,9 @@ class Operator:
             runner = await self._serve_http(tasks)
             self.scheduler.set_paused(not self.leader)
             tasks.append(asyncio.create_task(self.scheduler.run(), name="punctual-scheduler"))
-            if self.settings.peering:
-                tasks.append(self._follow_leadership(kube, peering_interval))
+            self.elector = self._elector(kube)
+            if self.elector is not None:
+                tasks.append(asyncio.create_task(self.elector.run(kube), name="punctual-lease"))
             kopf_ready = threading.Event()
 
             async def mark_ready() -> None:
@@ -371,10 +377,7 @@ class Operator:
                     settings=self.kopf_settings(),
                     clusterwide=not self.settings.namespaces,
                     namespaces=list(self.settings.namespaces),
-                    standalone=not self.settings.peering,
-                    peering_name=self.settings.peering or None,
-                    priority=self.priority,
-                    identity=Identity(self.instance),
+                    standalone=True,  # no kopf peering: the Lease decides who starts runs
                     stop_flag=stop_flag,
                     ready_flag=kopf_ready,
                 )
@@ -382,6 +385,9 @@ class Operator:
                 await _cancel(tasks)
                 await self.background.wait()
                 await self.flush_all()
+                if self.elector is not None:  # last: nothing starts after the hand-over
+                    await self.elector.release(kube)
+                    self._on_leadership(False)
                 await runner.cleanup()
                 self.kube = None
 

@@ -329,16 +329,25 @@ class Kube:
         }
         await self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event, verb="create")
 
-    async def get_peering(self, name: str, namespace: str | None) -> Peering | None:
-        """kopf's peering object (KopfPeering in a namespace, or ClusterKopfPeering)."""
-        path = (
-            f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{name}"
-            if namespace
-            else f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}"
-        )
+    # -- the leader election's Lease (punctual.runtime.leadership decides; these only carry) ----
+
+    def _lease_path(self, namespace: str, name: str | None = None) -> str:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        return f"{path}/{name}" if name else path
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Lease, or None when there is none yet."""
         try:
-            return cast(Peering, await self.request("GET", path, verb="get"))
+            return await self.request("GET", self._lease_path(namespace, name), verb="get")
         except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
+
+    async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the Lease (409 AlreadyExists when another replica created it first)."""
+        return await self.request("POST", self._lease_path(namespace), body=body, verb="create")
+
+    async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the Lease; ``body`` carries the resourceVersion read, so a concurrent write gets 409."""
+        return await self.request("PUT", self._lease_path(namespace, name), body=body, verb="update")

@@ -207,6 +207,13 @@ class MetricFamilies:
             ["shard"],
             registry=r,
         )
+        # 1 while this process holds its shard's Lease and starts runs, 0 on a standby (set_leader).
+        self.leader: Final = Gauge(
+            "punctual_leader",
+            "1 while this process is its shard's leader (holds the Lease and starts runs), 0 on a standby.",
+            ["shard"],
+            registry=r,
+        )
         self.objects_overflow: Final = Counter(
             "punctual_metrics_objects_overflow",
             "Per-ScheduledJob updates ignored because max_objects ScheduledJobs were already tracked.",

@@ -71,6 +71,7 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
         "punctual_scheduledjobs",
         "punctual_build_info",
         "punctual_shards",
+        "punctual_leader",
         "punctual_metrics_objects_overflow_total",
     }
 )
@@ -105,6 +106,7 @@ class Metrics(MetricFamilies):
         super().__init__(version=version)
         self.max_objects: Final = max_objects
         self._objects: set[tuple[str, str]] = set()
+        self._shard = "0"
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
@@ -259,6 +261,12 @@ class Metrics(MetricFamilies):
             raise ValueError(f"shard must be in 0..shards-1 and shards >= 1, got shard {shard} of {shards}")
         self.shards.clear()
         self.shards.labels(shard=str(shard)).set(shards)
+        self._shard = str(shard)
+
+    def set_leader(self, leader: bool) -> None:
+        """Publish ``punctual_leader{shard="<shard>"}``: 1 leading, 0 standing by (after set_shard)."""
+        self.leader.clear()
+        self.leader.labels(shard=self._shard).set(1 if leader else 0)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (version 0.0.4)."""

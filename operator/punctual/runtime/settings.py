@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from punctual.schedule import ScheduleError, load_zone
 
@@ -28,8 +28,16 @@ class Settings(BaseModel):
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     default_time_zone: str = "UTC"
-    peering: str = Field(default="", description="kopf peering name; empty: standalone (one replica).")
-    peering_priority: int | None = Field(default=None, description="Fixed priority; default: random.")
+    lease_name: str = Field(
+        default="",
+        description="Leader election Lease (coordination.k8s.io/v1); empty: no election, this process leads.",
+    )
+    lease_namespace: str | None = Field(default=None, description="The Lease's namespace; default: the credentials'.")
+    lease_duration: int = Field(default=15, ge=1, le=3600, description="Seconds a standby waits on a silent leader.")
+    renew_deadline: float = Field(
+        default=10, gt=0, description="Seconds of failed renewals before the leader steps down."
+    )
+    retry_period: float = Field(default=2, gt=0, description="Seconds between tries to acquire or renew the Lease.")
     pod_name: str | None = None
     kubeconfig: str | None = Field(default=None, description="Path; default: in-cluster or ~/.kube/config.")
     context: str | None = None
@@ -82,6 +90,15 @@ class Settings(BaseModel):
             raise ValueError(f"shard {value} is not below PUNCTUAL_SHARDS ({shards}); shards are numbered from 0")
         return value
 
+    @model_validator(mode="after")
+    def _election_timings(self) -> Settings:
+        if not self.lease_duration > self.renew_deadline > self.retry_period:
+            raise ValueError(
+                f"leader election needs PUNCTUAL_LEASE_DURATION ({self.lease_duration}) > PUNCTUAL_RENEW_DEADLINE "
+                f"({self.renew_deadline:g}) > PUNCTUAL_RETRY_PERIOD ({self.retry_period:g})"
+            )
+        return self
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the ``PUNCTUAL_*`` variables (empty values count as unset)."""
@@ -103,6 +120,7 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             problems = "; ".join(
-                f"PUNCTUAL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+                f"PUNCTUAL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+                for e in exc.errors()
             )
             raise SettingsError(problems) from exc
