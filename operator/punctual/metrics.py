@@ -43,7 +43,7 @@ __all__ = [
     "Trigger",
 ]
 
-Trigger = Literal["schedule", "catchup", "manual"]
+Trigger = Literal["schedule", "catchup", "manual", "upstream"]
 Result = Literal["Succeeded", "Failed", "Replaced"]
 SlotOutcome = Literal["Skipped", "Missed", "Dropped", "Replaced"]
 
