@@ -7,10 +7,11 @@ The rules:
   ended run (Succeeded, Failed, Replaced) for ``Finished``.
 * A downstream without a schedule runs once per logical time for which **every** upstream has a run
   that counts, with that same scheduled time and trigger ``upstream``. A logical time is decided
-  once every upstream has settled it: each upstream has recorded something at or after it, and
-  none has a run at or before it still running or queued. Decided times move ``upstreamThrough``;
-  a time at or before it is never decided again (nor is one whose Job name is in history or exists:
-  one run per downstream and logical time, across restarts and re-reads). When an upstream's run
+  once every upstream has settled it: each upstream has decided up to it (a record at or after it,
+  or its own cursor past it), and none has a run at or before it still running or queued. Decided
+  times move ``upstreamThrough``; a time at or before it is never decided again (nor is one whose
+  Job name is in history or exists: one run per downstream and logical time, across restarts and
+  re-reads). When an upstream's run
   for a decided time ended without the required result, the downstream records the time Skipped
   (``UpstreamFailed``); a time some upstream never ran (upstreams on different schedules) is left.
 * Only upstream runs after the downstream was created (and after ``upstreamThrough``) count, and
@@ -78,6 +79,9 @@ class UpstreamView:
     runs: tuple[UpstreamRun, ...] = ()
     pending: tuple[datetime, ...] = ()
     """Logical times waiting in its ``status.queued`` (not yet run)."""
+    through: datetime | None = None
+    """Its decision cursor (``scheduledThrough``, or ``upstreamThrough`` for a downstream): a run it
+    records later has a later logical time (or is in ``pending``)."""
     depends_on: tuple[str, ...] = ()
     """Its own upstreams' names (to find cycles)."""
 
@@ -123,9 +127,16 @@ def view_of(body: Mapping[str, Any]) -> UpstreamView:
             pending.append(parse_time(str(queued["scheduledTime"])))
         except (KeyError, TypeError, ValueError):
             continue
+    cursors = []
+    for field in ("scheduledThrough", "upstreamThrough"):
+        try:
+            cursors.append(parse_time(str(status[field])))
+        except (KeyError, TypeError, ValueError):
+            continue
     return UpstreamView(
         runs=tuple(runs),
         pending=tuple(pending),
+        through=max(cursors, default=None),
         depends_on=_names((body.get("spec") or {}).get("dependsOn")),
     )
 
@@ -181,17 +192,17 @@ def upstream_job_name(name: str, logical_time: datetime) -> str:
 
 
 def _settled(view: UpstreamView) -> tuple[datetime | None, datetime | None]:
-    """(newest recorded logical time, oldest logical time still running or queued)."""
-    newest = max((r.logical_time for r in view.runs), default=None)
+    """(how far it has decided: its newest record or its cursor; its oldest time still running or queued)."""
+    decided = max([r.logical_time for r in view.runs] + ([view.through] if view.through else []), default=None)
     open_ = [r.logical_time for r in view.runs if r.result is Result.RUNNING] + list(view.pending)
-    return newest, min(open_, default=None)
+    return decided, min(open_, default=None)
 
 
 def _unsettled(deps: Iterable[Dependency], upstreams: Upstreams, when: datetime) -> bool:
-    """Whether some upstream may still record a run at or before ``when``."""
+    """Whether some upstream may still record a run, or finish one, at or before ``when``."""
     for dep in deps:
-        newest, open_ = _settled(upstreams[dep.name])
-        if newest is None or newest < when or (open_ is not None and open_ <= when):
+        decided, open_ = _settled(upstreams[dep.name])
+        if decided is None or decided < when or (open_ is not None and open_ <= when):
             return True
     return False
 
