@@ -192,6 +192,7 @@ class Operator:
 
     def on_scheduledjob(self, kind: str | None, body: Body) -> None:
         key = key_of(body)
+        self.cache.upstreams.on_scheduledjob(kind, body)  # every shard's: a downstream here may need it
         if not self.mine(key):
             return  # another shard's: not cached, not scheduled, no metrics here
         if kind == "DELETED":

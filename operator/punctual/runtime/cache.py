@@ -22,6 +22,7 @@ from punctual.jobs import (
     slim_job,
     slim_pod,
 )
+from punctual.runtime.upstreams import Upstreams
 
 __all__ = ["GONE_MEMORY", "Body", "Cache", "Key", "controller_of", "key_of", "resource_version"]
 
@@ -68,6 +69,8 @@ class Cache:
         self.jobs: dict[Key, dict[str, Body]] = {}
         self.pods: dict[Key, dict[str, Body]] = {}  # (namespace, job name) -> pods
         self.job_owner: dict[Key, Key] = {}
+        # Every ScheduledJob (of every shard) as its downstreams see it, and who to wake (dependsOn).
+        self.upstreams = Upstreams(mine=mine, wake=wake)
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
 
     # -- ScheduledJobs ------------------------------------------------------------------------------
