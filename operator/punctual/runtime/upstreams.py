@@ -17,13 +17,13 @@ from punctual.core.pipeline import UpstreamView, view_of
 
 __all__ = ["Upstreams"]
 
-Key = tuple[str, str]
+_Key = tuple[str, str]
 
 
 class _Namespace(Mapping[str, UpstreamView]):
     """The views of one namespace, by name, read on demand (a decision reads a few)."""
 
-    def __init__(self, views: Mapping[Key, UpstreamView], namespace: str) -> None:
+    def __init__(self, views: Mapping[_Key, UpstreamView], namespace: str) -> None:
         self._views, self._ns = views, namespace
 
     def __getitem__(self, name: str) -> UpstreamView:
@@ -49,11 +49,11 @@ def _rv(body: Mapping[str, Any]) -> int:
 class Upstreams:
     """Every ScheduledJob as its downstreams see it, and the index upstream -> downstreams."""
 
-    def __init__(self, *, mine: Callable[[Key], bool], wake: Callable[[Key], None]) -> None:
+    def __init__(self, *, mine: Callable[[_Key], bool], wake: Callable[[_Key], None]) -> None:
         self.mine, self.wake = mine, wake
-        self.views: dict[Key, UpstreamView] = {}
-        self.versions: dict[Key, int] = {}
-        self.downstreams: dict[Key, set[Key]] = {}
+        self.views: dict[_Key, UpstreamView] = {}
+        self.versions: dict[_Key, int] = {}
+        self.downstreams: dict[_Key, set[_Key]] = {}
 
     def namespace(self, namespace: str) -> Mapping[str, UpstreamView]:
         """The ScheduledJobs of ``namespace`` by name, as the core's ``upstreams``."""
@@ -82,7 +82,7 @@ class Upstreams:
         if old is None or (old.runs, old.pending, old.through) != (view.runs, view.pending, view.through):
             self._wake_downstreams(key)
 
-    def _unlink(self, key: Key, view: UpstreamView) -> None:
+    def _unlink(self, key: _Key, view: UpstreamView) -> None:
         for name in view.depends_on:
             downstreams = self.downstreams.get((key[0], name))
             if downstreams is not None:
@@ -90,7 +90,7 @@ class Upstreams:
                 if not downstreams:
                     del self.downstreams[(key[0], name)]
 
-    def _wake_downstreams(self, key: Key) -> None:
+    def _wake_downstreams(self, key: _Key) -> None:
         for downstream in sorted(self.downstreams.get(key, ())):
             if downstream != key and self.mine(downstream):
                 self.wake(downstream)
