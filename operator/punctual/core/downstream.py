@@ -35,12 +35,10 @@ CONDITION = "DependenciesValid"
 def upstream_cursor(subject: Subject, status: ScheduledJobStatus, jobs: Sequence[ObservedJob]) -> datetime:
     """Every upstream logical time at or before this is decided; rebuilt from the Jobs if status is gone.
 
-    Never before the downstream's creation: an upstream's old history is not run the moment a
+    It starts at the downstream's creation: an upstream's old history is not run the moment a
     downstream of it is created.
     """
-    candidates = [subject.creation]
-    if status.upstreamThrough is not None:
-        candidates.append(status.upstreamThrough)
+    candidates = [status.upstreamThrough if status.upstreamThrough is not None else subject.creation]
     candidates += [j.scheduled_time for j in jobs if j.trigger is Trigger.UPSTREAM]
     return max(candidates)
 

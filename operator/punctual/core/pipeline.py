@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from punctual.api import Dependency, DependencyResult, Result, parse_time
+from punctual.api import Dependency, DependencyResult, Result, ScheduledJobStatus, parse_time
 from punctual.core.spec import SpecError, Subject
 from punctual.durations import DurationError, parse_duration
 from punctual.jobs import slot_job_name
@@ -58,6 +58,7 @@ __all__ = [
     "upstream_job_name",
     "upstream_times",
     "view_of",
+    "view_of_status",
 ]
 
 ENDED = frozenset({Result.SUCCEEDED, Result.FAILED, Result.REPLACED})
@@ -138,6 +139,17 @@ def view_of(body: Mapping[str, Any]) -> UpstreamView:
         pending=tuple(pending),
         through=max(cursors, default=None),
         depends_on=_names((body.get("spec") or {}).get("dependsOn")),
+    )
+
+
+def view_of_status(status: ScheduledJobStatus, *, depends_on: tuple[str, ...] = ()) -> UpstreamView:
+    """A parsed status as an :class:`UpstreamView` (what ``punctual simulate`` has of each ScheduledJob)."""
+    cursors = [c for c in (status.scheduledThrough, status.upstreamThrough) if c is not None]
+    return UpstreamView(
+        runs=tuple(UpstreamRun(r.scheduledTime, r.result) for r in status.history),
+        pending=tuple(q.scheduledTime for q in status.queued),
+        through=max(cursors, default=None),
+        depends_on=depends_on,
     )
 
 
