@@ -21,7 +21,7 @@ from punctual import __version__
 
 __all__ = ["VERBS", "build_parser", "main"]
 
-VERBS = ("run", "list", "get", "history", "next", "suspend", "resume", "logs", "convert", "completion")
+VERBS = ("run", "list", "get", "history", "next", "tree", "suspend", "resume", "logs", "convert", "completion")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=10, help="how many slots (also -n N with a number)")
     p.add_argument("--from", dest="from_", metavar="TIME", help="start after this time (RFC 3339 or local)")
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
+
+    p = verb("tree", "Show a ScheduledJob's pipeline (spec.dependsOn): upstreams and downstreams, with last results.")
+    p.add_argument("name")
 
     for name, what in (("suspend", "Suspend"), ("resume", "Resume")):
         p = verb(name, f"{what} a ScheduledJob (sets spec.suspend).")

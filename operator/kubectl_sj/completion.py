@@ -13,7 +13,7 @@ from typing import Literal
 
 __all__ = ["FLAGS", "GLOBAL_FLAGS", "VERBS", "script"]
 
-VERBS = ("run", "list", "get", "history", "next", "suspend", "resume", "logs", "convert", "completion")
+VERBS = ("run", "list", "get", "history", "next", "tree", "suspend", "resume", "logs", "convert", "completion")
 GLOBAL_FLAGS = ("-n", "--namespace", "-A", "--all-namespaces", "--context", "--kubeconfig", "-h", "--help")
 FLAGS: dict[str, tuple[str, ...]] = {
     "run": ("--wait", "--follow", "-f", "--timeout"),
@@ -21,6 +21,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "get": ("-o", "--output"),
     "history": ("--limit", "-o", "--output"),
     "next": ("--count", "--from", "-o", "--output"),
+    "tree": (),
     "suspend": (),
     "resume": (),
     "logs": ("--run", "--last", "-f", "--follow", "-c", "--container"),
@@ -28,7 +29,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "completion": (),
 }
 # Verbs whose first argument is a ScheduledJob name.
-_NAMED = ("run", "get", "history", "next", "suspend", "resume", "logs")
+_NAMED = ("run", "get", "history", "next", "tree", "suspend", "resume", "logs")
 
 _BASH = r"""# bash completion for kubectl-sj (Punctual); load with: source <(kubectl-sj completion bash)
 __kubectl_sj_names() {

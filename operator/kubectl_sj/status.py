@@ -31,7 +31,7 @@ __all__ = [
     "read_status",
 ]
 
-TRIGGERS = frozenset({"schedule", "catchup", "manual"})
+TRIGGERS = frozenset({"schedule", "catchup", "manual", "upstream"})
 """The values of :class:`punctual.api.Trigger`."""
 
 RESULTS = frozenset({"Running", "Succeeded", "Failed", "Skipped", "Replaced", "Missed", "Dropped"})
@@ -80,6 +80,7 @@ class QueuedSlot:
     job: str
     queuedAt: datetime
     dueTime: datetime | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Status:
     lastScheduleTime: datetime | None = None
     scheduledThrough: datetime | None = None
     observedSchedule: str | None = None
+    upstreamThrough: datetime | None = None
     lastSuccessfulTime: datetime | None = None
     lastFailureTime: datetime | None = None
     lastHandledRunRequest: str | None = None
@@ -208,6 +210,7 @@ def _queued(f: _Fields) -> QueuedSlot:
         job=f.text("job", required=True),
         queuedAt=f.time("queuedAt", required=True),
         dueTime=f.time("dueTime"),
+        reason=f.text("reason"),
     )
 
 
@@ -253,6 +256,7 @@ def read_status(raw: object) -> Status | None:
             lastScheduleTime=f.time("lastScheduleTime"),
             scheduledThrough=f.time("scheduledThrough"),
             observedSchedule=f.text("observedSchedule"),
+            upstreamThrough=f.time("upstreamThrough"),
             lastSuccessfulTime=f.time("lastSuccessfulTime"),
             lastFailureTime=f.time("lastFailureTime"),
             lastHandledRunRequest=f.text("lastHandledRunRequest"),
