@@ -13,7 +13,7 @@ from kubectl_sj.objects import ScheduledJob
 
 __all__ = ["depends_on", "pipeline_tree", "upstream_cell"]
 
-NONE = "<none>"
+_NONE = "<none>"
 
 
 def depends_on(sj: ScheduledJob) -> list[str]:
@@ -28,7 +28,7 @@ def depends_on(sj: ScheduledJob) -> list[str]:
 
 def upstream_cell(sj: ScheduledJob) -> str:
     """The UPSTREAM column of ``kubectl sj list``."""
-    return ",".join(depends_on(sj)) or NONE
+    return ",".join(depends_on(sj)) or _NONE
 
 
 def _label(name: str, by_name: Mapping[str, ScheduledJob]) -> str:
@@ -37,7 +37,7 @@ def _label(name: str, by_name: Mapping[str, ScheduledJob]) -> str:
         return f"{name}  (missing)"
     waiting = sum(1 for q in sj.status.queued if q.reason == "WaitingForUpstream")
     extra = f", {waiting} waiting for upstream" if waiting else ""
-    return f"{name}  {sj.status.lastResult or NONE}{extra}"
+    return f"{name}  {sj.status.lastResult or _NONE}{extra}"
 
 
 def _draw(
@@ -80,5 +80,5 @@ def pipeline_tree(name: str, items: Sequence[ScheduledJob]) -> str:
         before = len(lines)
         _draw(name, children, by_name, prefix="", path=(name,), lines=lines)
         if len(lines) == before:
-            lines.append(NONE)
+            lines.append(_NONE)
     return "\n".join(lines) + "\n"
