@@ -157,3 +157,15 @@ def test_a_missing_upstream_in_the_simulated_set_runs_nothing_downstream(
     path.write_text(yaml.safe_dump_all([PIPELINE[0], PIPELINE[2]]))  # report without transform
     rows = table(simulate(capsys, str(path)))
     assert {r[0] for r in rows} == {"extract"}
+
+
+def test_the_readmes_pipeline_sample_is_what_simulate_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    prompt = "$ punctual simulate examples/pipeline.yaml "
+    start = readme.index(prompt)
+    block = readme[start : readme.index("```", start)]
+    command, _, expected = block.partition("\n")
+    argv = command.removeprefix("$ punctual ").split()
+    argv[1] = str(EXAMPLE)
+    assert main(argv) == 0
+    assert capsys.readouterr().out == expected
