@@ -162,3 +162,22 @@ def test_the_index_wakes_the_downstreams_of_this_shard_when_an_upstreams_runs_ch
     woken.clear()
     feed(cache, sj("extract", rv=6, history=[("11:00", "Succeeded")], schedule="0 * * * *"))
     assert woken == [("default", "report")]
+
+
+def test_an_upstream_triggered_run_counts_as_started_but_not_as_start_lag() -> None:
+    from punctual.metrics import Metrics
+    from punctual.runtime.observe import observe
+
+    cache = Cache(mine=lambda key: True, wake=lambda key: None)
+    feed(
+        cache,
+        report(),
+        sj("extract", history=[("10:00", "Succeeded")], schedule="0 * * * *"),
+        sj("load", history=[("10:00", "Succeeded")], schedule="0 * * * *"),
+    )
+    metrics = Metrics()
+    done = run(cache, FakeJobControl(), at("10:30"))
+    observe(metrics, REPORT, done, body=cache.sjs[REPORT], now=at("10:30"), default_time_zone="UTC")
+    labels = {"namespace": "default", "scheduledjob": "report"}
+    assert metrics.registry.get_sample_value("punctual_runs_started_total", {**labels, "trigger": "upstream"}) == 1
+    assert metrics.registry.get_sample_value("punctual_start_lag_seconds_count", labels) is None  # 1 with a lag

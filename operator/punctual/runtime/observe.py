@@ -37,7 +37,9 @@ def observe(
     for create in decision.creates:
         if create.name in done.failed:
             continue
-        lag = None if create.trigger is Trigger.MANUAL else (now - create.slot).total_seconds()
+        # A manual run has no slot to be late for; an upstream-triggered one waited for its upstreams.
+        late = create.trigger not in (Trigger.MANUAL, Trigger.UPSTREAM)
+        lag = (now - create.slot).total_seconds() if late else None
         m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)
     for rec in decision.records:
         old = previous.get(rec.job)
