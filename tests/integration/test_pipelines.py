@@ -20,7 +20,9 @@ from integration_support import (
     events,
     history,
     jobs_of,
+    parse,
     scheduled_job,
+    status,
 )
 from punctual_testing import wait_for
 
@@ -78,7 +80,8 @@ def test_a_three_node_pipeline_with_fan_in_runs_each_logical_time_once(
     assert {"name": "PUNCTUAL_TRIGGER", "value": "upstream"} in env
     transform_record = finished(emulator, "transform", logical)
     report_record = finished(emulator, "report", logical)
-    assert transform_record and report_record and report_record["startTime"] >= transform_record["completionTime"]
+    assert transform_record and report_record
+    assert parse(report_record["startTime"]) >= parse(transform_record["completionTime"])
 
     request_run(emulator, "extract", "second")
     failed_job = manual_job_name("extract", "second")
@@ -143,3 +146,27 @@ def test_a_missing_upstream_sets_dependencies_valid_false_and_an_event(
     wait_for(
         lambda: (condition(emulator, "orphan", "DependenciesValid") or {}).get("status") == "True", 10, what="valid"
     )
+
+
+def test_a_scheduled_downstream_waits_for_its_upstreams_run_of_the_slot_then_starts(
+    emulator: Emulator, operator: OperatorFactory, script: JobScript
+) -> None:
+    # Both every 10 s; extract's run takes 3 s, so load's slot waits for it (WaitingForUpstream).
+    script.rule = lambda job, n: (3.0 if job["metadata"]["name"].startswith("extract-") else 0.5, 0)
+    every_10s = "*/10 * * * * *"
+    operator()
+    emulator.create(scheduled_job("extract", every_10s))
+    emulator.create(scheduled_job("load", every_10s, dependsOn=[{"name": "extract"}]))
+    waiting = wait_for(
+        lambda: next((q for q in status(emulator, "load").get("queued") or [] if q.get("reason")), None),
+        25,
+        interval=0.1,
+        what="a slot waiting for extract",
+    )
+    assert waiting["reason"] == "WaitingForUpstream"
+    slot = waiting["scheduledTime"]
+    started = wait_for(lambda: finished(emulator, "load", slot), 20, what=f"load's slot {slot} ran")
+    upstream = finished(emulator, "extract", slot)
+    assert upstream is not None and upstream["result"] == "Succeeded"
+    assert (started["trigger"], started["result"]) == ("schedule", "Succeeded")
+    assert parse(started["startTime"]) >= parse(upstream["completionTime"])

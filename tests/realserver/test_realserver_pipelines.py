@@ -7,7 +7,17 @@ from typing import Any
 
 from punctual_realserver import RealServer
 from punctual_testing import wait_for
-from realserver_support import OperatorFactory, apply_in, condition, events_of, history, jobs_of, scheduled_job, sj
+from realserver_support import (
+    OperatorFactory,
+    apply_in,
+    condition,
+    events_of,
+    history,
+    jobs_of,
+    parse_time,
+    scheduled_job,
+    sj,
+)
 
 EVERY_4S = "*/4 * * * * *"
 YEARLY = "0 0 1 1 *"
@@ -54,7 +64,7 @@ def test_a_three_node_pipeline_with_fan_in_runs_each_logical_time_once(
             j["metadata"]["labels"]["punctual.dev/trigger"] == "upstream" for j in jobs_of(real_server, namespace, name)
         )
     status = sj(real_server, namespace, "report")["status"]
-    assert status["upstreamThrough"] >= min(r["scheduledTime"] for r in done)
+    assert parse_time(status["upstreamThrough"]) >= min(parse_time(r["scheduledTime"]) for r in done)
     valid = condition(real_server, namespace, "report", "DependenciesValid")
     assert valid is not None and (valid["status"], valid["reason"]) == ("True", "Valid")
 
