@@ -96,7 +96,7 @@ def test_a_three_node_pipeline_with_fan_in_runs_each_logical_time_once(
         record = wait_for(
             lambda name=name: finished(emulator, name, failed["scheduledTime"]), 15, what=f"{name} skipped"
         )
-        assert (record["result"], record["reason"]) == ("Skipped", "UpstreamFailed")
+        assert (record["result"], record["reason"]) == ("Skipped", "UpstreamNotSucceeded")
 
     # Never twice: each downstream ran once, and a restarted operator re-reading every status runs
     # nothing again.

@@ -169,3 +169,22 @@ def test_the_readmes_pipeline_sample_is_what_simulate_prints(capsys: pytest.Capt
     argv[1] = str(EXAMPLE)
     assert main(argv) == 0
     assert capsys.readouterr().out == expected
+
+
+def test_catch_up_runs_of_an_upstream_propagate_each_with_its_own_logical_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pipeline.yaml"
+    extract = document("extract", schedule="*/10 * * * *", catchUp="All", concurrencyPolicy="Forbid")
+    path.write_text(yaml.safe_dump_all([extract, PIPELINE[1]]))
+    code = main(
+        ["simulate", str(path), "--from", FROM, "--until", "2026-01-05T10:45:00Z", "--duration", "2m", "-o", "json",
+         "--down", "2026-01-05T10:05:00Z..2026-01-05T10:35:00Z"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = table(json.loads(out))
+    assert [r for r in rows if r[0] == "transform" and r[1] <= "10:30"] == [
+        ("transform", t, "upstream", "Succeeded") for t in ("10:00", "10:10", "10:20", "10:30")
+    ]
+    assert [r[2] for r in rows if r[0] == "extract"][1:4] == ["catchup", "catchup", "catchup"]

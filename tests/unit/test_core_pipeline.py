@@ -90,9 +90,9 @@ CASES = [
         through=at("10:00"),
     ),
     Case(
-        "upstream failed: the logical time is recorded Skipped UpstreamFailed",
+        "upstream failed: the logical time is recorded Skipped UpstreamNotSucceeded",
         {"extract": runs(("10:00", FAIL))},
-        skipped=((at("10:00"), "UpstreamFailed"),),
+        skipped=((at("10:00"), "UpstreamNotSucceeded"),),
         through=at("10:00"),
     ),
     Case(
@@ -107,7 +107,7 @@ CASES = [
         {"extract": runs(("10:00", Result.REPLACED), ("11:00", Result.SKIPPED))},
         deps=({"name": "extract", "result": "Finished"},),
         creates=(at("10:00"),),
-        skipped=((at("11:00"), "UpstreamFailed"),),
+        skipped=((at("11:00"), "UpstreamNotSucceeded"),),
         through=at("11:00"),
     ),
     Case(
@@ -159,7 +159,7 @@ CASES = [
         "fan-in: the other upstream failed: Skipped",
         {"extract": runs(("10:00", OK)), "load": runs(("10:00", FAIL))},
         deps=("extract", "load"),
-        skipped=((at("10:00"), "UpstreamFailed"),),
+        skipped=((at("10:00"), "UpstreamNotSucceeded"),),
         through=at("10:00"),
     ),
     Case(

@@ -56,7 +56,7 @@ def run_after_upstreams(work: Work, *, upstreams: Upstreams, cursor: datetime) -
                 slot=settled.logical_time,
                 trigger=Trigger.UPSTREAM,
                 result=Result.SKIPPED,
-                reason="UpstreamFailed",
+                reason="UpstreamNotSucceeded",
                 message=f"logical time {format_time(settled.logical_time)} not run: {settled.reason}",
             )
     return cursor

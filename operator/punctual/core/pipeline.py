@@ -13,7 +13,7 @@ The rules:
   Job name is in history or exists: one run per downstream and logical time, across restarts and
   re-reads). When an upstream's run
   for a decided time ended without the required result, the downstream records the time Skipped
-  (``UpstreamFailed``); a time some upstream never ran (upstreams on different schedules) is left.
+  (``UpstreamNotSucceeded``); a time some upstream never ran (upstreams on different schedules) is left.
 * Only upstream runs after the downstream was created (and after ``upstreamThrough``) count, and
   only those still in the upstreams' ``status.history`` (``historyLimit``, default 20): runs
   trimmed from it while the operator was down are not seen downstream.
