@@ -255,6 +255,17 @@ def test_queue_policy_queues_a_second_logical_time_and_starts_it_after_the_first
     assert second.status.queued == []
 
 
+def test_starting_deadline_counts_from_when_the_upstreams_let_the_run_start() -> None:
+    subject = downstream("extract", concurrencyPolicy="Queue", startingDeadlineSeconds=300)
+    ups = {"extract": runs(("10:00", OK), ("11:00", OK))}
+    first = decide_down(subject, ups, now=at("12:00"))  # 10:00's run starts two hours after its time
+    assert [c.slot for c in first.creates] == [at("10:00")]
+    assert [q.dueTime for q in first.status.queued] == [at("12:00")]
+    done = (done_job(at("10:00"), finished=at("12:03"), trigger=U, name=name_at("10:00")),)
+    second = decide_down(subject, ups, now=at("12:04"), status=first.status, jobs=done)
+    assert [c.slot for c in second.creates] == [at("11:00")]  # within 300 s of 12:00
+
+
 def test_re_reading_the_same_upstream_status_never_runs_twice() -> None:
     subject = downstream("extract", "load")
     ups = {"extract": runs(("10:00", OK)), "load": runs(("10:00", OK))}

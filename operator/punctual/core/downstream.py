@@ -49,7 +49,9 @@ def run_after_upstreams(work: Work, *, upstreams: Upstreams, cursor: datetime) -
         cursor = settled.logical_time
         job = upstream_job_name(work.subject.name, settled.logical_time)
         if settled.runs:
-            work.offer(job=job, slot=settled.logical_time, due=settled.logical_time, trigger=Trigger.UPSTREAM)
+            # Due now, when its upstreams let it run: startingDeadlineSeconds counts from here (a
+            # queued run waits for the downstream's own active run, not for the upstreams again).
+            work.offer(job=job, slot=settled.logical_time, due=work.now, trigger=Trigger.UPSTREAM)
         elif settled.reason is not None and job not in work.history and job not in work.existing:
             work.record(
                 job=job,
