@@ -23,20 +23,20 @@ _Key = tuple[str, str]
 class _Namespace(Mapping[str, UpstreamView]):
     """The views of one namespace, by name, read on demand (a decision reads a few)."""
 
-    def __init__(self, views: Mapping[_Key, UpstreamView], namespace: str) -> None:
-        self._views, self._ns = views, namespace
+    def __init__(self, upstreams: Upstreams, namespace: str) -> None:
+        self._upstreams, self._ns = upstreams, namespace
 
     def __getitem__(self, name: str) -> UpstreamView:
-        return self._views[(self._ns, name)]
+        return self._upstreams.view((self._ns, name))
 
     def __iter__(self) -> Iterator[str]:
-        return (name for ns, name in list(self._views) if ns == self._ns)
+        return (name for ns, name in list(self._upstreams.raw) if ns == self._ns)
 
     def __len__(self) -> int:
-        return sum(1 for ns, _ in self._views if ns == self._ns)
+        return sum(1 for ns, _ in self._upstreams.raw if ns == self._ns)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (self._ns, name) in self._views
+        return isinstance(name, str) and (self._ns, name) in self._upstreams.raw
 
 
 def _rv(body: Mapping[str, Any]) -> int:
@@ -46,44 +46,70 @@ def _rv(body: Mapping[str, Any]) -> int:
         return 0
 
 
+def _slices(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a body an UpstreamView is read from (the body's own lists, not copies)."""
+    status = body.get("status") or {}
+    return {
+        "spec": {"dependsOn": (body.get("spec") or {}).get("dependsOn")},
+        "status": {k: status.get(k) for k in ("history", "queued", "scheduledThrough", "upstreamThrough")},
+    }
+
+
 class Upstreams:
-    """Every ScheduledJob as its downstreams see it, and the index upstream -> downstreams."""
+    """Every ScheduledJob as its downstreams see it, and the index upstream -> downstreams.
+
+    Only the slices of each body a view is read from are kept, and a view is parsed when a
+    downstream first asks for it (most ScheduledJobs are nobody's upstream), then kept until the
+    ScheduledJob changes.
+    """
 
     def __init__(self, *, mine: Callable[[_Key], bool], wake: Callable[[_Key], None]) -> None:
         self.mine, self.wake = mine, wake
-        self.views: dict[_Key, UpstreamView] = {}
+        self.raw: dict[_Key, dict[str, Any]] = {}
         self.versions: dict[_Key, int] = {}
+        self.parsed: dict[_Key, UpstreamView] = {}
         self.downstreams: dict[_Key, set[_Key]] = {}
 
     def namespace(self, namespace: str) -> Mapping[str, UpstreamView]:
         """The ScheduledJobs of ``namespace`` by name, as the core's ``upstreams``."""
-        return _Namespace(self.views, namespace)
+        return _Namespace(self, namespace)
+
+    def view(self, key: _Key) -> UpstreamView:
+        """The view of one ScheduledJob (KeyError: there is none)."""
+        found = self.parsed.get(key)
+        if found is None:
+            found = self.parsed[key] = view_of(self.raw[key])
+        return found
 
     def on_scheduledjob(self, kind: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        old = self.views.get(key)
+        old = self.raw.get(key)
         if kind == "DELETED":
             if old is not None:
-                self._unlink(key, old)
-                del self.views[key]
+                self._unlink(key, _names(old))
+                del self.raw[key]
                 self.versions.pop(key, None)
+                self.parsed.pop(key, None)
                 self._wake_downstreams(key)
             return
         if key in self.versions and _rv(body) < self.versions[key]:
             return  # an older event than our own patch's response
-        view = view_of(body)
+        new = _slices(body)
         self.versions[key] = _rv(body)
-        if old is not None and old.depends_on != view.depends_on:
-            self._unlink(key, old)
-        for name in view.depends_on:
+        if old is not None and _names(old) != _names(new):
+            self._unlink(key, _names(old))
+        for name in _names(new):
             self.downstreams.setdefault((key[0], name), set()).add(key)
-        self.views[key] = view
-        if old is None or (old.runs, old.pending, old.through) != (view.runs, view.pending, view.through):
+        self.raw[key] = new
+        if old is None or old != new:
+            # Its runs, queue or cursor changed (what its downstreams decide on), or its own
+            # dependsOn (a cycle through it may have formed or gone).
+            self.parsed.pop(key, None)
             self._wake_downstreams(key)
 
-    def _unlink(self, key: _Key, view: UpstreamView) -> None:
-        for name in view.depends_on:
+    def _unlink(self, key: _Key, names: tuple[str, ...]) -> None:
+        for name in names:
             downstreams = self.downstreams.get((key[0], name))
             if downstreams is not None:
                 downstreams.discard(key)
@@ -94,3 +120,10 @@ class Upstreams:
         for downstream in sorted(self.downstreams.get(key, ())):
             if downstream != key and self.mine(downstream):
                 self.wake(downstream)
+
+
+def _names(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    deps = raw["spec"]["dependsOn"]
+    if not isinstance(deps, list):
+        return ()
+    return tuple(str(d.get("name")) for d in deps if isinstance(d, Mapping) and d.get("name"))
