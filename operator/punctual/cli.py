@@ -98,6 +98,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         specs.append(spec)
     assert zone is not None
     names = [str((doc.get("metadata") or {}).get("name") or "simulated") for _, doc in documents]
+    for (path, _), name, spec in zip(documents, names, specs, strict=True):
+        absent = [d.name for d in spec.dependsOn or [] if d.name not in names]
+        if absent:
+            raise UsageError(
+                f"{path}: {name} runs after {', '.join(absent)}: give their files too, "
+                "e.g. punctual simulate extract.yaml report.yaml (or a folder)"
+            )
     plain_runs, named_runs = _split_named(args.run_now)
     plain_fail, named_fail = _split_named(args.fail)
     for option, named in (("--run-now", named_runs), ("--fail", named_fail)):

@@ -150,13 +150,21 @@ def test_bad_pipeline_input_exit_2_one_line(
     assert needle in err
 
 
-def test_a_missing_upstream_in_the_simulated_set_runs_nothing_downstream(
+def test_a_downstream_whose_upstream_is_not_given_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "two.yaml"
     path.write_text(yaml.safe_dump_all([PIPELINE[0], PIPELINE[2]]))  # report without transform
-    rows = table(simulate(capsys, str(path)))
-    assert {r[0] for r in rows} == {"extract"}
+    assert main(["simulate", str(path), "--from", FROM, "--until", UNTIL]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {path}: report runs after transform: give their files too, "
+        "e.g. punctual simulate extract.yaml report.yaml (or a folder)\n"
+    )
+    alone = tmp_path / "report.yaml"
+    alone.write_text(yaml.safe_dump(PIPELINE[1]))
+    assert main(["simulate", str(alone), "--from", FROM, "--until", UNTIL]) == 2
+    assert "transform runs after extract: give their files too" in capsys.readouterr().err
 
 
 def test_the_readmes_pipeline_sample_is_what_simulate_prints(capsys: pytest.CaptureFixture[str]) -> None:
