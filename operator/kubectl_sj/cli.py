@@ -84,8 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
 
     for name, what in (("suspend", "Suspend"), ("resume", "Resume")):
-        p = verb(name, f"{what} a ScheduledJob (sets spec.suspend).")
-        p.add_argument("name")
+        p = verb(name, f"{what} ScheduledJobs by name, by label selector or all of them (sets spec.suspend).")
+        p.add_argument("names", nargs="*", metavar="NAME")
+        p.add_argument("-l", "--selector", help="only ScheduledJobs matching this label selector (as kubectl's -l)")
+        p.add_argument("--all", action="store_true", help="every ScheduledJob in the namespace (or with -A in all)")
 
     p = verb("logs", "Print the logs of a run (the newest, unless --run names one).")
     p.add_argument("name")

@@ -199,10 +199,11 @@ class Cluster:
         body = self._json(Request("get", RESOURCE, namespace, name), "GET", _sj_path(namespace, name))
         return ScheduledJob.from_body(body)
 
-    def list_scheduled_jobs(self, namespace: str | None) -> list[ScheduledJob]:
+    def list_scheduled_jobs(self, namespace: str | None, *, label_selector: str | None = None) -> list[ScheduledJob]:
         """In ``namespace``, or in all namespaces if None; sorted by namespace and name."""
         path = f"/apis/{GROUP}/{VERSION}/{PLURAL}" if namespace is None else _sj_path(namespace)
-        body = self._json(Request("list", RESOURCE, namespace), "GET", path)
+        query = {"labelSelector": label_selector} if label_selector else None
+        body = self._json(Request("list", RESOURCE, namespace), "GET", path, query=query)
         items = [ScheduledJob.from_body(item) for item in body.get("items") or []]
         return sorted(items, key=lambda sj: (sj.namespace, sj.name))
 

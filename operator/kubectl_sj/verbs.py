@@ -152,7 +152,7 @@ class _App:
             ]
             self.out.write(format.dump(rows, a.output))
         elif not slots:
-            self.err.write(f"{TYPE_NAME}/{sj.name} has no slot in the next 5 years.\n")
+            self.err.write(f"{TYPE_NAME}/{sj.name} {_no_slot(sj, self.now)}.\n")
         else:
             self.out.write(format.next_table(slots, now=self.now))
         return 0
@@ -168,11 +168,54 @@ class _App:
         return 0
 
     def _suspend(self, value: bool) -> int:
-        name = self.args.name
-        self.fetch(name)  # a clear NotFound rather than a patch error
-        self.cluster.patch_scheduled_job(self.namespace, name, {"spec": {"suspend": value}})
-        self.out.write(f"{TYPE_NAME}/{name} {'suspended' if value else 'resumed'}\n")
-        return 0
+        """``suspend``/``resume`` NAME..., ``-l SELECTOR`` or ``--all`` (with ``-n``/``-A``).
+
+        One line per object; objects already in that state are not patched. A bulk request goes on
+        past an object it cannot change (the error on stderr), prints a summary, and exits 1 if any
+        failed.
+        """
+        a = self.args
+        done = "suspended" if value else "resumed"
+        bulk = bool(a.selector or a.all)
+        if bulk and a.names:
+            raise PluginError("error: name cannot be provided when a selector or --all is specified")
+        if not bulk and not a.names:
+            raise PluginError(f"error: give a NAME, -l SELECTOR or --all (see 'kubectl sj {a.verb} --help')")
+        if self.all_namespaces and not bulk:
+            raise PluginError("error: -A/--all-namespaces needs -l SELECTOR or --all")
+        if bulk:
+            items = self.cluster.list_scheduled_jobs(
+                None if self.all_namespaces else self.namespace, label_selector=a.selector
+            )
+            if not items:
+                where = "" if self.all_namespaces else f" in {self.namespace} namespace"
+                self.err.write(f"No resources found{where}.\n")
+                return 0
+        else:
+            items = [self.fetch(name) for name in dict.fromkeys(a.names)]  # a clear NotFound first
+        changed = unchanged = failed = 0
+        for sj in items:
+            what = f"{TYPE_NAME}/{sj.name}"
+            where = f" (namespace {sj.namespace})" if self.all_namespaces else ""
+            if sj.suspended == value:
+                unchanged += 1
+                self.out.write(f"{what} already {done}{where}\n")
+                continue
+            try:
+                self.cluster.patch_scheduled_job(sj.namespace, sj.name, {"spec": {"suspend": value}})
+            except PluginError as exc:
+                if len(items) == 1:
+                    raise
+                failed += 1
+                self.out.flush()
+                self.err.write(f"{exc.message} [{what}{where}]\n")
+                continue
+            changed += 1
+            self.out.write(f"{what} {done}{where}\n")
+        if len(items) > 1:
+            summary = f"{changed} {done}, {unchanged} already {done}"
+            self.out.write(summary + (f", {failed} failed\n" if failed else "\n"))
+        return 1 if failed else 0
 
     def suspend(self) -> int:
         return self._suspend(True)
@@ -279,6 +322,22 @@ def _read_manifests(filename: str) -> list[dict[str, Any]]:
     if not cronjobs:
         raise PluginError(f"error: no CronJob found in {filename}")
     return cronjobs
+
+
+def _no_slot(sj: ScheduledJob, now: datetime) -> str:
+    """Why ``next`` lists nothing: the window (spec.notAfter) or nothing within five years."""
+    from punctual.api import format_time, parse_time
+
+    not_after = sj.raw_spec.get("notAfter")
+    try:
+        end = parse_time(str(not_after)) if not_after else None
+    except ValueError:
+        end = None
+    if end is None:
+        return "has no slot in the next 5 years"
+    if end < now:
+        return f"has ended: spec.notAfter {format_time(end)} has passed"
+    return f"has no slot left before spec.notAfter {format_time(end)}"
 
 
 def run_verb(args: argparse.Namespace, *, out: TextIO, err: TextIO, now: datetime) -> int:

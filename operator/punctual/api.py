@@ -205,6 +205,22 @@ class ScheduledJobSpec(_Model):
         description="Maximum deterministic per-slot start delay, e.g. 30s; each slot waits in [0, jitter).",
     )
     suspend: bool = Field(default=False, description="Slots while suspended are neither run nor caught up.")
+    notBefore: Time | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description=(
+            "RFC 3339 time with an offset (2027-01-04T00:00:00Z): no slot before it exists, so none "
+            "runs or is caught up; the first run is the first slot at or after it."
+        ),
+    )
+    notAfter: Time | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description=(
+            "RFC 3339 time with an offset: no slot after it exists; once it has passed the schedule has "
+            "ended (condition Ready, reason Ended). Manual runs still work."
+        ),
+    )
     concurrencyPolicy: ConcurrencyPolicy = Field(
         default=ConcurrencyPolicy.ALLOW,
         description="Allow, Forbid (skip the slot), Replace (delete the active run), Queue (start it later).",
@@ -245,6 +261,28 @@ class ScheduledJobSpec(_Model):
             "(default: the slot's interval)."
         ),
     )
+
+    @field_validator("notBefore", "notAfter", mode="before")
+    @classmethod
+    def _aware_time(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an RFC 3339 time; use e.g. 2027-01-04T00:00:00Z") from None
+            if parsed.tzinfo is None:
+                example = "2027-01-04T00:00:00Z or 2027-01-04T00:00:00+01:00"
+                raise ValueError(f"{value!r} has no UTC offset; use e.g. {example}")
+            return parsed.astimezone(UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> ScheduledJobSpec:
+        if self.notBefore is not None and self.notAfter is not None and self.notAfter < self.notBefore:
+            raise ValueError(
+                f"spec.notAfter ({format_time(self.notAfter)}) is before spec.notBefore ({format_time(self.notBefore)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_schedule_field(self) -> ScheduledJobSpec:

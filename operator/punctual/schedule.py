@@ -45,6 +45,7 @@ _H_RANGES = ((0, 59), (0, 59), (0, 23), (1, 28), (1, 12), (0, 6))
 _H_TOKEN = re.compile(r"^H(?:\((\d+)-(\d+)\))?(?:/(\d+))?$")
 _SEARCH_YEARS = 5  # a schedule that never fires within this many years is rejected as impossible
 _MIN_EVERY = timedelta(seconds=1)
+_RESOLUTION = timedelta(microseconds=1)  # a slot at exactly notBefore exists
 _MAX_EVERY = timedelta(days=3660)  # ten years: longer intervals run past the calendar's end (year 9999)
 
 
@@ -230,10 +231,15 @@ class Schedule:
         time_zone: str = "UTC",
         anchor: datetime,
         key: str,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
     ) -> None:
         if not expressions:
             raise ScheduleError("no schedule given")
         self.zone = load_zone(time_zone)
+        # The active window: slots outside [not_before, not_after] do not exist.
+        self.not_before = not_before.astimezone(UTC) if not_before is not None else None
+        self.not_after = not_after.astimezone(UTC) if not_after is not None else None
         self.key = key
         self.anchor = anchor.astimezone(UTC)
         self._crons: list[_Cron] = []
@@ -272,8 +278,21 @@ class Schedule:
         )
 
     def next_after(self, t: datetime) -> datetime | None:
-        """The first slot strictly after ``t`` (aware), as an aware UTC datetime; None if none in 5 years."""
+        """The first slot strictly after ``t`` (aware), as an aware UTC datetime; None if none in 5 years
+        (or none before ``not_after``)."""
         t = t.astimezone(UTC)
+        if self.not_before is not None and t < self.not_before:
+            t = self.not_before - _RESOLUTION
+        best = self._next_unbounded(t)
+        if best is not None and self.not_after is not None and best > self.not_after:
+            return None
+        return best
+
+    def ended(self, now: datetime) -> bool:
+        """Whether ``not_after`` has passed: no slot is left."""
+        return self.not_after is not None and now > self.not_after
+
+    def _next_unbounded(self, t: datetime) -> datetime | None:
         best: datetime | None = None
         for cron in self._crons:
             cand = self._next_real(cron, t) if cron.hour_wildcard else self._next_wall(cron, t)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from punctual.api import ScheduledJobSpec, parse_time
+from punctual.api import ScheduledJobSpec, format_time, parse_time
 from punctual.durations import DurationError, parse_duration
 from punctual.jobs import ANNOTATION_RUN_REQUEST, Owner
 from punctual.schedule import Schedule, ScheduleError
@@ -95,10 +95,16 @@ def parse_spec(raw: Mapping[str, Any]) -> ScheduledJobSpec:
 
 
 @functools.lru_cache(maxsize=200_000)
-def _cached_schedule(expressions: tuple[str, ...], time_zone: str, anchor: datetime, key: str) -> Schedule:
+def _cached_schedule(
+    expressions: tuple[str, ...],
+    time_zone: str,
+    anchor: datetime,
+    key: str,
+    window: tuple[datetime | None, datetime | None] = (None, None),
+) -> Schedule:
     # A Schedule is immutable once built, and parsing costs more than a whole decision otherwise:
     # one per ScheduledJob spec is kept (the bound is far above any fleet this runs).
-    return Schedule(expressions, time_zone=time_zone, anchor=anchor, key=key)
+    return Schedule(expressions, time_zone=time_zone, anchor=anchor, key=key, not_before=window[0], not_after=window[1])
 
 
 def _check_jitter(text: str) -> None:
@@ -122,6 +128,7 @@ def build_schedule(subject: Subject, *, default_time_zone: str = "UTC") -> Sched
             subject.spec.timeZone or default_time_zone,
             subject.creation,
             subject.key,
+            (subject.spec.notBefore, subject.spec.notAfter),
         )
     except (ScheduleError, DurationError) as exc:
         raise SpecError(str(exc)) from exc
@@ -134,7 +141,12 @@ def schedule_fingerprint(spec: ScheduledJobSpec, *, default_time_zone: str = "UT
     one under a new (or newly valid) schedule. jitter is left out: it moves when a slot is due, not
     which slots exist.
     """
-    return f"{spec.timeZone or default_time_zone}: {' | '.join(spec.expressions())}"
+    text = f"{spec.timeZone or default_time_zone}: {' | '.join(spec.expressions())}"
+    if spec.notBefore is not None or spec.notAfter is not None:
+        # A changed window is a changed schedule: the slots it newly admits in the past are not caught up.
+        bounds = (format_time(t) if t is not None else "" for t in (spec.notBefore, spec.notAfter))
+        text += " [{}..{}]".format(*bounds)
+    return text
 
 
 def subject_from_body(body: Mapping[str, Any], *, now: datetime) -> Subject:

@@ -156,14 +156,22 @@ def decide(
     new.nextScheduleTime = None if subject.spec.suspend else upcoming
     new.observedGeneration = subject.generation
     suspended = subject.spec.suspend
+    ended = schedule is not None and upcoming is None and schedule.ended(now)
+    ready_status = "True"
+    ready_reason, ready_message = "Scheduling", f"next run at {format_time(upcoming) if upcoming else 'never'}"
     if problem is not None:
-        ready = ("False", "DependenciesInvalid", problem.message)
+        ready_status, ready_reason, ready_message = "False", "DependenciesInvalid", problem.message
     elif suspended:
-        ready = ("True", "Suspended", "suspended")
+        ready_reason, ready_message = "Suspended", "suspended"
     elif schedule is None:
-        ready = ("True", "Scheduling", "runs after its upstreams")
-    else:
-        ready = ("True", "Scheduling", f"next run at {format_time(upcoming) if upcoming else 'never'}")
+        ready_message = "runs after its upstreams"
+    elif ended and schedule.not_after is not None:
+        ready_reason = "Ended"
+        ready_message = f"the schedule has ended: spec.notAfter {format_time(schedule.not_after)} has passed"
+        if _condition_reason(new, "Ready") != "Ended":
+            work.events.append(Event("Normal", "ScheduleEnded", ready_message))
+    elif upcoming is None and schedule.not_after is not None:
+        ready_message = f"no slot left before spec.notAfter {format_time(schedule.not_after)}"
     for type_, value, reason, message in (
         ("ScheduleValid", "True", "Valid", "the schedule and spec are valid"),
         (
@@ -172,7 +180,7 @@ def decide(
             "Suspended" if suspended else "Active",
             "spec.suspend is true: slots are not run" if suspended else "slots run as scheduled",
         ),
-        ("Ready", *ready),
+        ("Ready", ready_status, ready_reason, ready_message),
     ):
         new.conditions = set_condition(
             new.conditions,
@@ -191,6 +199,8 @@ def decide(
         wakes.append(resume_at)
     elif upcoming is not None:
         wakes.append(upcoming + work.jitter(upcoming))
+    elif schedule is not None and schedule.not_after is not None and not ended:
+        wakes.append(schedule.not_after + timedelta(milliseconds=1))  # to say that the schedule has ended
     deadline = starting_deadline(subject.spec)
     if deadline is not None:
         wakes += [(q.dueTime or q.scheduledTime) + deadline + timedelta(milliseconds=1) for q in work.queue]
@@ -210,3 +220,7 @@ def decide(
         records=tuple(work.touched.values()),
         wake_at=wake_at,
     )
+
+
+def _condition_reason(status: ScheduledJobStatus, type_: str) -> str | None:
+    return next((c.reason for c in status.conditions if c.type == type_), None)
