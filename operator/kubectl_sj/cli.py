@@ -21,7 +21,21 @@ from punctual import __version__
 
 __all__ = ["VERBS", "build_parser", "main"]
 
-VERBS = ("run", "list", "get", "history", "next", "tree", "suspend", "resume", "logs", "convert", "completion")
+VERBS = (
+    "run",
+    "list",
+    "get",
+    "history",
+    "next",
+    "tree",
+    "suspend",
+    "resume",
+    "logs",
+    "backfill",
+    "convert",
+    "completion",
+    "ui",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +59,7 @@ def _globals(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kubectl sj",
-        description="Punctual ScheduledJobs from kubectl: run now, list, history, next slots, suspend, logs.",
+        description="Punctual ScheduledJobs from kubectl: run now, list, history, next slots, suspend, logs, a web UI.",
     )
     parser.add_argument("--version", action="version", version=f"kubectl-sj {__version__}")
     _globals(parser)
@@ -97,10 +111,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true", help="stream the log")
     p.add_argument("-c", "--container", help="the container (default: the pod's default or first)")
 
+    p = verb(
+        "backfill",
+        "Run every slot of the schedule in [--from, --to] (each once, skipping slots that ran); "
+        "without a range, show the backfills; --cancel stops them.",
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "--from", dest="from_", metavar="TIME", help="first instant of the range, inclusive (RFC 3339 or local)"
+    )
+    p.add_argument("--to", metavar="TIME", help="last instant of the range, inclusive (not in the future)")
+    p.add_argument("--parallel", type=int, default=1, help="most runs of the backfill at once (default 1: one by one)")
+    p.add_argument("--dry-run", action="store_true", help="print the slots it would run and skip; request nothing")
+    p.add_argument("--wait", action="store_true", help="follow the progress until it ends; exit 1 if a run failed")
+    p.add_argument("--timeout", help="with --wait: how long to follow (default: until it ends)")
+    p.add_argument(
+        "--cancel",
+        nargs="?",
+        const="",
+        metavar="TOKEN",
+        help="cancel the backfills in progress (or the one with TOKEN): pending slots dropped, running ones finish",
+    )
+
     p = verb("convert", "Print the ScheduledJob equivalent to a CronJob (pipe it to kubectl apply -f -).")
     p.add_argument("cronjob", nargs="?", metavar="cronjob/NAME")
     p.add_argument("-f", "--filename", help="a CronJob manifest file (- for stdin)")
     p.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml", help="output format")
+
+    p = verb("ui", "Serve a web UI (fleet, timeline, history, logs, run now) with your kubeconfig's credentials.")
+    p.add_argument("--port", type=int, default=0, help="the port to listen on (default 0: a free one)")
+    p.add_argument("--address", default="127.0.0.1", help="the address to bind (0.0.0.0 in a pod; default 127.0.0.1)")
+    p.add_argument("--open", action="store_true", help="open the UI in a web browser")
+    p.add_argument("--in-cluster", action="store_true", help="use the pod's ServiceAccount instead of a kubeconfig")
 
     p = verb("completion", "Print a shell completion script (bash or zsh).")
     p.add_argument("shell", choices=["bash", "zsh"])

@@ -108,6 +108,11 @@ class Cluster:
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         return cls(connection=connection, pool=_pool(connection))
 
+    @classmethod
+    def from_connection(cls, connection: kubeconfig.Connection) -> Cluster:
+        """A cluster for a connection built elsewhere (``kubectl sj ui --in-cluster``)."""
+        return cls(connection=connection, pool=_pool(connection))
+
     @property
     def namespace(self) -> str:
         """The namespace of the chosen context (``default`` if it names none)."""
@@ -239,6 +244,17 @@ class Cluster:
             query={"labelSelector": label_selector},
         )
         return list(body.get("items") or [])
+
+    def list_events(self, namespace: str, *, involved_uid: str) -> list[Body]:
+        """The core/v1 Events about one object (by its uid), oldest first."""
+        body = self._json(
+            Request("list", "events", namespace),
+            "GET",
+            _path("v1", namespace, "events"),
+            query={"fieldSelector": f"involvedObject.uid={involved_uid}"},
+        )
+        items = list(body.get("items") or [])
+        return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
 
     def get_cronjob(self, namespace: str, name: str) -> Body:
         return self._json(

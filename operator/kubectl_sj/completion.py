@@ -13,7 +13,21 @@ from typing import Literal
 
 __all__ = ["FLAGS", "GLOBAL_FLAGS", "VERBS", "script"]
 
-VERBS = ("run", "list", "get", "history", "next", "tree", "suspend", "resume", "logs", "convert", "completion")
+VERBS = (
+    "run",
+    "list",
+    "get",
+    "history",
+    "next",
+    "tree",
+    "suspend",
+    "resume",
+    "logs",
+    "backfill",
+    "convert",
+    "completion",
+    "ui",
+)
 GLOBAL_FLAGS = ("-n", "--namespace", "-A", "--all-namespaces", "--context", "--kubeconfig", "-h", "--help")
 FLAGS: dict[str, tuple[str, ...]] = {
     "run": ("--wait", "--follow", "-f", "--timeout"),
@@ -25,11 +39,13 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "suspend": ("-l", "--selector", "--all"),
     "resume": ("-l", "--selector", "--all"),
     "logs": ("--run", "--last", "-f", "--follow", "-c", "--container"),
+    "backfill": ("--from", "--to", "--parallel", "--dry-run", "--wait", "--timeout", "--cancel"),
     "convert": ("-f", "--filename", "-o", "--output"),
     "completion": (),
+    "ui": ("--port", "--address", "--open", "--in-cluster"),
 }
 # Verbs whose first argument is a ScheduledJob name.
-_NAMED = ("run", "get", "history", "next", "tree", "suspend", "resume", "logs")
+_NAMED = ("run", "get", "history", "next", "tree", "suspend", "resume", "logs", "backfill")
 
 _BASH = r"""# bash completion for kubectl-sj (Punctual); load with: source <(kubectl-sj completion bash)
 __kubectl_sj_names() {
@@ -51,7 +67,8 @@ _kubectl_sj() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
             -n|--namespace|--context|--kubeconfig|-o|--output) ((i++)) ;;
-            --timeout|--limit|--count|--from|--run|-c|--container|--filename) ((i++)) ;;
+            --timeout|--limit|--count|--from|--to|--parallel|--run|-c|--container|--filename) ((i++)) ;;
+            --port|--address) ((i++)) ;;
             -*) ;;
             *) verb="${COMP_WORDS[i]}"; break ;;
         esac

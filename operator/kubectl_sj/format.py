@@ -156,7 +156,7 @@ def scheduled_jobs_table(
             str(len(status.queued)),
             status.lastResult or NONE,
             relative(last_run(sj), now=now),
-            "<suspended>" if sj.suspended else relative(nxt, now=now),
+            "<suspended>" if sj.suspended else "<paused>" if status.pause is not None else relative(nxt, now=now),
         ]
         if pipeline:
             row.insert(2, upstream_cell(sj))

@@ -27,6 +27,8 @@ _VALUE_FLAGS = (
     "--limit",
     "--count",
     "--from",
+    "--to",
+    "--parallel",
     "--timeout",
     "--run",
     "-c",
@@ -34,7 +36,7 @@ _VALUE_FLAGS = (
     "-f",
     "--filename",
 )
-_NAMED = ("run", "get", "history", "next", "suspend", "resume", "logs")
+_NAMED = ("run", "get", "history", "next", "suspend", "resume", "logs", "backfill")
 _OUTPUTS = {"list": ("wide", "json", "yaml", "name"), "get": ("wide", "json", "yaml", "name")}
 
 

@@ -20,18 +20,22 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 __all__ = [
+    "BACKFILL_STATES",
     "RESULTS",
     "TRIGGERS",
     "ActiveRun",
+    "Backfill",
     "Condition",
     "HistoryRecord",
+    "Pause",
     "QueuedSlot",
     "Status",
     "parse_time",
     "read_status",
 ]
 
-TRIGGERS = frozenset({"schedule", "catchup", "manual", "upstream"})
+TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill", "upstream"})
+BACKFILL_STATES = frozenset({"Waiting", "Running", "Completed", "Cancelled", "Rejected"})
 """The values of :class:`punctual.api.Trigger`."""
 
 RESULTS = frozenset({"Running", "Succeeded", "Failed", "Skipped", "Replaced", "Missed", "Dropped"})
@@ -101,6 +105,33 @@ class HistoryRecord:
 
 
 @dataclass(frozen=True)
+class Backfill:
+    token: str
+    state: str
+    fromTime: datetime | None
+    toTime: datetime | None
+    parallel: int
+    total: int
+    done: int
+    failed: int
+    running: int
+    pending: int
+    skippedExisting: int
+    cursor: datetime | None
+    runs: tuple[str, ...]
+    requestedAt: datetime | None
+    finishedAt: datetime | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Pause:
+    since: datetime
+    failures: int
+    generation: int | None
+
+
+@dataclass(frozen=True)
 class Status:
     """The fields of :class:`punctual.api.ScheduledJobStatus`, with the models' defaults."""
 
@@ -114,6 +145,11 @@ class Status:
     lastSuccessfulTime: datetime | None = None
     lastFailureTime: datetime | None = None
     lastHandledRunRequest: str | None = None
+    lastHandledBackfillRequest: str | None = None
+    backfills: tuple[Backfill, ...] = ()
+    consecutiveFailures: int = 0
+    pause: Pause | None = None
+    lastHandledResumeRequest: str | None = None
     active: tuple[ActiveRun, ...] = ()
     queued: tuple[QueuedSlot, ...] = ()
     history: tuple[HistoryRecord, ...] = ()
@@ -232,6 +268,42 @@ def _record(f: _Fields) -> HistoryRecord:
     )
 
 
+def _backfill(f: _Fields) -> Backfill:
+    runs = f.raw.get("runs", [])
+    if type(runs) is not list or any(type(r) is not str for r in runs):
+        raise _Unsure
+    return Backfill(
+        token=f.text("token", required=True),
+        state=f.text("state", required=True, choices=BACKFILL_STATES),
+        fromTime=f.time("fromTime"),
+        toTime=f.time("toTime"),
+        parallel=f.integer("parallel") or 1,
+        total=f.integer("total") or 0,
+        done=f.integer("done") or 0,
+        failed=f.integer("failed") or 0,
+        running=f.integer("running") or 0,
+        pending=f.integer("pending") or 0,
+        skippedExisting=f.integer("skippedExisting") or 0,
+        cursor=f.time("cursor"),
+        runs=tuple(runs),
+        requestedAt=f.time("requestedAt"),
+        finishedAt=f.time("finishedAt"),
+        message=f.text("message"),
+    )
+
+
+def _pause(f: _Fields) -> Pause | None:
+    value = f.raw.get("pause")
+    if value is None:
+        return None
+    p = _Fields(value)
+    if p.raw.get("failures") is None:  # not optional in the model
+        raise _Unsure
+    return Pause(
+        since=p.time("since", required=True), failures=_required_int(p, "failures"), generation=p.integer("generation")
+    )
+
+
 def _counts(f: _Fields) -> dict[str, int]:
     value = f.raw.get("counts", {})
     if type(value) is not dict or any(type(k) is not str or type(v) is not int for k, v in value.items()):
@@ -260,6 +332,11 @@ def read_status(raw: object) -> Status | None:
             lastSuccessfulTime=f.time("lastSuccessfulTime"),
             lastFailureTime=f.time("lastFailureTime"),
             lastHandledRunRequest=f.text("lastHandledRunRequest"),
+            lastHandledBackfillRequest=f.text("lastHandledBackfillRequest"),
+            backfills=f.items("backfills", _backfill),
+            consecutiveFailures=_required_int(f, "consecutiveFailures"),
+            pause=_pause(f),
+            lastHandledResumeRequest=f.text("lastHandledResumeRequest"),
             active=f.items("active", _active),
             queued=f.items("queued", _queued),
             history=f.items("history", _record),

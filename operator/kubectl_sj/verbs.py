@@ -197,12 +197,23 @@ class _App:
         for sj in items:
             what = f"{TYPE_NAME}/{sj.name}"
             where = f" (namespace {sj.namespace})" if self.all_namespaces else ""
-            if sj.suspended == value:
+            paused = not value and sj.status.pause is not None
+            if sj.suspended == value and not paused:
                 unchanged += 1
-                self.out.write(f"{what} already {done}{where}\n")
+                self.out.write(f"{TYPE_NAME}/{sj.name} already {done}{where}\n")
                 continue
+            patch: dict[str, Any] = {}
+            if sj.suspended != value:
+                patch["spec"] = {"suspend": value}
+            if paused:
+                # Paused after failures: the operator lifts it on a new resume token (it never
+                # writes the spec, so there is nothing in the spec to undo).
+                from kubectl_sj.runs import new_token
+                from punctual.jobs import ANNOTATION_RESUME_REQUEST
+
+                patch["metadata"] = {"annotations": {ANNOTATION_RESUME_REQUEST: new_token()}}
             try:
-                self.cluster.patch_scheduled_job(sj.namespace, sj.name, {"spec": {"suspend": value}})
+                self.cluster.patch_scheduled_job(sj.namespace, sj.name, patch)
             except PluginError as exc:
                 if len(items) == 1:
                     raise
@@ -211,7 +222,8 @@ class _App:
                 self.err.write(f"{exc.message} [{what}{where}]\n")
                 continue
             changed += 1
-            self.out.write(f"{what} {done}{where}\n")
+            note = f" (was paused after {sj.status.pause.failures} failed runs)" if paused and sj.status.pause else ""
+            self.out.write(f"{what} {done}{note}{where}\n")
         if len(items) > 1:
             summary = f"{changed} {done}, {unchanged} already {done}"
             self.out.write(summary + (f", {failed} failed\n" if failed else "\n"))
@@ -253,6 +265,38 @@ class _App:
         stream_logs(self.cluster, sj.namespace, pod_name, container=container, follow=a.follow, out=self.out)
         return 0
 
+    def backfill(self) -> int:
+        from kubectl_sj import backfill
+
+        a = self.args
+        ranged = a.from_ is not None or a.to is not None
+        if a.cancel is not None:
+            if ranged or a.dry_run or a.wait:
+                raise PluginError("error: --cancel takes no --from, --to, --dry-run or --wait")
+            return backfill.cancel_backfill(self.cluster, self.fetch(a.name), token=a.cancel or None, out=self.out)
+        if not ranged:
+            if a.dry_run or a.wait:
+                raise PluginError("error: give the range: --from TIME --to TIME")
+            return backfill.show_backfills(self.fetch(a.name), out=self.out, err=self.err)
+        if a.from_ is None or a.to is None:
+            raise PluginError("error: give both --from and --to")
+        timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
+        sj = self.fetch(a.name)
+        start = backfill.parse_time_flag(a.from_, flag="--from", zone=sj.time_zone)
+        end = backfill.parse_time_flag(a.to, flag="--to", zone=sj.time_zone)
+        return backfill.request_backfill(
+            self.cluster,
+            sj,
+            start=start,
+            end=end,
+            parallel=a.parallel,
+            dry_run=a.dry_run,
+            wait=a.wait,
+            timeout=timeout,
+            now=self.now,
+            out=self.out,
+        )
+
     def convert(self) -> int:
         from kubectl_sj.convert import ConvertError, convert_cronjob
 
@@ -275,6 +319,30 @@ class _App:
             self.out.write(format.dump(document, "json"))
         else:
             self.out.write("---\n".join(format.dump(doc, "yaml") for doc in converted))
+        return 0
+
+    def ui(self) -> int:
+        from kubectl_sj.ui.server import UiSettings, in_cluster_connection, serve
+
+        a = self.args
+        if a.in_cluster:
+            self._cluster = Cluster.from_connection(in_cluster_connection())
+        # As kubectl: the context's namespace unless -n names one; -A shows all namespaces.
+        namespace = None if self.all_namespaces else self.namespace
+        context = "in-cluster" if a.in_cluster else (getattr(a, "context", None) or "current context")
+        context = f"{context} · {self.cluster.host}"
+        loopback = a.address in ("127.0.0.1", "localhost", "::1")
+        settings = UiSettings(default_namespace=namespace, context=context, loopback_only=loopback)
+
+        def announce(url: str) -> None:
+            self.out.write(f"Punctual UI at {url} (Ctrl-C to stop)\n")
+            self.out.flush()
+            if a.open:
+                import webbrowser
+
+                webbrowser.open(url)
+
+        serve(self.cluster, settings, address=a.address, port=a.port, announce=announce)
         return 0
 
     def completion(self) -> int:

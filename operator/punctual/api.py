@@ -29,6 +29,8 @@ __all__ = [
     "SINGULAR",
     "VERSION",
     "ActiveRun",
+    "BackfillState",
+    "BackfillStatus",
     "CatchUpPolicy",
     "ConcurrencyPolicy",
     "Condition",
@@ -37,6 +39,7 @@ __all__ = [
     "HistoryRecord",
     "JobTemplate",
     "ObjectMetaTemplate",
+    "Pause",
     "QueuedSlot",
     "Result",
     "ScheduledJobSpec",
@@ -107,6 +110,7 @@ class Trigger(StrEnum):
     CATCHUP = "catchup"
     MANUAL = "manual"
     UPSTREAM = "upstream"
+    BACKFILL = "backfill"
 
 
 class Result(StrEnum):
@@ -238,6 +242,15 @@ class ScheduledJobSpec(_Model):
     maxCatchUp: int = Field(
         default=100, ge=0, le=1000, description="catchUp All: most missed slots started; older ones Missed."
     )
+    pauseAfterFailures: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=(
+            "After this many consecutive Failed runs no run starts (condition Suspended, reason "
+            "TooManyFailures) until `kubectl sj resume` or a spec change. Manual runs still work."
+        ),
+    )
     jobTemplate: JobTemplate = Field(description="The Job to create for each run (batch/v1 JobTemplateSpec).")
     successfulJobsHistoryLimit: int = Field(default=3, ge=0, le=1000, description="Succeeded Jobs kept.")
     failedJobsHistoryLimit: int = Field(default=1, ge=0, le=1000, description="Failed Jobs kept.")
@@ -311,6 +324,21 @@ class Condition(_Model):
     observedGeneration: int | None = None
 
 
+class Pause(_Model):
+    """Runs stopped after ``pauseAfterFailures`` consecutive failures (status.pause)."""
+
+    since: Time
+    failures: int = Field(description="Consecutive Failed runs when the pause began.")
+    generation: int | None = Field(
+        default=None, description="metadata.generation when it began; a spec change (a new one) lifts it."
+    )
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return _to_utc(value)
+
+
 class ActiveRun(_Model):
     """A run whose Job has not finished."""
 
@@ -353,6 +381,44 @@ class HistoryRecord(_Model):
     )
 
 
+class BackfillState(StrEnum):
+    """Where a backfill request stands (``status.backfills[].state``)."""
+
+    WAITING = "Waiting"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"
+    REJECTED = "Rejected"
+
+
+class BackfillStatus(_Model):
+    """One backfill request and its progress. The slots are never stored: only the range and a cursor.
+
+    The slots of ``[fromTime, toTime]`` are computed from the schedule with the core
+    (:mod:`punctual.core.backfill`); every slot at or before ``cursor`` has been handled (started, or
+    skipped because it had a run already).
+    """
+
+    token: str = Field(description="The request's token (the backfill-request annotation's token).")
+    state: BackfillState = Field(description="Waiting, Running, Completed, Cancelled or Rejected.")
+    fromTime: Time | None = Field(default=None, description="First instant of the range (inclusive).")
+    toTime: Time | None = Field(default=None, description="Last instant of the range (inclusive).")
+    parallel: int = Field(default=1, description="Most runs of this backfill at once.")
+    total: int = Field(default=0, description="Slots of the schedule in the range.")
+    done: int = Field(default=0, description="Runs of this backfill that finished (failed ones included).")
+    failed: int = Field(default=0, description="Of done, the runs that failed.")
+    running: int = Field(default=0, description="Runs of this backfill not finished yet.")
+    pending: int = Field(default=0, description="Slots not handled yet (0 once completed or cancelled).")
+    skippedExisting: int = Field(
+        default=0, description="Slots not run because they had a run already (a Job, a run record, a queued slot)."
+    )
+    cursor: Time | None = Field(default=None, description="Every slot of the range at or before this was handled.")
+    runs: list[str] = Field(default_factory=list, description="The Jobs of this backfill still running.")
+    requestedAt: Time | None = Field(default=None, description="When the operator accepted (or rejected) it.")
+    finishedAt: Time | None = Field(default=None, description="When it completed, was cancelled or rejected.")
+    message: str | None = Field(default=None, description="Why it was rejected or cancelled.")
+
+
 class ScheduledJobStatus(_Model):
     """What the operator observed and decided. Rebuildable from the Jobs it owns."""
 
@@ -376,6 +442,19 @@ class ScheduledJobStatus(_Model):
     lastSuccessfulTime: Time | None = None
     lastFailureTime: Time | None = None
     lastHandledRunRequest: str | None = None
+    lastHandledBackfillRequest: str | None = Field(
+        default=None, description="The last backfill-request token acted on (accepted or rejected)."
+    )
+    backfills: list[BackfillStatus] = Field(
+        default_factory=list, description="Backfill requests: those in progress and the newest finished ones."
+    )
+    consecutiveFailures: int = Field(
+        default=0, description="Failed runs since the last Succeeded one (for spec.pauseAfterFailures)."
+    )
+    pause: Pause | None = Field(
+        default=None, description="Set while runs are paused after spec.pauseAfterFailures failures."
+    )
+    lastHandledResumeRequest: str | None = None
     active: list[ActiveRun] = Field(default_factory=list)
     queued: list[QueuedSlot] = Field(default_factory=list)
     history: list[HistoryRecord] = Field(default_factory=list)

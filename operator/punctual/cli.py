@@ -82,7 +82,7 @@ def _split_named(values: Sequence[str]) -> tuple[list[str], dict[str, list[str]]
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from punctual.core import SpecError, build_schedule, parse_spec
     from punctual.schedule import ScheduleError, load_zone
-    from punctual.simulate import Pipeline, Simulation, format_json, format_table, parse_when
+    from punctual.simulate import Pipeline, Simulation, format_backfill, format_json, format_table, parse_when
 
     documents = _load_all(args.file)
     pipeline = len(documents) > 1
@@ -125,6 +125,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             + ([parse_when(t, zone=zone) for t in plain_runs] if not spec.dependsOn else [])
             for name, spec in zip(names, specs, strict=True)
         }
+        backfill = None
+        if args.backfill:
+            if pipeline:
+                raise UsageError("--backfill replays one ScheduledJob: give its file alone")
+            a, sep, b = args.backfill.partition("..")
+            if not sep:
+                raise UsageError(f"--backfill {args.backfill!r}: use FROM..TO")
+            backfill = (parse_when(a, zone=zone), parse_when(b, zone=zone))
+        backfill_at = parse_when(args.backfill_at, zone=zone) if args.backfill_at else None
     except ValueError as exc:
         raise UsageError(f"bad time: {exc}") from exc
     if until < start:
@@ -147,6 +156,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 failures=numbers(named_fail.get(name, []) + (plain_fail if not spec.dependsOn else [])),
                 down=down,
                 run_now=runs_of[name],
+                backfill=backfill,
+                backfill_at=backfill_at,
+                backfill_parallel=args.parallel,
                 default_time_zone=args.default_time_zone,
             )
             for (_, doc), name, spec in zip(documents, names, specs, strict=True)
@@ -162,6 +174,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print(f"# {', '.join(names)}: times in {zone.key}")
         print(format_table(rows, zone=zone))
+        for entry in members[0].status.backfills if not pipeline else ():
+            print(f"# backfill {format_backfill(entry)}")
     return 0
 
 
@@ -233,6 +247,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a manual run request at this time (repeatable; in a pipeline: of each ScheduledJob without "
         "dependsOn, or NAME=TIME)",
     )
+    sim.add_argument(
+        "--backfill", metavar="FROM..TO", help="a backfill of this range (as kubectl sj backfill), requested at --from"
+    )
+    sim.add_argument("--backfill-at", metavar="TIME", help="when the backfill is requested (default: --from)")
+    sim.add_argument("--parallel", type=int, default=1, help="the backfill's --parallel (default 1)")
     sim.add_argument("--default-time-zone", metavar="ZONE", default="UTC", help="zone for a spec without timeZone")
     sim.add_argument(
         "-o", "--output", choices=("table", "json"), default="table", help="output format (default: table)"

@@ -18,7 +18,10 @@ from typing import Any
 from punctual.api import API_VERSION, KIND, ScheduledJobSpec, Trigger, format_time, parse_time
 
 __all__ = [
+    "ANNOTATION_BACKFILL_CANCEL",
+    "ANNOTATION_BACKFILL_REQUEST",
     "ANNOTATION_DURATION_BUDGET",
+    "ANNOTATION_RESUME_REQUEST",
     "ANNOTATION_RUN_REQUEST",
     "ANNOTATION_SCHEDULED_TIME",
     "LABEL_SCHEDULED_JOB",
@@ -40,7 +43,12 @@ LABEL_SCHEDULED_JOB = "punctual.dev/scheduledjob"
 LABEL_TRIGGER = "punctual.dev/trigger"
 ANNOTATION_SCHEDULED_TIME = "punctual.dev/scheduled-time"
 ANNOTATION_RUN_REQUEST = "punctual.dev/run-requested-at"
+ANNOTATION_RESUME_REQUEST = "punctual.dev/resume-requested-at"
 ANNOTATION_DURATION_BUDGET = "punctual.dev/duration-budget"
+ANNOTATION_BACKFILL_REQUEST = "punctual.dev/backfill-request"
+"""A JSON object ``{"token", "from", "to", "parallel"}``: run every slot of the range (kubectl sj backfill)."""
+ANNOTATION_BACKFILL_CANCEL = "punctual.dev/backfill-cancel"
+"""Comma-separated backfill tokens to cancel (kubectl sj backfill --cancel)."""
 MAX_NAME = 63  # the Job controller copies the Job name into a pod label value: at most 63 characters
 
 

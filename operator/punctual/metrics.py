@@ -43,7 +43,7 @@ __all__ = [
     "Trigger",
 ]
 
-Trigger = Literal["schedule", "catchup", "manual", "upstream"]
+Trigger = Literal["schedule", "catchup", "manual", "backfill", "upstream"]
 Result = Literal["Succeeded", "Failed", "Replaced"]
 SlotOutcome = Literal["Skipped", "Missed", "Dropped", "Replaced"]
 
@@ -342,7 +342,7 @@ class Metrics:
     # -- per-ScheduledJob events ------------------------------------------------------------------
 
     def run_started(self, namespace: str, name: str, *, trigger: Trigger, lag_seconds: float | None) -> None:
-        """A run's Job was created; ``lag_seconds`` is start minus scheduled time (None for manual)."""
+        """A run's Job was created; ``lag_seconds`` is start minus scheduled time (None: manual, backfill)."""
         _check(trigger, _TRIGGERS, "trigger")
         if not self._track(namespace, name):
             return

@@ -90,6 +90,7 @@ def banner_commands(kubeconfig: Path, names: list[str], metrics_port: int | None
         f"{env} kubectl sj run {shlex.quote(first)} --wait",
         f"{env} kubectl sj history {shlex.quote(first)}",
         f"{env} kubectl get jobs",
+        f"{env} kubectl sj ui",  # the web UI: prints its URL and serves until Ctrl-C
     ]
     if metrics_port:
         commands.append(f"curl http://127.0.0.1:{metrics_port}/metrics")

@@ -4,7 +4,8 @@ The simulation owns a virtual world (Jobs that take given durations and fail whe
 operator that is up or down in given windows, and on-demand run requests at given times. At every
 moment the real operator would act (a wake-up, a Job finishing, the operator coming back, a run
 request) it calls :func:`punctual.core.decide`, the same function the operator calls, and applies
-the decision to the world. Nothing here reads a clock.
+the decision to the world. A backfill request (``--backfill FROM..TO``) is the same annotation
+the plugin writes, decided by the same core. Nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -15,12 +16,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
-from punctual.core import Decision, Subject, build_schedule, decide, subject_from_body
+from punctual.api import BackfillStatus, HistoryRecord, Result, ScheduledJobStatus, Trigger, format_time
+from punctual.core import BackfillRequest, Decision, Subject, build_schedule, decide, encode_request, subject_from_body
 from punctual.core.pipeline import Upstreams, UpstreamView, view_of_status
 from punctual.jobs import JobPhase, ObservedJob
 
-__all__ = ["MAX_STEPS", "Pipeline", "Row", "SimJob", "Simulation", "format_json", "format_table", "parse_when"]
+__all__ = [
+    "MAX_STEPS",
+    "Pipeline",
+    "Row",
+    "SimJob",
+    "Simulation",
+    "format_backfill",
+    "format_json",
+    "format_table",
+    "parse_when",
+]
 
 MAX_STEPS = 1_000_000  # a guard against a bug turning the replay into an endless loop
 
@@ -106,6 +117,10 @@ class Simulation:
     failures: frozenset[int] = frozenset()
     down: Sequence[tuple[datetime, datetime]] = ()
     run_now: Sequence[datetime] = ()
+    backfill: tuple[datetime, datetime] | None = None
+    """A backfill of this range, requested at ``backfill_at`` (default: the start)."""
+    backfill_at: datetime | None = None
+    backfill_parallel: int = 1
     default_time_zone: str = "UTC"
     jobs: dict[str, SimJob] = field(default_factory=dict)
     records: dict[str, HistoryRecord] = field(default_factory=dict)
@@ -138,6 +153,16 @@ class Simulation:
         self._token: str | None = None
         self._started: list[str] = []
         self._wake: datetime | None = self.start
+        self._backfill_at = self.backfill_at or self.start
+        self._backfill_request = None
+        if self.backfill is not None:
+            request = BackfillRequest(
+                token=f"simulated-backfill-{format_time(self._backfill_at)}",
+                start=self.backfill[0],
+                end=self.backfill[1],
+                parallel=self.backfill_parallel,
+            )
+            self._backfill_request = encode_request(request)
 
     def _up(self, t: datetime) -> bool:
         return not any(a <= t < b for a, b in self.down)
@@ -194,7 +219,8 @@ class Simulation:
             self._token = f"simulated-{format_time(self._requests.pop(0))}"
         if not self._up(t):
             return None
-        subject = Subject(**{**self.subject.__dict__, "run_request": self._token})
+        backfill = self._backfill_request if t >= self._backfill_at else None
+        subject = Subject(**{**self.subject.__dict__, "run_request": self._token, "backfill_request": backfill})
         observed = [j.observe(t) for j in self.jobs.values()]
         decision = decide(
             subject,
@@ -213,6 +239,8 @@ class Simulation:
         """The next moment the operator would act: a wake-up, a Job finishing, a request, a restart."""
         candidates = [j.finish_at for j in self.jobs.values() if j.finish_at > t]
         candidates += [r for r in self._requests if r > t]
+        if self._backfill_request is not None and self._backfill_at > t:
+            candidates.append(self._backfill_at)
         if self._wake is not None and self._wake > t:
             candidates.append(self._wake)
         candidates += [b for a, b in self.down if b > t]
@@ -353,3 +381,12 @@ def format_table(rows: Sequence[Row], *, zone: Any = UTC) -> str:
 
 def format_json(rows: Sequence[Row]) -> str:
     return json.dumps([r.as_json() for r in rows], indent=2)
+
+
+def format_backfill(entry: BackfillStatus) -> str:
+    """One backfill's outcome, as a line under the run table."""
+    text = (
+        f"{entry.token}: {entry.state.value}, {entry.done} run ({entry.failed} failed), {entry.running} running, "
+        f"{entry.pending} pending, {entry.skippedExisting} skipped (existing) of {entry.total}"
+    )
+    return f"{text}; {entry.message}" if entry.message else text

@@ -11,7 +11,9 @@ checked against what this process really prints and exports.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import threading
 import urllib.request
@@ -62,6 +64,26 @@ class Sandbox:
         assert match, self.text
         return match.group(1).split(", ")
 
+    def serve(self, command: str) -> str:
+        """A banner line that serves until stopped (``kubectl sj ui``): start it as pasted, wait for
+        the URL it prints, and return the page found there; the process is stopped afterwards."""
+        # Its own process group: bash, kubectl and kubectl-sj are stopped together.
+        proc = subprocess.Popen(
+            ["bash", "-c", command], env=fresh_env(self.home), stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            match = re.search(r"Punctual UI at (http://127\.0\.0\.1:\d+/)", line)
+            assert match, f"{command} printed {line!r}"
+            with urllib.request.urlopen(match.group(1), timeout=20) as response:
+                return str(response.read().decode())
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
     def run(self, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["bash", "-c", command], env=fresh_env(self.home), capture_output=True, text=True, timeout=60
@@ -97,7 +119,13 @@ def test_every_command_the_banner_prints_works_pasted_into_a_new_shell(sandbox: 
     commands = sandbox.banner_commands()
     assert any(c.endswith("kubectl sj list") for c in commands), commands
     assert any("/metrics" in c for c in commands), commands
+    assert any(c.endswith("kubectl sj ui") for c in commands), commands
     for command in commands:
+        if command.endswith("kubectl sj ui"):
+            page = sandbox.serve(command)
+            for name in sandbox.applied():
+                assert f'data-name="{name}"' in page, f"the UI's fleet does not list {name}"
+            continue
         done = sandbox.run(command)
         assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
         assert done.stdout.strip(), f"{command} printed nothing; stderr: {done.stderr}"

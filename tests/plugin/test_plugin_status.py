@@ -22,6 +22,9 @@ FULL = {
     "observedSchedule": "UTC: */15 * * * *",
     "lastSuccessfulTime": "2026-11-23T10:00:02Z",
     "lastHandledRunRequest": "2026-11-23T10:00:00.000000001Z",
+    "consecutiveFailures": 3,
+    "pause": {"since": "2026-11-23T10:00:05Z", "failures": 3, "generation": 2},
+    "lastHandledResumeRequest": "2026-11-23T09:00:00.000000001Z",
     "active": [{"name": "x-2", "scheduledTime": "2026-11-23T10:15:00Z", "trigger": "manual", "startTime": None}],
     "queued": [
         {
@@ -72,6 +75,7 @@ def test_what_the_operator_writes_reads_as_the_model_reads_it(raw: dict[str, Any
         {"history": [{**RECORD, "scheduledTime": 1763892000}]},  # valid for pydantic, not our shape
         {"nextScheduleTime": "2026-11-23T10:00:00"},  # naive: the model's validator makes it UTC
         {"activeCount": "2"},  # lax pydantic turns it into 2
+        {"pause": {"since": "2026-11-23T10:00:05Z"}},  # invalid: failures is required
         {
             "conditions": [
                 {
@@ -101,11 +105,14 @@ def test_the_view_has_the_models_fields_and_values() -> None:
         (status.ActiveRun, api.ActiveRun),
         (status.QueuedSlot, api.QueuedSlot),
         (status.Condition, api.Condition),
+        (status.Backfill, api.BackfillStatus),
+        (status.Pause, api.Pause),
     ]
     for view, model in pairs:
         assert [f.name for f in dataclasses.fields(view)] == list(model.model_fields), view
     assert {t.value for t in api.Trigger} == status.TRIGGERS
     assert {r.value for r in api.Result} == status.RESULTS
+    assert {s.value for s in api.BackfillState} == status.BACKFILL_STATES
     assert (objects.GROUP, objects.VERSION, objects.PLURAL, objects.SINGULAR) == (
         api.GROUP,
         api.VERSION,

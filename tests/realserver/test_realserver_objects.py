@@ -29,7 +29,15 @@ from realserver_support import (
     slots_of,
 )
 
-from punctual.api import ActiveRun, Condition, HistoryRecord, QueuedSlot, ScheduledJobStatus, format_time
+from punctual.api import (
+    ActiveRun,
+    BackfillStatus,
+    Condition,
+    HistoryRecord,
+    QueuedSlot,
+    ScheduledJobStatus,
+    format_time,
+)
 
 EVERY_2S = "*/2 * * * * *"
 EVERY_4S = "*/4 * * * * *"
@@ -115,6 +123,7 @@ NESTED: dict[str, type[BaseModel]] = {
     "active": ActiveRun,
     "queued": QueuedSlot,
     "history": HistoryRecord,
+    "backfills": BackfillStatus,
 }
 
 
@@ -160,6 +169,14 @@ def test_every_status_field_survives_pruning_and_a_restart(
     process = operator()
     done = kubectl_sj(real_server, "run", "manual", "--wait", "--timeout", "60s", "-n", namespace)
     assert done.returncode == 0, done.stderr
+    # A backfill (status.backfills, lastHandledBackfillRequest), then one the operator rejects (a message).
+    new_year = "2026-01-01T00:00:00Z"
+    args = ("--from", new_year, "--to", new_year, "--wait", "-n", namespace)
+    done = kubectl_sj(real_server, "backfill", "manual", *args)
+    assert done.returncode == 0, done.stderr
+    reversed_range = json.dumps({"token": "reversed", "from": "2026-01-02T00:00:00Z", "to": new_year})
+    real_server.kubectl("annotate", "--overwrite", "sj", "manual", "-n", namespace,
+                        f"punctual.dev/backfill-request={reversed_range}")  # fmt: skip
 
     every_field = {"": _model_fields(ScheduledJobStatus), **{k: _model_fields(m) for k, m in NESTED.items()}}
     # Fields no run of this test can write: an explicit list, each with why.

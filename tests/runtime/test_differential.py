@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from punctual.api import HistoryRecord, ScheduledJobStatus, format_time
-from punctual.core import Event
+from punctual.core import BackfillRequest, Event, encode_request
+from punctual.jobs import ANNOTATION_BACKFILL_REQUEST
 from punctual.runtime.cache import Body, Cache, Key
 from punctual.runtime.reconcile import reconcile
 from punctual.simulate import Simulation
@@ -158,3 +159,17 @@ def test_simulate_and_the_reconcile_give_the_same_run_table(
     expected = table(sim.records.values())
     assert expected, "the scenario runs something"
     assert run_through_reconcile(doc, durations, failures) == expected
+
+
+def test_simulate_and_the_reconcile_give_the_same_backfill() -> None:
+    # A backfill of the six hours before the object existed, two at a time, beside Forbid's scheduled runs.
+    start, end = START - timedelta(hours=6), START - timedelta(hours=1)
+    doc = document(concurrencyPolicy="Forbid")
+    durations = [timedelta(minutes=20), timedelta(minutes=45)]
+    sim = Simulation(doc, START, UNTIL, durations=durations, backfill=(start, end), backfill_parallel=2)
+    sim.run()
+    expected = table(sim.records.values())
+    assert len([row for row in expected if row[2] == "backfill"]) == 11
+    request = BackfillRequest(token=f"simulated-backfill-{format_time(START)}", start=start, end=end, parallel=2)
+    doc["metadata"]["annotations"] = {ANNOTATION_BACKFILL_REQUEST: encode_request(request)}
+    assert run_through_reconcile(doc, durations, frozenset()) == expected

@@ -75,7 +75,18 @@ SCENARIOS: dict[str, list[str]] = {
         "--set",
         "serviceAccount.name=existing",
     ],
+    "ui": ["--set", "ui.enabled=true"],
+    "ui, namespace scope": [
+        "--set",
+        "ui.enabled=true",
+        "--set",
+        "rbac.scope=namespace",
+        "--set",
+        "watchNamespaces={team-a,team-b}",
+    ],
     "everything": [
+        "--set",
+        "ui.enabled=true",
         "--set",
         "replicas=3",
         "--set",
@@ -558,6 +569,8 @@ RBAC_MODES: dict[str, tuple[bool, bool, bool]] = {
     "prometheusRule": (True, False, False),
     "dashboard": (True, False, False),
     "no aggregated roles, own service account": (True, False, False),
+    "ui": (True, False, False),
+    "ui, namespace scope": (False, True, False),
     "everything": (True, False, True),
     "cluster scope, listed namespaces, replicas 2": (True, True, True),
 }
@@ -866,3 +879,90 @@ def test_every_api_version_in_the_chart_is_served_by_1_20(helm: str, helm_home: 
         kinds = {(m["apiVersion"], m["kind"]) for m in yaml.safe_load_all(result.stdout) if m}
         assert kinds <= served_by_1_20, kinds - served_by_1_20
         assert ("policy/v1beta1", "PodDisruptionBudget") in kinds
+
+
+# -- the web UI (ui.enabled) ------------------------------------------------------------------------
+
+# What kubectl sj ui calls through kubectl_sj/client.py: list/get/patch ScheduledJobs (Run now's
+# annotation, spec.suspend), get/list Jobs, list Pods, get pods/log, list Events.
+UI_RBAC: set[Grant] = {
+    ("punctual.dev", "scheduledjobs", "get"),
+    ("punctual.dev", "scheduledjobs", "list"),
+    ("punctual.dev", "scheduledjobs", "patch"),
+    ("batch", "jobs", "get"),
+    ("batch", "jobs", "list"),
+    ("", "pods", "list"),
+    ("", "pods/log", "get"),
+    ("", "events", "list"),
+}
+
+
+def ui_objects(manifests: list[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if m["metadata"]["name"].endswith("-ui")]
+
+
+def test_ui_is_off_by_default(helm: str, helm_home: Path) -> None:
+    assert ui_objects(render(helm, helm_home)) == []
+
+
+def test_ui_objects_and_its_own_service_account(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, "--set", "ui.enabled=true")
+    ui = ui_objects(manifests)
+    assert sorted(m["kind"] for m in ui) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    ]
+    by_kind = {m["kind"]: m for m in ui}
+    pod = by_kind["Deployment"]["spec"]["template"]["spec"]
+    account = by_kind["ServiceAccount"]["metadata"]["name"]
+    assert (
+        pod["serviceAccountName"]
+        == account
+        != one([m for m in manifests if m not in ui], "ServiceAccount")["metadata"]["name"]
+    )
+    assert by_kind["ClusterRoleBinding"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+    ]
+    assert granted_set(by_kind["ClusterRole"]["rules"]) == UI_RBAC
+    # The Service reaches the UI's pods, and neither the operator's Deployment nor its metrics
+    # Service selects them (their selector labels differ by name).
+    labels = by_kind["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert selects(by_kind["Service"]["spec"]["selector"], labels)
+    operator = next(m for m in manifests if m["kind"] == "Deployment" and m not in ui)
+    metrics = next(m for m in manifests if m["kind"] == "Service" and m not in ui)
+    assert not selects(operator["spec"]["selector"]["matchLabels"], labels)
+    assert not selects(metrics["spec"]["selector"], labels)
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+
+
+def test_ui_command_is_one_the_plugin_parses(helm: str, helm_home: Path) -> None:
+    """The container runs kubectl-sj ui in the pod: in-cluster credentials, bound to 0.0.0.0."""
+    from kubectl_sj.cli import build_parser
+
+    for args, all_namespaces, namespace in (
+        ([], True, None),
+        (["--set", "rbac.scope=namespace", "--set", "watchNamespaces={team-a,team-b}"], False, "team-a"),
+    ):
+        deployment = one(ui_objects(render(helm, helm_home, "--set", "ui.enabled=true", *args)), "Deployment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["kubectl-sj"]
+        parsed = build_parser().parse_args(container["args"])
+        assert (parsed.verb, parsed.in_cluster, parsed.address, parsed.port) == ("ui", True, "0.0.0.0", 8080)
+        assert getattr(parsed, "all_namespaces", False) is all_namespaces
+        assert getattr(parsed, "namespace", None) == namespace
+        assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+
+
+def test_ui_in_namespace_scope_gets_roles_per_namespace(helm: str, helm_home: Path) -> None:
+    manifests = render(helm, helm_home, *SCENARIOS["ui, namespace scope"])
+    ui = ui_objects(manifests)
+    assert not [m for m in ui if m["kind"].startswith("Cluster")]
+    roles = [m for m in ui if m["kind"] == "Role"]
+    assert sorted(m["metadata"]["namespace"] for m in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert granted_set(role["rules"]) == UI_RBAC

@@ -81,6 +81,8 @@ def make_subject(
     name: str = NAME,
     creation: datetime | None = None,
     run_request: str | None = None,
+    backfill_request: str | None = None,
+    backfill_cancel: str | None = None,
     **fields: Any,
 ) -> Subject:
     return Subject(
@@ -91,6 +93,8 @@ def make_subject(
         spec=spec or make_spec(**fields),
         generation=1,
         run_request=run_request,
+        backfill_request=backfill_request,
+        backfill_cancel=backfill_cancel,
     )
 
 

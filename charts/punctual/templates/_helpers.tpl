@@ -182,3 +182,44 @@ the table and why; tests/tools/tools_support.py (OPERATOR_RBAC) the set the rend
   verbs: ["get", "list", "watch", "patch"]
 {{- end }}
 {{- end }}
+
+{{/*
+The web UI's labels. Its name differs from the operator's (punctual-ui), so the operator's
+Deployment and metrics Service, which select by the release's selector labels, never match it.
+*/}}
+{{- define "punctual.uiSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "punctual.name" . }}-ui
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "punctual.uiLabels" -}}
+helm.sh/chart: {{ include "punctual.chart" . }}
+{{ include "punctual.uiSelectorLabels" . }}
+app.kubernetes.io/component: ui
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: punctual
+{{- end }}
+
+{{/*
+What kubectl sj ui reads and writes (operator/kubectl_sj/ui/server.py through kubectl_sj/client.py):
+the ScheduledJobs (listed, read, patched: Run now's annotation and spec.suspend), their Jobs, the
+Jobs' Pods and logs, and the Events about them. Nothing else.
+*/}}
+{{- define "punctual.uiRules" -}}
+- apiGroups: ["punctual.dev"]
+  resources: ["scheduledjobs"]
+  verbs: ["get", "list", "patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
+{{- end }}

@@ -9,12 +9,26 @@ The concepts, a module each:
 * :mod:`~punctual.core.policy`: the concurrency policy (offer, queue, replace, start);
 * :mod:`~punctual.core.conditions`: status conditions;
 * :mod:`~punctual.core.steps`: ``decide``, the numbered steps, and ``decide_invalid``;
-* :mod:`~punctual.core.failures`: Jobs the API refused, folded back into a decision.
+* :mod:`~punctual.core.failures`: Jobs the API refused, folded back into a decision;
+* :mod:`~punctual.core.backfill`: backfill requests, their slots, progress and dry runs.
 
 ``from punctual.core import decide`` is the way in; the names below are the public surface.
 """
 
 from punctual.core.actions import CreateJob, Decision, DeleteJob, Event
+from punctual.core.backfill import (
+    MAX_BACKFILL_SLOTS,
+    MAX_PARALLEL,
+    BackfillError,
+    BackfillPlan,
+    BackfillRequest,
+    PlannedSlot,
+    encode_request,
+    parse_cancel,
+    parse_request,
+    plan_backfill,
+    request_identity,
+)
 from punctual.core.failures import after_create_failures
 from punctual.core.fold import JOB_VANISHED_GRACE
 from punctual.core.slots import AGGREGATE_MISSED, ENUMERATION_LIMIT, ON_TIME_TOLERANCE
@@ -34,18 +48,29 @@ __all__ = [
     "ENUMERATION_LIMIT",
     "INVALID_SCHEDULE",
     "JOB_VANISHED_GRACE",
+    "MAX_BACKFILL_SLOTS",
+    "MAX_PARALLEL",
     "ON_TIME_TOLERANCE",
+    "BackfillError",
+    "BackfillPlan",
+    "BackfillRequest",
     "CreateJob",
     "Decision",
     "DeleteJob",
     "Event",
+    "PlannedSlot",
     "SpecError",
     "Subject",
     "after_create_failures",
     "build_schedule",
     "decide",
     "decide_invalid",
+    "encode_request",
+    "parse_cancel",
+    "parse_request",
     "parse_spec",
+    "plan_backfill",
+    "request_identity",
     "schedule_fingerprint",
     "shard_of",
     "subject_from_body",

@@ -14,6 +14,8 @@ from punctual.jobs import JobPhase, ObservedJob
 
 __all__ = ["JOB_VANISHED_GRACE", "collect_garbage", "cursor_of", "fold_jobs", "last_result"]
 
+_OFF_SCHEDULE = (Trigger.MANUAL, Trigger.BACKFILL)
+
 JOB_VANISHED_GRACE = timedelta(seconds=60)
 """A running record whose Job is gone this long after it started is closed as Failed/JobDeleted."""
 
@@ -24,9 +26,9 @@ def fold_jobs(work: Work, jobs: Sequence[ObservedJob], status: ScheduledJobStatu
     for job in sorted(jobs, key=lambda j: j.scheduled_time):
         previous = work.history.get(job.name)
         record = record_from_job(job, previous)
-        if job.trigger is not Trigger.MANUAL:
+        if job.trigger not in _OFF_SCHEDULE:
             # A Job's scheduled-time annotation proves its slot started: recovers lastScheduleTime
-            # when the status was lost.
+            # when the status was lost. Manual and backfill runs say nothing of the schedule's progress.
             work.last_started_slot = max(job.scheduled_time, work.last_started_slot or job.scheduled_time)
         if previous is None or record != previous:
             work.put(record)
@@ -35,6 +37,7 @@ def fold_jobs(work: Work, jobs: Sequence[ObservedJob], status: ScheduledJobStatu
         was_running = previous is None or previous.result is Result.RUNNING
         if was_running and record.result in (Result.SUCCEEDED, Result.FAILED):
             bump_counts(work.counts, record.result)
+            work.finished.append(record)
             when = job.completion_time or work.now
             if record.result is Result.SUCCEEDED:
                 if new.lastSuccessfulTime is None or when > new.lastSuccessfulTime:
@@ -67,6 +70,7 @@ def fold_jobs(work: Work, jobs: Sequence[ObservedJob], status: ScheduledJobStatu
                     }
                 )
                 work.put(closed)
+                work.finished.append(closed)
                 bump_counts(work.counts, Result.FAILED)
                 work.events.append(Event("Warning", "RunFailed", f"Job {name} disappeared before it finished"))
             else:
@@ -82,7 +86,7 @@ def cursor_of(subject: Subject, status: ScheduledJobStatus, jobs: Sequence[Obser
     if status.scheduledThrough is not None:
         return status.scheduledThrough
     candidates = [subject.creation]
-    candidates += [j.scheduled_time for j in jobs if j.trigger is not Trigger.MANUAL]
+    candidates += [j.scheduled_time for j in jobs if j.trigger not in _OFF_SCHEDULE]
     if status.lastScheduleTime is not None:
         candidates.append(status.lastScheduleTime)
     return max(candidates)

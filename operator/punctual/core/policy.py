@@ -51,6 +51,8 @@ class Work:
     deletes: list[DeleteJob] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     touched: dict[str, HistoryRecord] = field(default_factory=dict)
+    finished: list[HistoryRecord] = field(default_factory=list)
+    """Runs that ended (Succeeded or Failed) in this decision, for pauseAfterFailures."""
     last_started_slot: datetime | None = None
     upstream_gate: Callable[[datetime], Gate] | None = None
     """With a schedule and dependsOn: whether a scheduled slot may start (see punctual.core.pipeline)."""
@@ -58,6 +60,11 @@ class Work:
     @property
     def spec(self) -> ScheduledJobSpec:
         return self.subject.spec
+
+    @property
+    def policy_active(self) -> dict[str, ActiveRun]:
+        """The active runs the concurrency policy sees: a backfill's runs are its own lane, never here."""
+        return {k: a for k, a in self.active.items() if a.trigger is not Trigger.BACKFILL}
 
     def jitter(self, slot: datetime) -> timedelta:
         limit = parse_duration(self.spec.jitter) if self.spec.jitter else timedelta(0)
@@ -85,7 +92,7 @@ class Work:
 
     def start(self, *, job: str, slot: datetime, trigger: Trigger) -> None:
         """Start a run, or adopt its Job when one with the derived name exists already."""
-        if trigger is not Trigger.MANUAL:
+        if trigger not in (Trigger.MANUAL, Trigger.BACKFILL):
             self.last_started_slot = max(slot, self.last_started_slot or slot)
         if job in self.existing:
             return  # created before a crash or by an earlier decision: it is ours, never duplicate it
@@ -100,7 +107,8 @@ class Work:
         )
 
     def replace_active(self, *, by: str) -> None:
-        for name, run in sorted(self.active.items()):
+        for name, run in sorted(self.policy_active.items()):
+            self.active.pop(name)
             self.deletes.append(DeleteJob(name=name, reason="Replaced"))
             previous = self.history.get(name)
             replaced = HistoryRecord(
@@ -118,7 +126,6 @@ class Work:
             self.put(replaced)
             bump_counts(self.counts, Result.REPLACED)
             self.events.append(Event("Normal", "RunReplaced", f"Deleted Job {name}: replaced by {by}"))
-        self.active.clear()
 
     def offer(self, *, job: str, slot: datetime, due: datetime, trigger: Trigger) -> None:
         """Apply the concurrency policy to a slot (or manual run) that wants to start now."""
@@ -130,7 +137,8 @@ class Work:
         if gated and not self._through_gate(job=job, slot=slot, due=due, trigger=trigger):
             return
         policy = self.spec.concurrencyPolicy
-        busy = bool(self.active) or any(q.reason != WAITING_FOR_UPSTREAM for q in self.queue)
+        active = self.policy_active
+        busy = bool(active) or any(q.reason != WAITING_FOR_UPSTREAM for q in self.queue)
         serialise = trigger is Trigger.CATCHUP and policy is not ConcurrencyPolicy.ALLOW
         if serialise or (policy is ConcurrencyPolicy.QUEUE and busy):
             waiting = sum(
@@ -152,7 +160,7 @@ class Work:
             self.events.append(Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})"))
             return
         if policy is ConcurrencyPolicy.FORBID and busy:
-            running = ", ".join(sorted(self.active)) or "a queued catch-up"
+            running = ", ".join(sorted(active)) or "a queued catch-up"
             self.record(
                 job=job,
                 slot=slot,
@@ -162,7 +170,7 @@ class Work:
                 message=f"slot {format_time(slot)} skipped: {running} still running (concurrencyPolicy Forbid)",
             )
             return
-        if policy is ConcurrencyPolicy.REPLACE and self.active:
+        if policy is ConcurrencyPolicy.REPLACE and active:
             self.replace_active(by=job)
         self.start(job=job, slot=slot, trigger=trigger)
 
@@ -239,7 +247,7 @@ class Work:
             # Open: on to the policy (the gate says open again); never: offer records it Skipped.
             self.offer(job=q.job, slot=q.scheduledTime, due=q.dueTime or q.scheduledTime, trigger=q.trigger)
         allow_parallel = self.spec.concurrencyPolicy is ConcurrencyPolicy.ALLOW
-        while start and (not self.active or allow_parallel):
+        while start and (not self.policy_active or allow_parallel):
             ready = next((i for i, q in enumerate(self.queue) if q.reason != WAITING_FOR_UPSTREAM), None)
             if ready is None:
                 break

@@ -16,7 +16,13 @@ from typing import Any
 
 from punctual.api import ScheduledJobSpec, format_time, parse_time
 from punctual.durations import DurationError, parse_duration
-from punctual.jobs import ANNOTATION_RUN_REQUEST, Owner
+from punctual.jobs import (
+    ANNOTATION_BACKFILL_CANCEL,
+    ANNOTATION_BACKFILL_REQUEST,
+    ANNOTATION_RESUME_REQUEST,
+    ANNOTATION_RUN_REQUEST,
+    Owner,
+)
 from punctual.schedule import Schedule, ScheduleError
 
 __all__ = [
@@ -58,6 +64,10 @@ class Subject:
     spec: ScheduledJobSpec
     generation: int | None = None
     run_request: str | None = None
+    backfill_request: str | None = None
+    """The backfill-request annotation, as written (:mod:`punctual.core.backfill` parses it)."""
+    backfill_cancel: str | None = None
+    resume_request: str | None = None
 
     @property
     def key(self) -> str:
@@ -157,6 +167,7 @@ def subject_from_body(body: Mapping[str, Any], *, now: datetime) -> Subject:
     the caller says which instant that is (the wall clock, the simulation's start, or the epoch).
     """
     meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
     created = meta.get("creationTimestamp")
     return Subject(
         namespace=str(meta.get("namespace") or ""),
@@ -165,5 +176,8 @@ def subject_from_body(body: Mapping[str, Any], *, now: datetime) -> Subject:
         creation=parse_time(str(created)) if created else now,
         spec=parse_spec(body.get("spec") or {}),
         generation=meta.get("generation"),
-        run_request=(meta.get("annotations") or {}).get(ANNOTATION_RUN_REQUEST),
+        run_request=annotations.get(ANNOTATION_RUN_REQUEST),
+        backfill_request=annotations.get(ANNOTATION_BACKFILL_REQUEST),
+        backfill_cancel=annotations.get(ANNOTATION_BACKFILL_CANCEL),
+        resume_request=annotations.get(ANNOTATION_RESUME_REQUEST),
     )

@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 
 from punctual.api import ConcurrencyPolicy, Result, ScheduledJobStatus, Trigger, format_time
 from punctual.core.actions import Decision, Event
+from punctual.core.backfill import advance_backfills
 from punctual.core.conditions import set_condition
 from punctual.core.downstream import check, dependencies_condition, run_after_upstreams, slot_gate, upstream_cursor
 from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, fold_jobs, last_result
+from punctual.core.pause import paused_message, update_pause
 from punctual.core.pipeline import Upstreams, depends_on_window
 from punctual.core.policy import Work
 from punctual.core.slots import SOON, due_slots
@@ -100,29 +102,33 @@ def decide(
     # before this first sight of it were never the schedule, so they are not caught up. Without a
     # recorded schedule (a status lost, or written before the field existed) nothing is assumed.
     cursor = cursor_of(subject, new, jobs)
+    schedule_changed = False
     if schedule is not None:
         fingerprint = schedule_fingerprint(subject.spec, default_time_zone=default_time_zone)
-        if new.observedSchedule is not None and new.observedSchedule != fingerprint:
+        schedule_changed = new.observedSchedule is not None and new.observedSchedule != fingerprint
+        if schedule_changed:
             cursor = max(cursor, now - SCHEDULE_CHANGE_EPSILON)
         new.observedSchedule = fingerprint
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
     # Replaced); the head starts in step 6 instead when nothing runs then.
-    work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE)
+    # 1b. Pause after failures: this decision's finished runs move the count; a pause begins or lifts.
+    paused = update_pause(work, subject, new)
+    work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE and not paused)
     # 4-5. Due slots, unless suspended. A suspended ScheduledJob still wakes at each of its slots and
     # consumes it (neither run nor caught up later), so that after a resume only the slots since the
     # resume are due; if the operator was down across the resume, those are handled as missed during
     # an outage (catchUp decides), never skipped silently.
     resume_at: datetime | None = None
-    if subject.spec.suspend:
+    if subject.spec.suspend or paused:
         cursor = max(cursor, now)
     elif schedule is not None:
         cursor, resume_at = due_slots(work, cursor)
     # 5b. A downstream without a schedule: one run per logical time its upstreams all succeeded for
-    # (punctual.core.pipeline). Suspended, the times pass (as a suspended schedule's slots do).
+    # (punctual.core.pipeline). Suspended or paused, the times pass (as a suspended schedule's slots do).
     if subject.spec.dependsOn and schedule is None and problem is None:
         through = upstream_cursor(subject, new, jobs)
-        if subject.spec.suspend:
+        if subject.spec.suspend or paused:
             through = max(through, now)
         new.upstreamThrough = run_after_upstreams(work, upstreams=upstreams, cursor=through)
     # 6. An on-demand run request (the run-requested-at annotation), through the same policy.
@@ -130,7 +136,17 @@ def decide(
     if token and token != new.lastHandledRunRequest:
         work.offer(job=manual_job_name(subject.name, token), slot=now, due=now, trigger=Trigger.MANUAL)
         new.lastHandledRunRequest = token
-    work.drain_queue()
+    work.drain_queue(start=not paused)
+    # 6b. Backfills (punctual.core.backfill): their own lane, at most `parallel` runs each, never
+    # through the concurrency policy; also while suspended, as manual runs.
+    backfill_wake = advance_backfills(
+        work,
+        new,
+        request=subject.backfill_request,
+        cancel=subject.backfill_cancel,
+        schedule_changed=schedule_changed,
+        generation=subject.generation,
+    )
     # 7. Old finished Jobs beyond the history limits.
     collect_garbage(work, jobs)
     # 8. History, counts, active, queue, times and conditions.
@@ -153,16 +169,20 @@ def decide(
     ):
         new.lastScheduleTime = work.last_started_slot
     upcoming = schedule.next_after(cursor) if schedule is not None else None
-    new.nextScheduleTime = None if subject.spec.suspend else upcoming
+    new.nextScheduleTime = None if subject.spec.suspend or paused else upcoming
     new.observedGeneration = subject.generation
     suspended = subject.spec.suspend
     ended = schedule is not None and upcoming is None and schedule.ended(now)
     ready_status = "True"
     ready_reason, ready_message = "Scheduling", f"next run at {format_time(upcoming) if upcoming else 'never'}"
+    suspended_reason, suspended_message = "Suspended", "spec.suspend is true: slots are not run"
     if problem is not None:
         ready_status, ready_reason, ready_message = "False", "DependenciesInvalid", problem.message
     elif suspended:
         ready_reason, ready_message = "Suspended", "suspended"
+    elif new.pause is not None:
+        ready_reason, ready_message = "Paused", paused_message(subject, new.pause)
+        suspended_reason, suspended_message = "TooManyFailures", ready_message
     elif schedule is None:
         ready_message = "runs after its upstreams"
     elif ended and schedule.not_after is not None:
@@ -176,9 +196,9 @@ def decide(
         ("ScheduleValid", "True", "Valid", "the schedule and spec are valid"),
         (
             "Suspended",
-            "True" if suspended else "False",
-            "Suspended" if suspended else "Active",
-            "spec.suspend is true: slots are not run" if suspended else "slots run as scheduled",
+            "True" if suspended or paused else "False",
+            suspended_reason if suspended or paused else "Active",
+            suspended_message if suspended or paused else "slots run as scheduled",
         ),
         ("Ready", ready_status, ready_reason, ready_message),
     ):
@@ -194,7 +214,7 @@ def decide(
     new, dependency_events = dependencies_condition(subject, new, problem=problem, now=now)
     work.events += dependency_events
     # 9. The next wake-up: the next slot's due time, a queued slot's deadline, a vanished Job's grace.
-    wakes: list[datetime] = []
+    wakes: list[datetime] = [backfill_wake] if backfill_wake is not None else []
     if resume_at is not None:
         wakes.append(resume_at)
     elif upcoming is not None:

@@ -13,6 +13,8 @@ from typing import Any
 
 from punctual.api import GROUP
 from punctual.jobs import (
+    ANNOTATION_BACKFILL_CANCEL,
+    ANNOTATION_BACKFILL_REQUEST,
     ANNOTATION_DURATION_BUDGET,
     ANNOTATION_RUN_REQUEST,
     LABEL_SCHEDULED_JOB,
@@ -30,6 +32,14 @@ Key = tuple[str, str]
 Body = dict[str, Any]
 GONE_MEMORY = 100_000
 """Deleted Job uids remembered, against replayed watch events."""
+
+_READ_ANNOTATIONS = (
+    ANNOTATION_RUN_REQUEST,
+    ANNOTATION_DURATION_BUDGET,
+    ANNOTATION_BACKFILL_REQUEST,
+    ANNOTATION_BACKFILL_CANCEL,
+)
+"""The annotations the core (or the metrics) read: a change of one wants a reconcile."""
 
 
 def key_of(body: Mapping[str, Any]) -> Key:
@@ -90,10 +100,7 @@ class Cache:
         if om.get("generation") != nm.get("generation") or om.get("uid") != nm.get("uid"):
             return True
         oa, na = om.get("annotations") or {}, nm.get("annotations") or {}
-        return bool(
-            oa.get(ANNOTATION_RUN_REQUEST) != na.get(ANNOTATION_RUN_REQUEST)
-            or oa.get(ANNOTATION_DURATION_BUDGET) != na.get(ANNOTATION_DURATION_BUDGET)
-        )
+        return any(oa.get(a) != na.get(a) for a in _READ_ANNOTATIONS)
 
     # -- Jobs ---------------------------------------------------------------------------------------
 

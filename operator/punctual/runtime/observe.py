@@ -37,9 +37,10 @@ def observe(
     for create in decision.creates:
         if create.name in done.failed:
             continue
-        # A manual run has no slot to be late for; an upstream-triggered one waited for its upstreams.
-        late = create.trigger not in (Trigger.MANUAL, Trigger.UPSTREAM)
-        lag = (now - create.slot).total_seconds() if late else None
+        # A manual run has no slot to be late for, a backfill's slot is in the past by design, an
+        # upstream-triggered run waited for its upstreams.
+        off_schedule = create.trigger in (Trigger.MANUAL, Trigger.BACKFILL, Trigger.UPSTREAM)
+        lag = None if off_schedule else (now - create.slot).total_seconds()
         m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)
     for rec in decision.records:
         old = previous.get(rec.job)
