@@ -27,6 +27,7 @@ VERBS = (
     "get",
     "history",
     "next",
+    "tree",
     "suspend",
     "resume",
     "logs",
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=10, help="how many slots (also -n N with a number)")
     p.add_argument("--from", dest="from_", metavar="TIME", help="start after this time (RFC 3339 or local)")
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
+
+    p = verb("tree", "Show a ScheduledJob's pipeline (spec.dependsOn): upstreams and downstreams, with last results.")
+    p.add_argument("name")
 
     for name, what in (("suspend", "Suspend"), ("resume", "Resume")):
         p = verb(name, f"{what} ScheduledJobs by name, by label selector or all of them (sets spec.suspend).")

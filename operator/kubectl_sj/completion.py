@@ -19,6 +19,7 @@ VERBS = (
     "get",
     "history",
     "next",
+    "tree",
     "suspend",
     "resume",
     "logs",
@@ -34,6 +35,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "get": ("-o", "--output"),
     "history": ("--limit", "-o", "--output"),
     "next": ("--count", "--from", "-o", "--output"),
+    "tree": (),
     "suspend": ("-l", "--selector", "--all"),
     "resume": ("-l", "--selector", "--all"),
     "logs": ("--run", "--last", "-f", "--follow", "-c", "--container"),
@@ -43,7 +45,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "ui": ("--port", "--address", "--open", "--in-cluster"),
 }
 # Verbs whose first argument is a ScheduledJob name.
-_NAMED = ("run", "get", "history", "next", "suspend", "resume", "logs", "backfill")
+_NAMED = ("run", "get", "history", "next", "tree", "suspend", "resume", "logs", "backfill")
 
 _BASH = r"""# bash completion for kubectl-sj (Punctual); load with: source <(kubectl-sj completion bash)
 __kubectl_sj_names() {

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kubectl_sj.objects import TYPE_NAME, ScheduledJob
 from kubectl_sj.status import HistoryRecord
+from kubectl_sj.tree import upstream_cell
 from punctual.bodies import RawBody
 
 if TYPE_CHECKING:
@@ -135,6 +136,10 @@ def scheduled_jobs_table(
     has not written one yet, ``computed_next`` (by ``namespace/name``) fills in the computed slot."""
     computed_next = computed_next or {}
     headers = ["NAME", "SCHEDULE", "TIMEZONE", "SUSPENDED", "ACTIVE", "QUEUED", "LAST RESULT", "LAST RUN", "NEXT RUN"]
+    # UPSTREAM (spec.dependsOn) only when a listed ScheduledJob is part of a pipeline.
+    pipeline = any(sj.raw_spec.get("dependsOn") for sj in items)
+    if pipeline:
+        headers.insert(2, "UPSTREAM")
     if wide:
         headers += ["NEXT RUN AT", "CONCURRENCY", "JITTER", "LAST SUCCESS", "READY"]
     if all_namespaces:
@@ -154,6 +159,8 @@ def scheduled_jobs_table(
             relative(last_run(sj), now=now),
             "<suspended>" if sj.suspended else "<paused>" if status.pause is not None else relative(nxt, now=now),
         ]
+        if pipeline:
+            row.insert(2, upstream_cell(sj))
         if wide:
             ready = next((c for c in status.conditions if c.type == "Ready"), None)
             row += [

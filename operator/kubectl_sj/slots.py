@@ -42,6 +42,9 @@ def next_slots(sj: ScheduledJob, *, after: datetime, count: int) -> list[Slot]:
     subject = sj.subject()
     if subject is None or sj.spec is None:
         raise SlotError(f"invalid spec: {sj.spec_error}")
+    if not sj.spec.expressions():
+        upstreams = ", ".join(d.name for d in sj.spec.dependsOn or [])
+        raise SlotError(f"{sj.name} has no schedule: it runs after its upstreams ({upstreams})")
     try:
         schedule = build_schedule(subject, default_time_zone=default_time_zone())
         limit = parse_duration(sj.spec.jitter) if sj.spec.jitter else timedelta(0)

@@ -34,7 +34,7 @@ __all__ = [
     "read_status",
 ]
 
-TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill"})
+TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill", "upstream"})
 BACKFILL_STATES = frozenset({"Waiting", "Running", "Completed", "Cancelled", "Rejected"})
 """The values of :class:`punctual.api.Trigger`."""
 
@@ -84,6 +84,7 @@ class QueuedSlot:
     job: str
     queuedAt: datetime
     dueTime: datetime | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class Status:
     lastScheduleTime: datetime | None = None
     scheduledThrough: datetime | None = None
     observedSchedule: str | None = None
+    upstreamThrough: datetime | None = None
     lastSuccessfulTime: datetime | None = None
     lastFailureTime: datetime | None = None
     lastHandledRunRequest: str | None = None
@@ -244,6 +246,7 @@ def _queued(f: _Fields) -> QueuedSlot:
         job=f.text("job", required=True),
         queuedAt=f.time("queuedAt", required=True),
         dueTime=f.time("dueTime"),
+        reason=f.text("reason"),
     )
 
 
@@ -325,6 +328,7 @@ def read_status(raw: object) -> Status | None:
             lastScheduleTime=f.time("lastScheduleTime"),
             scheduledThrough=f.time("scheduledThrough"),
             observedSchedule=f.text("observedSchedule"),
+            upstreamThrough=f.time("upstreamThrough"),
             lastSuccessfulTime=f.time("lastSuccessfulTime"),
             lastFailureTime=f.time("lastFailureTime"),
             lastHandledRunRequest=f.text("lastHandledRunRequest"),

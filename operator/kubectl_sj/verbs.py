@@ -157,6 +157,16 @@ class _App:
             self.out.write(format.next_table(slots, now=self.now))
         return 0
 
+    def tree(self) -> int:
+        from kubectl_sj.tree import pipeline_tree
+
+        name = self.args.name
+        items = self.cluster.list_scheduled_jobs(self.namespace)
+        if not any(sj.name == name for sj in items):
+            self.fetch(name)  # the API's own not-found error, as every other verb reports it
+        self.out.write(pipeline_tree(name, items))
+        return 0
+
     def _suspend(self, value: bool) -> int:
         """``suspend``/``resume`` NAME..., ``-l SELECTOR`` or ``--all`` (with ``-n``/``-A``).
 

@@ -34,6 +34,8 @@ __all__ = [
     "CatchUpPolicy",
     "ConcurrencyPolicy",
     "Condition",
+    "Dependency",
+    "DependencyResult",
     "HistoryRecord",
     "JobTemplate",
     "ObjectMetaTemplate",
@@ -107,6 +109,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     CATCHUP = "catchup"
     MANUAL = "manual"
+    UPSTREAM = "upstream"
     BACKFILL = "backfill"
 
 
@@ -122,8 +125,31 @@ class Result(StrEnum):
     DROPPED = "Dropped"
 
 
+class DependencyResult(StrEnum):
+    """Which outcome of an upstream run a downstream waits for."""
+
+    SUCCEEDED = "Succeeded"
+    FINISHED = "Finished"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, use_enum_values=False)
+
+
+class Dependency(_Model):
+    """One upstream of a pipeline step: a ScheduledJob of the same namespace."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, description="The upstream ScheduledJob, in the same namespace.")
+    result: DependencyResult = Field(
+        default=DependencyResult.SUCCEEDED,
+        description="Succeeded (default), or Finished: any run that ended (Succeeded, Failed or Replaced).",
+    )
+    namespace: str | None = Field(
+        default=None,
+        description="Only the downstream's own namespace is accepted; another one sets DependenciesValid False.",
+    )
 
 
 class ObjectMetaTemplate(_Model):
@@ -231,6 +257,23 @@ class ScheduledJobSpec(_Model):
     historyLimit: int = Field(
         default=20, ge=0, le=100, description="Run records kept in status.history (plus those of Jobs not yet deleted)."
     )
+    dependsOn: list[Dependency] | None = Field(
+        default=None,
+        description=(
+            "Upstream ScheduledJobs (same namespace). Without a schedule: one run (trigger upstream) per "
+            "logical time (an upstream run's scheduled time) for which every upstream has a run with the "
+            "required result, counting only upstream runs after this ScheduledJob was created and still in "
+            "the upstreams' status.history (historyLimit). With a schedule: a slot starts only once every "
+            "upstream succeeded within dependsOnWindow before it, and waits in status.queued meanwhile."
+        ),
+    )
+    dependsOnWindow: str | None = Field(
+        default=None,
+        description=(
+            "With a schedule and dependsOn: how far before a slot an upstream run counts "
+            "(default: the slot's interval)."
+        ),
+    )
 
     @field_validator("notBefore", "notAfter", mode="before")
     @classmethod
@@ -256,8 +299,11 @@ class ScheduledJobSpec(_Model):
 
     @model_validator(mode="after")
     def _one_schedule_field(self) -> ScheduledJobSpec:
-        if self.schedule is None and not self.schedules:
-            raise ValueError("set spec.schedule (or spec.schedules), e.g. schedule: '*/15 * * * *'")
+        if self.schedule is None and not self.schedules and not self.dependsOn:
+            raise ValueError(
+                "set spec.schedule (or spec.schedules), e.g. schedule: '*/15 * * * *', "
+                "or spec.dependsOn to run after upstream ScheduledJobs"
+            )
         if self.schedule is not None and self.schedules:
             raise ValueError("set spec.schedule or spec.schedules, not both")
         return self
@@ -310,6 +356,9 @@ class QueuedSlot(_Model):
     job: str
     queuedAt: Time
     dueTime: Time | None = None
+    reason: str | None = Field(
+        default=None, description="WaitingForUpstream: the slot waits for its upstreams (spec.dependsOn)."
+    )
 
 
 class HistoryRecord(_Model):
@@ -387,6 +436,9 @@ class ScheduledJobStatus(_Model):
             "When the spec's schedule differs, slots before the operator saw the change are not caught up."
         ),
     )
+    upstreamThrough: Time | None = Field(
+        default=None, description="Every upstream logical time at or before this has been decided (spec.dependsOn)."
+    )
     lastSuccessfulTime: Time | None = None
     lastFailureTime: Time | None = None
     lastHandledRunRequest: str | None = None
@@ -420,6 +472,7 @@ class ScheduledJobStatus(_Model):
         "nextScheduleTime",
         "lastScheduleTime",
         "scheduledThrough",
+        "upstreamThrough",
         "lastSuccessfulTime",
         "lastFailureTime",
         mode="before",

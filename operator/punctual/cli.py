@@ -32,32 +32,85 @@ def _durations(text: str) -> list[timedelta]:
         raise UsageError(str(exc)) from exc
 
 
-def _load_one(path: str) -> dict[str, Any]:
+def _read(path: str) -> str:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        return sys.stdin.read() if path == "-" else Path(path).read_text()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    docs = [d for d in yaml.safe_load_all(text) if d]
-    docs = [d for d in docs if isinstance(d, dict) and d.get("kind") == "ScheduledJob"]
-    if len(docs) != 1:
-        raise UsageError(f"{path}: expected exactly one ScheduledJob document, found {len(docs)}")
-    return dict(docs[0])
+
+
+def _scheduledjobs(path: str) -> list[tuple[str, dict[str, Any]]]:
+    """The ScheduledJob documents of a file (every document of a multi-document file)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(_read(path)) if d]
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not YAML: {str(exc).splitlines()[0]}") from exc
+    return [(path, dict(d)) for d in docs if isinstance(d, dict) and d.get("kind") == "ScheduledJob"]
+
+
+def _load_all(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Every ScheduledJob document of the files (a folder: its *.yaml and *.yml files, sorted)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for path in paths:
+        if path != "-" and Path(path).is_dir():
+            files = sorted(str(f) for f in Path(path).iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+            for file in files:
+                found += _scheduledjobs(file)
+            if not files:
+                raise UsageError(f"{path}: no .yaml or .yml files in this folder")
+        else:
+            found += _scheduledjobs(path)
+    if not found:
+        where = paths[0] if len(paths) == 1 else ", ".join(paths)
+        raise UsageError(f"{where}: expected exactly one ScheduledJob document, found 0")
+    return found
+
+
+def _split_named(values: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """``--fail 3`` / ``--fail extract=3``: values for the roots, and values by ScheduledJob name."""
+    plain: list[str] = []
+    named: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if sep and name and not name[0].isdigit():
+            named.setdefault(name, []).append(rest)
+        else:
+            plain.append(value)
+    return plain, named
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from punctual.core import SpecError, build_schedule, parse_spec
     from punctual.schedule import ScheduleError, load_zone
-    from punctual.simulate import Simulation, format_backfill, format_json, format_table, parse_when
+    from punctual.simulate import Pipeline, Simulation, format_backfill, format_json, format_table, parse_when
 
-    doc = _load_one(args.file)
-    try:
-        spec = parse_spec(doc.get("spec") or {})
-    except SpecError as exc:
-        raise UsageError(f"{args.file}: {exc}") from exc
-    try:
-        zone = load_zone(spec.timeZone or args.default_time_zone)
-    except ScheduleError as exc:
-        raise UsageError(f"{args.file}: {exc}") from exc
+    documents = _load_all(args.file)
+    pipeline = len(documents) > 1
+    zone = None
+    specs = []
+    for path, doc in documents:
+        try:
+            spec = parse_spec(doc.get("spec") or {})
+            member_zone = load_zone(spec.timeZone or args.default_time_zone)
+        except (SpecError, ScheduleError) as exc:
+            raise UsageError(f"{path}: {exc}") from exc
+        zone = zone or member_zone  # a pipeline's table is in its first ScheduledJob's zone
+        specs.append(spec)
+    assert zone is not None
+    names = [str((doc.get("metadata") or {}).get("name") or "simulated") for _, doc in documents]
+    for (path, _), name, spec in zip(documents, names, specs, strict=True):
+        absent = [d.name for d in spec.dependsOn or [] if d.name not in names]
+        if absent:
+            raise UsageError(
+                f"{path}: {name} runs after {', '.join(absent)}: give their files too, "
+                "e.g. punctual simulate extract.yaml report.yaml (or a folder)"
+            )
+    plain_runs, named_runs = _split_named(args.run_now)
+    plain_fail, named_fail = _split_named(args.fail)
+    for option, named in (("--run-now", named_runs), ("--fail", named_fail)):
+        unknown = sorted(set(named) - set(names))
+        if unknown:
+            raise UsageError(f"{option} {unknown[0]}=...: no ScheduledJob {unknown[0]} given")
     try:
         start = parse_when(args.from_, zone=zone)
         until = parse_when(args.until, zone=zone)
@@ -67,9 +120,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             if not sep:
                 raise UsageError(f"--down {window!r}: use START..END")
             down.append((parse_when(a, zone=zone), parse_when(b, zone=zone)))
-        run_now = [parse_when(t, zone=zone) for t in args.run_now]
+        runs_of = {
+            name: [parse_when(t, zone=zone) for t in named_runs.get(name, [])]
+            + ([parse_when(t, zone=zone) for t in plain_runs] if not spec.dependsOn else [])
+            for name, spec in zip(names, specs, strict=True)
+        }
         backfill = None
         if args.backfill:
+            if pipeline:
+                raise UsageError("--backfill replays one ScheduledJob: give its file alone")
             a, sep, b = args.backfill.partition("..")
             if not sep:
                 raise UsageError(f"--backfill {args.backfill!r}: use FROM..TO")
@@ -80,34 +139,42 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if until < start:
         raise UsageError("--until is before --from")
     durations = _durations(args.durations or args.duration or "1m")
+
+    def numbers(texts: Sequence[str]) -> frozenset[int]:
+        try:
+            return frozenset(int(x) for text in texts for x in text.split(",") if x.strip())
+        except ValueError as exc:
+            raise UsageError(f"--fail {','.join(texts)!r}: give run numbers, e.g. --fail 3,5") from exc
+
     try:
-        failures = frozenset(int(x) for x in args.fail.split(",") if x.strip()) if args.fail else frozenset()
-    except ValueError as exc:
-        raise UsageError(f"--fail {args.fail!r}: give run numbers, e.g. --fail 3,5") from exc
-    try:
-        sim = Simulation(
-            doc,
-            start=start,
-            until=until,
-            durations=durations,
-            failures=failures,
-            down=down,
-            run_now=run_now,
-            backfill=backfill,
-            backfill_at=backfill_at,
-            backfill_parallel=args.parallel,
-            default_time_zone=args.default_time_zone,
-        )
+        members = [
+            Simulation(
+                doc,
+                start=start,
+                until=until,
+                durations=durations,
+                failures=numbers(named_fail.get(name, []) + (plain_fail if not spec.dependsOn else [])),
+                down=down,
+                run_now=runs_of[name],
+                backfill=backfill,
+                backfill_at=backfill_at,
+                backfill_parallel=args.parallel,
+                default_time_zone=args.default_time_zone,
+            )
+            for (_, doc), name, spec in zip(documents, names, specs, strict=True)
+        ]
         _ = build_schedule  # the same validation the operator applies runs in Simulation
-        rows = sim.run()
+        rows = Pipeline(members).run() if pipeline else members[0].run()
     except SpecError as exc:
-        raise UsageError(f"{args.file}: {exc}") from exc
+        raise UsageError(f"{documents[0][0] if not pipeline else 'pipeline'}: {exc}") from exc
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     if args.output == "json":
         print(format_json(rows))
     else:
-        print(f"# {doc.get('metadata', {}).get('name', '?')}: times in {zone.key}")
+        print(f"# {', '.join(names)}: times in {zone.key}")
         print(format_table(rows, zone=zone))
-        for entry in sim.status.backfills:
+        for entry in members[0].status.backfills if not pipeline else ():
             print(f"# backfill {format_backfill(entry)}")
     return 0
 
@@ -147,20 +214,38 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", "run the operator (settings from PUNCTUAL_* environment variables)")
     run.set_defaults(func=_cmd_run)
 
-    sim = command("simulate", "replay a ScheduledJob on a virtual clock, with the operator's own decisions")
-    sim.add_argument("file", help="a YAML file with one ScheduledJob ('-' for stdin)")
+    sim = command(
+        "simulate", "replay ScheduledJobs (one, or a pipeline) on a virtual clock, with the operator's own decisions"
+    )
+    sim.add_argument(
+        "file",
+        nargs="+",
+        help="YAML files or folders with ScheduledJobs ('-' for stdin); several ScheduledJobs replay as one pipeline",
+    )
     sim.add_argument(
         "--from", dest="from_", metavar="TIME", required=True, help="start (RFC 3339, or local time in the job's zone)"
     )
     sim.add_argument("--until", metavar="TIME", required=True, help="end of the replay")
     sim.add_argument("--durations", metavar="D,D,...", help="run durations, cycled: 20m,27m,34m")
     sim.add_argument("--duration", metavar="D", help="one duration for every run")
-    sim.add_argument("--fail", metavar="N,N,...", help="run numbers (1-based) that fail: 3,5")
+    sim.add_argument(
+        "--fail",
+        metavar="[NAME=]N,N,...",
+        action="append",
+        default=[],
+        help="run numbers (1-based) that fail: 3,5 (repeatable; in a pipeline: those of each ScheduledJob "
+        "without dependsOn, or NAME=3,5)",
+    )
     sim.add_argument(
         "--down", metavar="START..END", action="append", default=[], help="operator down in this window (repeatable)"
     )
     sim.add_argument(
-        "--run-now", metavar="TIME", action="append", default=[], help="a manual run request at this time (repeatable)"
+        "--run-now",
+        metavar="[NAME=]TIME",
+        action="append",
+        default=[],
+        help="a manual run request at this time (repeatable; in a pipeline: of each ScheduledJob without "
+        "dependsOn, or NAME=TIME)",
     )
     sim.add_argument(
         "--backfill", metavar="FROM..TO", help="a backfill of this range (as kubectl sj backfill), requested at --from"

@@ -2,10 +2,11 @@
 
 The simulation owns a virtual world (:class:`punctual.world.World`: Jobs that take given durations
 and fail when told to), an operator that is up or down in given windows, and on-demand run requests
-at given times. At every moment the real operator would act (a wake-up, a Job finishing, the
-operator coming back, a run request) it calls :func:`punctual.core.decide`, the same function the
-operator calls, and applies the decision to the world. A backfill request (``--backfill FROM..TO``)
-is the same annotation the plugin writes, decided by the same core. Nothing here reads a clock.
+at given times. At every
+moment the real operator would act (a wake-up, a Job finishing, the operator coming back, a run
+request) it calls :func:`punctual.core.decide`, the same function the operator calls, and applies
+the decision to the world. A backfill request (``--backfill FROM..TO``) is the same annotation
+the plugin writes, decided by the same core. Nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -28,9 +29,19 @@ from punctual.core import (
     encode_request,
     subject_from_body,
 )
+from punctual.core.pipeline import Upstreams, UpstreamView, view_of_status
 from punctual.world import SimJob, World
 
-__all__ = ["MAX_STEPS", "Row", "Simulation", "format_backfill", "format_json", "format_table", "parse_when"]
+__all__ = [
+    "MAX_STEPS",
+    "Pipeline",
+    "Row",
+    "Simulation",
+    "format_backfill",
+    "format_json",
+    "format_table",
+    "parse_when",
+]
 
 MAX_STEPS = 1_000_000  # a guard against a bug turning the replay into an endless loop
 
@@ -56,10 +67,14 @@ class Row:
     result: str
     reason: str
     slot_count: int = 1
+    scheduledjob: str | None = None
+    """Set in a pipeline's table (several ScheduledJobs in one table)."""
 
     def as_json(self) -> dict[str, Any]:
+        named = {"scheduledJob": self.scheduledjob} if self.scheduledjob is not None else {}
         return {
             "#": self.number,
+            **named,
             "job": self.job,
             "slot": format_time(self.slot),
             "trigger": self.trigger,
@@ -104,13 +119,17 @@ class Simulation:
             "spec": self.document.get("spec") or {},
         }
         self.subject = subject_from_body(simulated, now=self.start)
-        build_schedule(self.subject, default_time_zone=self.default_time_zone)  # fail early on bad input
-        # The object exists from `start`; a slot exactly at `start` is due then.
-        self.status = ScheduledJobStatus(scheduledThrough=self.start - timedelta(microseconds=1))
+        if self.subject.spec.expressions():
+            build_schedule(self.subject, default_time_zone=self.default_time_zone)  # fail early on bad input
+        # The object exists from `start`; a slot exactly at `start` is due then (and an upstream's
+        # run for it counts downstream).
+        just_before = self.start - timedelta(microseconds=1)
+        self.status = ScheduledJobStatus(scheduledThrough=just_before, upstreamThrough=just_before)
         if not self.durations:
             self.durations = (timedelta(minutes=1),)
         self._requests = sorted(self.run_now)
         self._token: str | None = None
+        self._wake: datetime | None = self.start
         self._backfill_at = self.backfill_at or self.start
         self._backfill_request = None
         if self.backfill is not None:
@@ -159,42 +178,53 @@ class Simulation:
     def run(self) -> list[Row]:
         """Replay and return the run table, oldest slot first."""
         t = self.start
-        wake: datetime | None = t
         steps = 0
         while t <= self.until:
             steps += 1
             if steps > MAX_STEPS:
                 raise RuntimeError("simulation did not converge")
-            while self._requests and self._requests[0] <= t:
-                self._token = f"simulated-{format_time(self._requests.pop(0))}"
-            if self._up(t):
-                backfill = self._backfill_request if t >= self._backfill_at else None
-                subject = Subject(**{**self.subject.__dict__, "run_request": self._token, "backfill_request": backfill})
-                observed = [j.observe(t) for j in self.jobs.values()]
-                decision = decide(
-                    subject,
-                    status=self.status,
-                    jobs=observed,
-                    now=t,
-                    default_time_zone=self.default_time_zone,
-                )
-                self.decisions.append((t, decision))
-                self._apply(t, decision)
-                wake = decision.wake_at
-            candidates = [j.finish_at for j in self.jobs.values() if j.finish_at > t]
-            candidates += [r for r in self._requests if r > t]
-            if wake is not None and wake > t:
-                candidates.append(wake)
-            candidates += [b for a, b in self.down if b > t]
-            if self._backfill_request is not None and self._backfill_at > t:
-                candidates.append(self._backfill_at)
-            if not candidates:
+            self.step(t)
+            nxt = self.next_time(t)
+            if nxt is None:
                 break
-            nxt = min(candidates)
-            if not self._up(nxt):
-                nxt = self._next_up(nxt)
             t = nxt
         return self.rows()
+
+    def step(self, t: datetime, upstreams: Upstreams | None = None) -> Decision | None:
+        """Decide at ``t`` (when the operator is up) and apply the decision to the simulated world."""
+        while self._requests and self._requests[0] <= t:
+            self._token = f"simulated-{format_time(self._requests.pop(0))}"
+        if not self._up(t):
+            return None
+        backfill = self._backfill_request if t >= self._backfill_at else None
+        subject = Subject(**{**self.subject.__dict__, "run_request": self._token, "backfill_request": backfill})
+        observed = [j.observe(t) for j in self.jobs.values()]
+        decision = decide(
+            subject,
+            status=self.status,
+            jobs=observed,
+            now=t,
+            default_time_zone=self.default_time_zone,
+            upstreams=upstreams,
+        )
+        self.decisions.append((t, decision))
+        self._apply(t, decision)
+        self._wake = decision.wake_at
+        return decision
+
+    def next_time(self, t: datetime) -> datetime | None:
+        """The next moment the operator would act: a wake-up, a Job finishing, a request, a restart."""
+        candidates = [j.finish_at for j in self.jobs.values() if j.finish_at > t]
+        candidates += [r for r in self._requests if r > t]
+        if self._backfill_request is not None and self._backfill_at > t:
+            candidates.append(self._backfill_at)
+        if self._wake is not None and self._wake > t:
+            candidates.append(self._wake)
+        candidates += [b for a, b in self.down if b > t]
+        if not candidates:
+            return None
+        nxt = min(candidates)
+        return self._next_up(nxt) if not self._up(nxt) else nxt
 
     def rows(self) -> list[Row]:
         records = sorted(self.records.values(), key=lambda r: (r.scheduledTime, r.startTime or r.scheduledTime, r.job))
@@ -221,19 +251,99 @@ class Simulation:
         return out
 
 
+@dataclass
+class Pipeline:
+    """Several ScheduledJobs (a pipeline, ``spec.dependsOn``) replayed together on one virtual clock.
+
+    At every moment one of them would act, each is decided (upstreams first) with the others'
+    statuses as its ``upstreams``, the way the operator hands a downstream its upstreams' cached
+    status; the ones whose upstreams changed are decided again at the same moment, until nothing
+    changes. The run table holds every ScheduledJob's runs, oldest logical time first.
+    """
+
+    members: Sequence[Simulation]
+
+    def __post_init__(self) -> None:
+        names = [m.subject.name for m in self.members]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"ScheduledJob {', '.join(duplicates)} given more than once")
+        self._order = _upstreams_first(self.members)
+
+    def views(self) -> dict[str, UpstreamView]:
+        return {
+            m.subject.name: view_of_status(m.status, depends_on=tuple(d.name for d in m.subject.spec.dependsOn or []))
+            for m in self.members
+        }
+
+    def run(self) -> list[Row]:
+        """Replay every member and return one run table."""
+        t = min(m.start for m in self.members)
+        until = max(m.until for m in self.members)
+        steps = 0
+        while t <= until:
+            for _ in range(len(self._order) + 1):
+                steps += 1
+                if steps > MAX_STEPS:
+                    raise RuntimeError("simulation did not converge")
+                before = self.views()
+                for member in self._order:
+                    if member.start <= t <= member.until:
+                        member.step(t, upstreams=self.views())
+                if self.views() == before:
+                    break
+            upcoming = [n for m in self._order if (n := m.next_time(t)) is not None]
+            if not upcoming:
+                break
+            t = min(upcoming)
+        rows = [
+            Row(**{**r.__dict__, "scheduledjob": m.subject.name})
+            for m in self.members
+            for r in m.rows()
+        ]
+        rows.sort(key=lambda r: (r.slot, r.started or r.slot, self._order.index(self._by_name(r.scheduledjob)), r.job))
+        return [Row(**{**r.__dict__, "number": i}) for i, r in enumerate(rows, start=1)]
+
+    def _by_name(self, name: str | None) -> Simulation:
+        return next(m for m in self.members if m.subject.name == name)
+
+
+def _upstreams_first(members: Sequence[Simulation]) -> list[Simulation]:
+    """Members ordered so that each comes after its upstreams (a cycle keeps the given order)."""
+    by_name = {m.subject.name: m for m in members}
+    out: list[Simulation] = []
+    visiting: set[str] = set()
+
+    def visit(member: Simulation) -> None:
+        name = member.subject.name
+        if any(m is member for m in out) or name in visiting:
+            return
+        visiting.add(name)
+        for dep in member.subject.spec.dependsOn or []:
+            if dep.name in by_name:
+                visit(by_name[dep.name])
+        out.append(member)
+
+    for member in members:
+        visit(member)
+    return out
+
+
 def _local(value: datetime | None, zone: Any) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
 def format_table(rows: Sequence[Row], *, zone: Any = UTC) -> str:
-    """The run table as aligned text, times in the schedule's zone."""
-    header = ("#", "SLOT", "TRIGGER", "STARTED", "FINISHED", "RESULT", "REASON")
+    """The run table as aligned text, times in the schedule's zone (a pipeline's with a NAME column)."""
+    named = any(r.scheduledjob is not None for r in rows)
+    header = ("#", *(("NAME",) if named else ()), "SLOT", "TRIGGER", "STARTED", "FINISHED", "RESULT", "REASON")
     lines = [header]
     for r in rows:
         reason = r.reason + (f" ({r.slot_count} slots)" if r.slot_count > 1 else "")
         lines.append(
             (
                 str(r.number),
+                *((r.scheduledjob or "",) if named else ()),
                 _local(r.slot, zone),
                 r.trigger,
                 _local(r.started, zone),

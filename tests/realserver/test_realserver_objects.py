@@ -151,13 +151,17 @@ def test_every_status_field_survives_pruning_and_a_restart(
     # One ScheduledJob per kind of record, so that together they write every field of the status:
     # queue: active, queued, succeeded runs; forbid: failed runs (exit code 3) and skipped slots;
     # manual: a run request (lastHandledRunRequest, trigger manual); missed: 60 slots missed
-    # during an "outage" (an aggregated Missed record with slotCount); paused: one failed run pauses
-    # it (pause, consecutiveFailures) and a resume token (lastHandledResumeRequest) is used up.
+    # during an "outage" (an aggregated Missed record with slotCount); after: runs after manual
+    # (upstreamThrough, trigger upstream); waits: slots waiting for manual (a queued slot's reason);
+    # paused: one failed run pauses it (pause, consecutiveFailures) and a resume token
+    # (lastHandledResumeRequest) is used up.
     bodies = [
         scheduled_job("queue", EVERY_4S, duration="6s", concurrencyPolicy="Queue", historyLimit=100, jitter="1s"),
         scheduled_job("forbid", EVERY_4S, duration="5s", exit_code=3, concurrencyPolicy="Forbid", historyLimit=100),
         scheduled_job("manual", NEW_YEAR, duration="1s", historyLimit=100),
         scheduled_job("missed", "* * * * * *", duration="0.5s", catchUp="None", suspend=True, historyLimit=100),
+        scheduled_job("after", None, duration="1s", dependsOn=[{"name": "manual"}], historyLimit=100),
+        scheduled_job("waits", EVERY_4S, dependsOn=[{"name": "manual"}], maxQueued=5, historyLimit=100),
         scheduled_job("paused", EVERY_4S, duration="0.5s", exit_code=1, pauseAfterFailures=1, historyLimit=100),
     ]
     bodies[-1]["metadata"]["annotations"] = {"punctual.dev/resume-requested-at": "2026-01-01T00:00:00.000000001Z"}

@@ -322,6 +322,11 @@ def _accept(
                 "cancel one or wait for it to finish",
                 reason="TooManyBackfills",
             )
+        if work.schedule is None:
+            raise BackfillError(
+                "this ScheduledJob has no schedule (it runs after its upstreams): there are no slots to backfill",
+                reason="NoSchedule",
+            )
         end = min(request.end, now)
         slots, more = range_slots(work.schedule, request.start, end, limit=MAX_BACKFILL_SLOTS)
         if more:
@@ -359,6 +364,7 @@ def _progress(work: Work, entry: BackfillStatus, *, others: set[str], recorded: 
     entry.state = BackfillState.RUNNING
     cursor = entry.cursor or entry.fromTime - _EPSILON
     queued = {q.job for q in work.queue}
+    assert work.schedule is not None  # accepted only with a schedule
     while budget > 0:
         slot = work.schedule.next_after(cursor)
         if slot is None or slot > entry.toTime:

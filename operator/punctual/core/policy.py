@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,13 +22,17 @@ from punctual.api import (
     format_time,
 )
 from punctual.core.actions import CreateJob, DeleteJob, Event
+from punctual.core.pipeline import Gate
 from punctual.core.spec import Subject, starting_deadline
 from punctual.durations import parse_duration
 from punctual.history import bump_counts
 from punctual.jobs import build_job, slot_job_name
 from punctual.schedule import Schedule, jitter_offset
 
-__all__ = ["Work"]
+__all__ = ["WAITING_FOR_UPSTREAM", "Work"]
+
+WAITING_FOR_UPSTREAM = "WaitingForUpstream"
+"""A queued slot's reason while its upstreams (spec.dependsOn) have not succeeded for it."""
 
 
 @dataclass
@@ -35,7 +40,7 @@ class Work:
     """Mutable scratch state of one decision."""
 
     subject: Subject
-    schedule: Schedule
+    schedule: Schedule | None
     now: datetime
     history: dict[str, HistoryRecord]
     counts: dict[str, int]
@@ -49,6 +54,8 @@ class Work:
     finished: list[HistoryRecord] = field(default_factory=list)
     """Runs that ended (Succeeded or Failed) in this decision, for pauseAfterFailures."""
     last_started_slot: datetime | None = None
+    upstream_gate: Callable[[datetime], Gate] | None = None
+    """With a schedule and dependsOn: whether a scheduled slot may start (see punctual.core.pipeline)."""
 
     @property
     def spec(self) -> ScheduledJobSpec:
@@ -64,7 +71,7 @@ class Work:
         return jitter_offset(self.subject.key, slot, limit)
 
     def job_name(self, slot: datetime) -> str:
-        return slot_job_name(self.subject.name, slot, seconds=self.schedule.has_seconds)
+        return slot_job_name(self.subject.name, slot, seconds=self.schedule is None or self.schedule.has_seconds)
 
     def put(self, record: HistoryRecord) -> None:
         self.history[record.job] = record
@@ -126,12 +133,17 @@ class Work:
             if job in self.existing:
                 self.start(job=job, slot=slot, trigger=trigger)
             return  # decided before (its record exists): never run a slot twice
+        gated = self.upstream_gate is not None and trigger in (Trigger.SCHEDULE, Trigger.CATCHUP)
+        if gated and not self._through_gate(job=job, slot=slot, due=due, trigger=trigger):
+            return
         policy = self.spec.concurrencyPolicy
         active = self.policy_active
-        busy = bool(active) or bool(self.queue)
+        busy = bool(active) or any(q.reason != WAITING_FOR_UPSTREAM for q in self.queue)
         serialise = trigger is Trigger.CATCHUP and policy is not ConcurrencyPolicy.ALLOW
         if serialise or (policy is ConcurrencyPolicy.QUEUE and busy):
-            waiting = sum(1 for q in self.queue if q.trigger is not Trigger.CATCHUP)
+            waiting = sum(
+                1 for q in self.queue if q.trigger is not Trigger.CATCHUP and q.reason != WAITING_FOR_UPSTREAM
+            )
             if not serialise and waiting >= self.spec.maxQueued:
                 self.record(
                     job=job,
@@ -162,9 +174,52 @@ class Work:
             self.replace_active(by=job)
         self.start(job=job, slot=slot, trigger=trigger)
 
+    def _through_gate(self, *, job: str, slot: datetime, due: datetime, trigger: Trigger) -> bool:
+        """Whether a slot's upstreams let it on to the policy; else it waits (queued) or is Skipped."""
+        assert self.upstream_gate is not None
+        verdict = self.upstream_gate(slot)
+        if verdict is Gate.OPEN:
+            return True
+        if verdict is Gate.NEVER:
+            self.record(
+                job=job,
+                slot=slot,
+                trigger=trigger,
+                result=Result.SKIPPED,
+                reason="UpstreamNotSucceeded",
+                message=f"slot {format_time(slot)} skipped: an upstream did not succeed within dependsOnWindow",
+            )
+            return False
+        if any(q.job == job for q in self.queue):
+            return False
+        waiting = sum(1 for q in self.queue if q.reason == WAITING_FOR_UPSTREAM)
+        if waiting >= self.spec.maxQueued:
+            self.record(
+                job=job,
+                slot=slot,
+                trigger=trigger,
+                result=Result.DROPPED,
+                reason="QueueFull",
+                message=f"slot {format_time(slot)} dropped: {waiting} already waiting for upstream (maxQueued)",
+            )
+            return False
+        self.queue.append(
+            QueuedSlot(
+                scheduledTime=slot,
+                trigger=trigger,
+                job=job,
+                queuedAt=self.now,
+                dueTime=due,
+                reason=WAITING_FOR_UPSTREAM,
+            )
+        )
+        self.events.append(Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)}: waiting for upstream"))
+        return False
+
     def drain_queue(self, *, start: bool = True) -> None:
         """Expire queued slots past their deadline; start the head when nothing runs (if ``start``)."""
         kept = []
+        released: list[QueuedSlot] = []
         for q in self.queue:
             if q.job in self.existing:
                 # Started by a decision whose status write was lost (a crash): adopt, never expire it.
@@ -176,12 +231,25 @@ class Work:
                     trigger=q.trigger,
                     result=Result.MISSED,
                     reason="DeadlineExceeded",
-                    message=f"queued slot {format_time(q.scheduledTime)} passed startingDeadlineSeconds",
+                    message=f"queued slot {format_time(q.scheduledTime)} passed startingDeadlineSeconds"
+                    + (" waiting for upstream" if q.reason == WAITING_FOR_UPSTREAM else ""),
                 )
+            elif q.reason == WAITING_FOR_UPSTREAM:
+                verdict = self.upstream_gate(q.scheduledTime) if self.upstream_gate is not None else Gate.OPEN
+                if verdict is Gate.WAIT:
+                    kept.append(q)
+                else:
+                    released.append(q)  # decided below, once the queue is settled
             else:
                 kept.append(q)
         self.queue = kept
+        for q in released:
+            # Open: on to the policy (the gate says open again); never: offer records it Skipped.
+            self.offer(job=q.job, slot=q.scheduledTime, due=q.dueTime or q.scheduledTime, trigger=q.trigger)
         allow_parallel = self.spec.concurrencyPolicy is ConcurrencyPolicy.ALLOW
-        while start and self.queue and (not self.policy_active or allow_parallel):
-            head = self.queue.pop(0)
+        while start and (not self.policy_active or allow_parallel):
+            ready = next((i for i, q in enumerate(self.queue) if q.reason != WAITING_FOR_UPSTREAM), None)
+            if ready is None:
+                break
+            head = self.queue.pop(ready)
             self.start(job=head.job, slot=head.scheduledTime, trigger=head.trigger)

@@ -85,6 +85,7 @@ def due_slots(work: Work, cursor: datetime) -> tuple[datetime, datetime | None]:
     Returns the new cursor and, when a backlog was too long for one decision, when to continue.
     """
     spec, now = work.spec, work.now
+    assert work.schedule is not None, "due_slots is only called with a schedule"
     slots, more = work.schedule.slots(cursor, now, limit=ENUMERATION_LIMIT)
     if more:
         # A huge backlog (an every-second schedule after a long outage): the oldest slots can only

@@ -18,8 +18,10 @@ from punctual.api import ConcurrencyPolicy, Result, ScheduledJobStatus, Trigger,
 from punctual.core.actions import Decision, Event
 from punctual.core.backfill import advance_backfills
 from punctual.core.conditions import set_condition
+from punctual.core.downstream import check, dependencies_condition, run_after_upstreams, slot_gate, upstream_cursor
 from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, fold_jobs, last_result
 from punctual.core.pause import paused_message, update_pause
+from punctual.core.pipeline import Upstreams, depends_on_window
 from punctual.core.policy import Work
 from punctual.core.slots import SOON, due_slots
 from punctual.core.spec import Subject, build_schedule, schedule_fingerprint, starting_deadline
@@ -67,9 +69,18 @@ def decide(
     jobs: Sequence[ObservedJob],
     now: datetime,
     default_time_zone: str = "UTC",
+    upstreams: Upstreams | None = None,
 ) -> Decision:
-    """Decide one ScheduledJob at ``now``. Raises SpecError for an unschedulable spec."""
-    schedule = build_schedule(subject, default_time_zone=default_time_zone)
+    """Decide one ScheduledJob at ``now``. Raises SpecError for an unschedulable spec.
+
+    ``upstreams`` are the ScheduledJobs of its namespace as its dependsOn sees them
+    (:mod:`punctual.core.pipeline`); without it, every upstream counts as missing.
+    """
+    # Without a schedule (dependsOn only) there are no slots: steps 2 and 4-5 are skipped.
+    schedule = build_schedule(subject, default_time_zone=default_time_zone) if subject.spec.expressions() else None
+    depends_on_window(subject, None)  # a bad dependsOnWindow is a SpecError like a bad schedule
+    upstreams = upstreams if upstreams is not None else {}
+    problem = check(subject, upstreams)
     # A shallow copy is enough: every nested list and record is replaced, never changed in place.
     new = status.model_copy()
     work = Work(
@@ -82,6 +93,8 @@ def decide(
         active={},
         existing={j.name for j in jobs},
     )
+    if subject.spec.dependsOn and schedule is not None:
+        work.upstream_gate = slot_gate(work, upstreams)
     # 1. Fold the observed Jobs into history and find the active runs.
     new = fold_jobs(work, jobs, new)
     # 2. Recover the cursor (from status, or from the Jobs after a lost status). A schedule that
@@ -89,11 +102,13 @@ def decide(
     # before this first sight of it were never the schedule, so they are not caught up. Without a
     # recorded schedule (a status lost, or written before the field existed) nothing is assumed.
     cursor = cursor_of(subject, new, jobs)
-    fingerprint = schedule_fingerprint(subject.spec, default_time_zone=default_time_zone)
-    schedule_changed = new.observedSchedule is not None and new.observedSchedule != fingerprint
-    if schedule_changed:
-        cursor = max(cursor, now - SCHEDULE_CHANGE_EPSILON)
-    new.observedSchedule = fingerprint
+    schedule_changed = False
+    if schedule is not None:
+        fingerprint = schedule_fingerprint(subject.spec, default_time_zone=default_time_zone)
+        schedule_changed = new.observedSchedule is not None and new.observedSchedule != fingerprint
+        if schedule_changed:
+            cursor = max(cursor, now - SCHEDULE_CHANGE_EPSILON)
+        new.observedSchedule = fingerprint
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
     # Replaced); the head starts in step 6 instead when nothing runs then.
@@ -107,8 +122,15 @@ def decide(
     resume_at: datetime | None = None
     if subject.spec.suspend or paused:
         cursor = max(cursor, now)
-    else:
+    elif schedule is not None:
         cursor, resume_at = due_slots(work, cursor)
+    # 5b. A downstream without a schedule: one run per logical time its upstreams all succeeded for
+    # (punctual.core.pipeline). Suspended or paused, the times pass (as a suspended schedule's slots do).
+    if subject.spec.dependsOn and schedule is None and problem is None:
+        through = upstream_cursor(subject, new, jobs)
+        if subject.spec.suspend or paused:
+            through = max(through, now)
+        new.upstreamThrough = run_after_upstreams(work, upstreams=upstreams, cursor=through)
     # 6. An on-demand run request (the run-requested-at annotation), through the same policy.
     token = subject.run_request
     if token and token != new.lastHandledRunRequest:
@@ -146,18 +168,23 @@ def decide(
         new.lastScheduleTime is None or work.last_started_slot > new.lastScheduleTime
     ):
         new.lastScheduleTime = work.last_started_slot
-    upcoming = schedule.next_after(cursor)
+    upcoming = schedule.next_after(cursor) if schedule is not None else None
     new.nextScheduleTime = None if subject.spec.suspend or paused else upcoming
     new.observedGeneration = subject.generation
     suspended = subject.spec.suspend
-    ended = upcoming is None and schedule.ended(now)
+    ended = schedule is not None and upcoming is None and schedule.ended(now)
+    ready_status = "True"
     ready_reason, ready_message = "Scheduling", f"next run at {format_time(upcoming) if upcoming else 'never'}"
     suspended_reason, suspended_message = "Suspended", "spec.suspend is true: slots are not run"
-    if suspended:
+    if problem is not None:
+        ready_status, ready_reason, ready_message = "False", "DependenciesInvalid", problem.message
+    elif suspended:
         ready_reason, ready_message = "Suspended", "suspended"
     elif new.pause is not None:
         ready_reason, ready_message = "Paused", paused_message(subject, new.pause)
         suspended_reason, suspended_message = "TooManyFailures", ready_message
+    elif schedule is None:
+        ready_message = "runs after its upstreams"
     elif ended and schedule.not_after is not None:
         ready_reason = "Ended"
         ready_message = f"the schedule has ended: spec.notAfter {format_time(schedule.not_after)} has passed"
@@ -173,7 +200,7 @@ def decide(
             suspended_reason if suspended or paused else "Active",
             suspended_message if suspended or paused else "slots run as scheduled",
         ),
-        ("Ready", "True", ready_reason, ready_message),
+        ("Ready", ready_status, ready_reason, ready_message),
     ):
         new.conditions = set_condition(
             new.conditions,
@@ -184,13 +211,15 @@ def decide(
             now=now,
             generation=subject.generation,
         )
+    new, dependency_events = dependencies_condition(subject, new, problem=problem, now=now)
+    work.events += dependency_events
     # 9. The next wake-up: the next slot's due time, a queued slot's deadline, a vanished Job's grace.
     wakes: list[datetime] = [backfill_wake] if backfill_wake is not None else []
     if resume_at is not None:
         wakes.append(resume_at)
     elif upcoming is not None:
         wakes.append(upcoming + work.jitter(upcoming))
-    elif schedule.not_after is not None and not ended:
+    elif schedule is not None and schedule.not_after is not None and not ended:
         wakes.append(schedule.not_after + timedelta(milliseconds=1))  # to say that the schedule has ended
     deadline = starting_deadline(subject.spec)
     if deadline is not None:

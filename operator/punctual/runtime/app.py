@@ -198,6 +198,7 @@ class Operator:
         """A ScheduledJob from kopf (``kind`` None: listed), or the answer to our own status write
         (``written``: the ticket taken before it)."""
         key = key_of(body)
+        self.cache.upstreams.on_scheduledjob(kind, body)  # every shard's: a downstream here may need it
         if not self.mine(key):
             return  # another shard's: not cached, not scheduled, no metrics here
         if kind == "DELETED":

@@ -27,6 +27,7 @@ from punctual.jobs import (
     slim_job,
     slim_pod,
 )
+from punctual.runtime.upstreams import Upstreams
 from punctual.runtime.versions import Source, Versions
 
 __all__ = ["GONE_MEMORY", "Cache", "Key", "Kubernetes", "controller_of", "key_of"]
@@ -77,6 +78,8 @@ class Cache:
         self.jobs: dict[Key, dict[str, Job]] = {}
         self.pods: dict[Key, dict[str, Pod]] = {}  # (namespace, job name) -> pods
         self.job_owner: dict[Key, Key] = {}
+        # Every ScheduledJob (of every shard) as its downstreams see it, and who to wake (dependsOn).
+        self.upstreams = Upstreams(mine=mine, wake=wake)
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
         self._sj_versions = Versions()
         self._job_versions = Versions()

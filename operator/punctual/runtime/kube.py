@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar, cast
 import aiohttp
 
 from punctual.api import API_VERSION, GROUP, KIND, PLURAL, VERSION, format_time
-from punctual.bodies import Job, Peering, RawBody, ScheduledJobBody
+from punctual.bodies import Job, RawBody, ScheduledJobBody
 from punctual.runtime.credentials import ClusterUnreachable as ClusterUnreachable
 from punctual.runtime.credentials import Credentials as Credentials
 from punctual.runtime.credentials import load_credentials as load_credentials

@@ -31,7 +31,7 @@ __all__ = [
     "Trigger",
 ]
 
-Trigger = Literal["schedule", "catchup", "manual", "backfill"]
+Trigger = Literal["schedule", "catchup", "manual", "backfill", "upstream"]
 Result = Literal["Succeeded", "Failed", "Replaced"]
 SlotOutcome = Literal["Skipped", "Missed", "Dropped", "Replaced"]
 

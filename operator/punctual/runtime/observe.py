@@ -36,8 +36,9 @@ def observe(
     for create in decision.creates:
         if create.name in done.failed:
             continue
-        # A manual run has no slot to be late for, a backfill's slot is in the past by design.
-        off_schedule = create.trigger in (Trigger.MANUAL, Trigger.BACKFILL)
+        # A manual run has no slot to be late for, a backfill's slot is in the past by design, an
+        # upstream-triggered run waited for its upstreams.
+        off_schedule = create.trigger in (Trigger.MANUAL, Trigger.BACKFILL, Trigger.UPSTREAM)
         lag = None if off_schedule else (now - create.slot).total_seconds()
         m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)
     for rec in decision.records:

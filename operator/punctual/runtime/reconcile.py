@@ -104,7 +104,14 @@ async def reconcile(
     try:
         subject = subject_from_body(body, now=now)
         jobs = cache.jobs_of(key, uid)
-        decision = decide(subject, status=status, jobs=jobs, now=now, default_time_zone=default_time_zone)
+        decision = decide(
+            subject,
+            status=status,
+            jobs=jobs,
+            now=now,
+            default_time_zone=default_time_zone,
+            upstreams=cache.upstreams.namespace(ns),
+        )
     except SpecError as exc:
         decision = decide_invalid(meta.get("generation"), status=status, error=str(exc), now=now)
         if not decision.events:
