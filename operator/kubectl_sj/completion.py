@@ -11,23 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["FLAGS", "GLOBAL_FLAGS", "VERBS", "script"]
+from kubectl_sj.cli import VERBS
 
-VERBS = (
-    "run",
-    "list",
-    "get",
-    "history",
-    "next",
-    "tree",
-    "suspend",
-    "resume",
-    "logs",
-    "backfill",
-    "convert",
-    "completion",
-    "ui",
-)
+__all__ = ["FLAGS", "GLOBAL_FLAGS", "script"]
+
 GLOBAL_FLAGS = ("-n", "--namespace", "-A", "--all-namespaces", "--context", "--kubeconfig", "-h", "--help")
 FLAGS: dict[str, tuple[str, ...]] = {
     "run": ("--wait", "--follow", "-f", "--timeout"),

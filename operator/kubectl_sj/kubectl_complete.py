@@ -12,7 +12,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
-from kubectl_sj.completion import FLAGS, GLOBAL_FLAGS, VERBS
+from kubectl_sj.cli import VERBS
+from kubectl_sj.completion import FLAGS, GLOBAL_FLAGS
 
 __all__ = ["NO_FILE_COMPLETION", "candidates", "main"]
 
