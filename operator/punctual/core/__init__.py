@@ -10,23 +10,21 @@ The concepts, a module each:
 * :mod:`~punctual.core.conditions`: status conditions;
 * :mod:`~punctual.core.steps`: ``decide``, the numbered steps, and ``decide_invalid``;
 * :mod:`~punctual.core.failures`: Jobs the API refused, folded back into a decision;
-* :mod:`~punctual.core.backfill`: backfill requests, their slots, progress and dry runs.
+* :mod:`~punctual.core.backfill`: backfills, their slots, progress and dry runs;
+  :mod:`~punctual.core.backfill_request` the request annotation's codec.
 
 ``from punctual.core import decide`` is the way in; the names below are the public surface.
 """
 
 from punctual.core.actions import CreateJob, Decision, DeleteJob, Event
-from punctual.core.backfill import (
-    MAX_BACKFILL_SLOTS,
+from punctual.core.backfill import MAX_BACKFILL_SLOTS, BackfillPlan, PlannedSlot, plan_backfill
+from punctual.core.backfill_request import (
     MAX_PARALLEL,
     BackfillError,
-    BackfillPlan,
     BackfillRequest,
-    PlannedSlot,
     encode_request,
     parse_cancel,
     parse_request,
-    plan_backfill,
     request_identity,
 )
 from punctual.core.failures import after_create_failures
