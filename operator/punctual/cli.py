@@ -187,7 +187,7 @@ def _cmd_crd(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from punctual.runtime import run_operator
+    from punctual.runtime.command import run_operator
 
     return run_operator()
 

@@ -28,7 +28,8 @@ from kube_emulator.emulator import Emulator
 from kube_emulator.jobs import JobController
 from punctual.crd import crd_manifest
 from punctual.durations import DurationError, parse_duration
-from punctual.runtime import Operator, configure_logging
+from punctual.runtime.app import Operator
+from punctual.runtime.command import configure_logging
 from punctual.runtime.kube import Credentials
 from punctual.runtime.settings import Settings
 

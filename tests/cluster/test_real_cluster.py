@@ -39,7 +39,7 @@ import pytest
 from punctual_testing import CRD_PATH, REPO_ROOT, operator_settings, serve_in_thread
 
 from punctual.jobs import ANNOTATION_RUN_REQUEST, manual_job_name
-from punctual.runtime import Operator
+from punctual.runtime.app import Operator
 from punctual.runtime.kube import load_credentials
 
 KUBECONFIG = os.environ.get("PUNCTUAL_TEST_KUBECONFIG", "")

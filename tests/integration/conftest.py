@@ -14,7 +14,7 @@ from integration_support import Body, JobScript, OperatorFactory, TestClock
 from punctual_testing import RunningOperator, load_crd, operator_settings, serve_in_thread
 
 from kube_emulator import Emulator, JobController
-from punctual.runtime import Operator
+from punctual.runtime.app import Operator
 from punctual.runtime.kube import Credentials
 
 

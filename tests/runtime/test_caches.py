@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from punctual.runtime import Operator
+from punctual.runtime.app import Operator
 from punctual.runtime.settings import Settings
 
 OWNER = {"apiVersion": "punctual.dev/v1", "kind": "ScheduledJob", "name": "sj", "uid": "u-sj", "controller": True}

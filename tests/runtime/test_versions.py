@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from punctual.bodies import ObjectMeta
-from punctual.runtime import Operator
+from punctual.runtime.app import Operator
 from punctual.runtime.settings import Settings
 from punctual.runtime.versions import Source, Versions
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import yaml
 
 from kube_emulator import Emulator
-from punctual.runtime import Operator
+from punctual.runtime.app import Operator
 from punctual.runtime.kube import Credentials
 from punctual.runtime.settings import Settings
 

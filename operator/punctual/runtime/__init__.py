@@ -9,9 +9,9 @@
 * :mod:`~punctual.runtime.leadership`: leader election on a Lease, the rule (pure) and its loop;
 * :mod:`~punctual.runtime.observe`, :mod:`~punctual.runtime.http`: metrics from a reconcile, the endpoints;
 * :mod:`~punctual.runtime.background`: status writes and Event posts in flight.
+
+Nothing is imported here: importing one runtime module (``punctual.runtime.settings``, say) does not
+load kopf and the whole operator. Import from the module that defines a name.
 """
 
-from punctual.runtime.app import MetricsPortUnavailable, Operator
-from punctual.runtime.command import configure_logging, run_operator
-
-__all__ = ["MetricsPortUnavailable", "Operator", "configure_logging", "run_operator"]
+__all__: list[str] = []
