@@ -7,7 +7,7 @@ should happen to a slot beyond the cap (queued with reason MaxActive, or Skipped
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 

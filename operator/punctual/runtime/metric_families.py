@@ -249,4 +249,3 @@ class MetricFamilies:
             self.suspended,
             self.paused,
         )
-
