@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NONE",
     "OutputFormat",
+    "concurrency_text",
     "dump",
     "format_local",
     "history_table",
@@ -165,7 +166,7 @@ def scheduled_jobs_table(
             ready = next((c for c in status.conditions if c.type == "Ready"), None)
             row += [
                 format_local(nxt, sj.time_zone),
-                str(sj.raw_spec.get("concurrencyPolicy") or "Allow"),
+                concurrency_text(sj.raw_spec),
                 str(sj.raw_spec.get("jitter") or NONE),
                 relative(status.lastSuccessfulTime, now=now),
                 f"{ready.status} ({ready.reason})" if ready else NONE,
@@ -174,6 +175,15 @@ def scheduled_jobs_table(
             row.insert(0, sj.namespace)
         rows.append(row)
     return render_table(headers, rows)
+
+
+def concurrency_text(raw_spec: Mapping[str, object]) -> str:
+    """The CONCURRENCY cell: the policy, and Allow's cap with its overflow (``Allow (maxActive 2, Queue)``)."""
+    policy = str(raw_spec.get("concurrencyPolicy") or "Allow")
+    cap = raw_spec.get("maxActive")
+    if cap is None:
+        return policy
+    return f"{policy} (maxActive {cap}, {raw_spec.get('overflow') or 'Queue'})"
 
 
 def _duration(record: HistoryRecord, *, now: datetime) -> str:

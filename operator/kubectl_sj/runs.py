@@ -129,9 +129,7 @@ def stream_logs(
         out.flush()
 
 
-def _await_record(
-    cluster: Cluster, namespace: str, name: str, job: str, *, sleep: Callable[[float], None]
-) -> None:
+def _await_record(cluster: Cluster, namespace: str, name: str, job: str, *, sleep: Callable[[float], None]) -> None:
     """Poll (at most RECORD_GRACE s) until the operator's history has the finished run. The Job's own
     outcome is what ``--wait`` reports either way; an operator that is down only costs the wait."""
     for _ in range(int(RECORD_GRACE / POLL_INTERVAL)):
@@ -210,9 +208,14 @@ def request_run(
         detail = record.message or record.reason or ""
         out.write(f"{TYPE_NAME}/{name} run {record.result}: {detail}\n".replace(": \n", "\n"))
         return 1
-    if any(q.job == job for q in sj.status.queued):
+    waiting = next((q for q in sj.status.queued if q.job == job), None)
+    if waiting is not None:
         policy = sj.raw_spec.get("concurrencyPolicy") or "Allow"
-        out.write(f"job.batch/{job} queued (concurrencyPolicy {policy}): it starts when the active run ends\n")
+        if waiting.reason == "MaxActive":
+            cap = sj.raw_spec.get("maxActive")
+            out.write(f"job.batch/{job} queued (maxActive {cap}): it starts when one of the active runs ends\n")
+        else:
+            out.write(f"job.batch/{job} queued (concurrencyPolicy {policy}): it starts when the active run ends\n")
         out.flush()
         if not wait:
             return 0

@@ -39,6 +39,7 @@ __all__ = [
     "HistoryRecord",
     "JobTemplate",
     "ObjectMetaTemplate",
+    "Overflow",
     "Pause",
     "QueuedSlot",
     "Result",
@@ -93,6 +94,13 @@ class ConcurrencyPolicy(StrEnum):
     FORBID = "Forbid"
     REPLACE = "Replace"
     QUEUE = "Queue"
+
+
+class Overflow(StrEnum):
+    """What becomes of a slot beyond ``maxActive`` (concurrencyPolicy Allow)."""
+
+    QUEUE = "Queue"
+    SKIP = "Skip"
 
 
 class CatchUpPolicy(StrEnum):
@@ -229,7 +237,28 @@ class ScheduledJobSpec(_Model):
         default=ConcurrencyPolicy.ALLOW,
         description="Allow, Forbid (skip the slot), Replace (delete the active run), Queue (start it later).",
     )
-    maxQueued: int = Field(default=1, ge=1, le=100, description="Queue policy: most slots kept waiting.")
+    maxQueued: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Queue policy (and maxActive with overflow Queue): most slots kept waiting.",
+    )
+    maxActive: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=(
+            "concurrencyPolicy Allow only: most runs active at once (backfill runs aside); a slot beyond it "
+            "is queued or skipped, as overflow says."
+        ),
+    )
+    overflow: Overflow | None = Field(
+        default=None,
+        description=(
+            "With maxActive: a slot beyond it waits in status.queued, reason MaxActive (Queue, the default; "
+            "at most maxQueued), or is recorded Skipped, reason MaxActive (Skip)."
+        ),
+    )
     startingDeadlineSeconds: int | None = Field(
         default=None,
         ge=0,
@@ -294,6 +323,21 @@ class ScheduledJobSpec(_Model):
         if self.notBefore is not None and self.notAfter is not None and self.notAfter < self.notBefore:
             raise ValueError(
                 f"spec.notAfter ({format_time(self.notAfter)}) is before spec.notBefore ({format_time(self.notBefore)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _max_active_with_allow(self) -> ScheduledJobSpec:
+        if self.maxActive is not None and self.concurrencyPolicy is not ConcurrencyPolicy.ALLOW:
+            raise ValueError(
+                f"spec.maxActive applies to concurrencyPolicy Allow only ({self.concurrencyPolicy.value} runs "
+                "one at a time already): remove maxActive, or use concurrencyPolicy Allow with maxActive "
+                "and overflow Queue or Skip"
+            )
+        if self.overflow is not None and self.maxActive is None:
+            raise ValueError(
+                "spec.overflow says what becomes of a slot beyond spec.maxActive, which is not set: "
+                "set maxActive (e.g. 2) or remove overflow"
             )
         return self
 

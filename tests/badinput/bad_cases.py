@@ -56,6 +56,9 @@ SCHEMA: list[tuple[str, dict[str, Any], list[str]]] = [
     ("pauseAfterFailures zero", spec_of(pauseAfterFailures=0), ["pauseAfterFailures"]),
     ("huge pauseAfterFailures", spec_of(pauseAfterFailures=1001), ["pauseAfterFailures", "1000"]),
     ("maxQueued zero", spec_of(maxQueued=0), ["maxQueued"]),
+    ("maxActive zero", spec_of(maxActive=0), ["maxActive"]),
+    ("huge maxActive", spec_of(maxActive=1001), ["maxActive", "1000"]),
+    ("unknown overflow", spec_of(maxActive=2, overflow="Wait"), ["overflow", "Skip"]),
     ("huge maxQueued", spec_of(maxQueued=101), ["maxQueued", "100"]),
     ("unknown concurrencyPolicy", spec_of(concurrencyPolicy="Sometimes"), ["concurrencyPolicy", "Forbid"]),
     ("lower-case concurrencyPolicy", spec_of(concurrencyPolicy="forbid"), ["concurrencyPolicy"]),
@@ -107,4 +110,6 @@ OPERATOR: list[tuple[str, dict[str, Any], list[str]]] = [
     ("no containers", spec_of(jobTemplate={"spec": {"template": {"spec": {"containers": []}}}}), ["containers"]),
     ("no pod template", spec_of(jobTemplate={"spec": {}}), ["containers"]),
     ("unknown field", spec_of(scheduel="*/5 * * * *"), ["scheduel"]),
+    ("maxActive with Forbid", spec_of(maxActive=2, concurrencyPolicy="Forbid"), ["spec.maxActive", "Allow only"]),
+    ("overflow without maxActive", spec_of(overflow="Skip"), ["spec.overflow", "spec.maxActive"]),
 ]

@@ -42,6 +42,8 @@ BAD: dict[str, tuple[dict[str, Any], list[str]]] = {
     "huge-jitter": ({"jitter": "99999999h"}, ["365d"]),
     "huge-every": ({"schedule": "@every 99999999d"}, ["at most"]),
     "zone-too-long": ({"timeZone": "Z" * 400}, ["IANA"]),
+    "max-active-forbid": ({"maxActive": 2}, ["spec.maxActive", "Allow only", "Forbid"]),
+    "overflow-alone": ({"concurrencyPolicy": "Allow", "overflow": "Skip"}, ["spec.overflow", "spec.maxActive"]),
 }
 
 

@@ -19,7 +19,7 @@ def test_two_failures_pause_and_resume_lifts_it(
     emulator: Emulator, operator: OperatorFactory, script: JobScript, tmp_path: Path
 ) -> None:
     script.rule = lambda job, n: (0.2, 1 if n <= 2 else 0)  # the first two runs fail
-    operator()
+    running = operator()
     emulator.create(scheduled_job("flaky", "*/2 * * * * *", pauseAfterFailures=2, historyLimit=50))
     wait_for(lambda: status(emulator, "flaky").get("pause"), 30, what="the pause")
     suspended = condition(emulator, "flaky", "Suspended") or {}
@@ -27,6 +27,8 @@ def test_two_failures_pause_and_resume_lifts_it(
     assert "kubectl sj resume flaky" in suspended["message"]
     assert "PausedAfterFailures" in {e["reason"] for e in events(emulator, "flaky")}
     assert status(emulator, "flaky").get("nextScheduleTime") is None
+    gauge = b'punctual_paused{namespace="default",scheduledjob="flaky"}'
+    assert gauge + b" 1.0" in running.op.metrics.exposition(), "the pause is not in punctual_paused"
     paused_jobs = len(jobs_of(emulator, "flaky"))
     time.sleep(4.5)  # two slots pass while paused
     assert len(jobs_of(emulator, "flaky")) == paused_jobs, "a slot ran while paused"
@@ -44,3 +46,4 @@ def test_two_failures_pause_and_resume_lifts_it(
     st = status(emulator, "flaky")
     assert st.get("pause") is None and st.get("consecutiveFailures") == 0
     assert (condition(emulator, "flaky", "Suspended") or {}).get("reason") == "Active"
+    assert gauge + b" 0.0" in running.op.metrics.exposition(), "punctual_paused still 1 after the resume"

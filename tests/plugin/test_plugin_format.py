@@ -116,6 +116,23 @@ def test_list_table_all_namespaces_and_wide() -> None:
     assert "in 3m      2026-11-23T11:03:00+01:00   Allow         30s      <none>" in row
 
 
+@pytest.mark.parametrize(
+    ("spec", "cell"),
+    [
+        ({}, "Allow"),
+        ({"concurrencyPolicy": "Forbid"}, "Forbid"),
+        ({"maxActive": 2}, "Allow (maxActive 2, Queue)"),
+        ({"maxActive": 3, "overflow": "Skip"}, "Allow (maxActive 3, Skip)"),
+    ],
+    ids=["Allow", "Forbid", "maxActive, overflow unset: Queue", "maxActive, overflow Skip"],
+)
+def test_list_wide_shows_max_active_and_overflow_in_concurrency(spec: dict[str, object], cell: str) -> None:
+    item = ScheduledJob.from_body(sj_body(status={"nextScheduleTime": "2026-11-23T10:03:00Z"}, **spec))
+    header, row = format.scheduled_jobs_table([item], now=NOW, wide=True).splitlines()
+    start = header.index("CONCURRENCY")
+    assert row[start:].startswith(cell + "   ")
+
+
 def test_list_table_falls_back_to_the_computed_next_run_and_shows_suspension() -> None:
     running = ScheduledJob.from_body(sj_body("a"))
     paused = ScheduledJob.from_body(sj_body("b", suspend=True))

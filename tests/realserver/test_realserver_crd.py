@@ -123,4 +123,4 @@ def test_the_case_list_covers_every_enum_and_bound_of_the_schema() -> None:
             assert name in broken, name
     # The maxima too: each one has a case over it.
     over = {w[0] for _, s, w in SCHEMA if isinstance(s.get(w[0]), int) and s[w[0]] > props[w[0]].get("maximum", 10**20)}
-    assert {"historyLimit", "maxCatchUp", "maxQueued", "pauseAfterFailures"} <= over
+    assert {"historyLimit", "maxCatchUp", "maxQueued", "pauseAfterFailures", "maxActive"} <= over

@@ -26,13 +26,15 @@ def paused(server: RealServer, namespace: str) -> bool:
 def test_failures_pause_resume_lifts_and_a_fixed_spec_runs(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
-    operator()
+    proc = operator()
     body = scheduled_job("flaky", EVERY_3S, duration="0.2s", exit_code=1, pauseAfterFailures=2, historyLimit=50)
     apply_in(real_server, namespace, body)
     wait_for(lambda: paused(real_server, namespace), 60, interval=0.5, what="the pause after two failures")
     suspended = condition(real_server, namespace, "flaky", "Suspended") or {}
     assert (suspended.get("status"), suspended.get("reason")) == ("True", "TooManyFailures")
     assert "PausedAfterFailures" in {e.get("reason") for e in events_of(real_server, namespace, "flaky")}
+    gauge = f'punctual_paused{{namespace="{namespace}",scheduledjob="flaky"}}'
+    assert f"{gauge} 1.0" in proc.metrics(), "the pause is not in the operator's /metrics"
     count = started(real_server, namespace)
     assert count == 2
     time.sleep(6.5)  # two slots while paused
@@ -60,3 +62,4 @@ def test_failures_pause_resume_lifts_and_a_fixed_spec_runs(
     )
     status = sj(real_server, namespace, "flaky")["status"]
     assert status.get("pause") is None and status.get("consecutiveFailures") == 0
+    assert f"{gauge} 0.0" in proc.metrics(), "punctual_paused still 1 after the fix"

@@ -43,6 +43,7 @@ def full_state(m: Metrics, namespace: str = NS, name: str = NAME) -> None:
         budget_seconds=900,
         oldest_active_start=1_700_000_000.0,
         suspended=False,
+        paused=True,
         last_success=1_699_999_000.0,
         last_failure=1_699_998_000.0,
     )
@@ -157,6 +158,7 @@ def test_set_state_sets_every_gauge() -> None:
     assert value(m, "punctual_run_duration_budget_seconds", **OBJ) == 900
     assert value(m, "punctual_oldest_active_run_start_timestamp_seconds", **OBJ) == 1_700_000_000
     assert value(m, "punctual_suspended", **OBJ) == 0
+    assert value(m, "punctual_paused", **OBJ) == 1
     assert value(m, "punctual_last_success_timestamp_seconds", **OBJ) == 1_699_999_000
     assert value(m, "punctual_last_failure_timestamp_seconds", **OBJ) == 1_699_998_000
 
@@ -174,12 +176,14 @@ def test_set_state_none_removes_series() -> None:
         budget_seconds=None,
         oldest_active_start=None,
         suspended=True,
+        paused=None,
         last_success=None,
         last_failure=None,
     )
     assert value(m, "punctual_active_runs", **OBJ) == 0
     assert value(m, "punctual_suspended", **OBJ) == 1
     for gone in (
+        "punctual_paused",
         "punctual_next_run_timestamp_seconds",
         "punctual_schedule_interval_seconds",
         "punctual_run_duration_budget_seconds",

@@ -44,6 +44,7 @@ def populate(m: Metrics) -> None:
             budget_seconds=600,
             oldest_active_start=1_700_000_300,
             suspended=False,
+            paused=True,
             last_success=1_700_000_000,
             last_failure=1_700_000_100,
         )

@@ -29,6 +29,7 @@ ALERT_NAMES = (
     "PunctualRunOverBudget",
     "PunctualSlotsMissed",
     "PunctualSlotsDropped",
+    "PunctualPaused",
     "PunctualStartLagHigh",
     "PunctualOperatorDown",
     "PunctualShardDown",

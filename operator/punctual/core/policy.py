@@ -1,7 +1,8 @@
 """The concurrency policy: offer a slot, queue it, replace or skip for it, start it. Pure.
 
 :class:`Work` is the mutable scratch state of one decision; its methods apply ``concurrencyPolicy``
-(Allow, Forbid, Replace, Queue) and ``maxQueued`` to each slot (or manual run) that wants to start.
+(Allow, Forbid, Replace, Queue), ``maxQueued`` and Allow's cap ``maxActive`` (with ``overflow``: a slot
+beyond the cap is queued, reason MaxActive, or Skipped) to each slot (or manual run) that wants to start.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from punctual.api import (
     ActiveRun,
     ConcurrencyPolicy,
     HistoryRecord,
+    Overflow,
     QueuedSlot,
     Result,
     ScheduledJobSpec,
@@ -29,7 +31,10 @@ from punctual.history import bump_counts
 from punctual.jobs import build_job, slot_job_name
 from punctual.schedule import Schedule, jitter_offset
 
-__all__ = ["WAITING_FOR_UPSTREAM", "Work"]
+__all__ = ["MAX_ACTIVE", "WAITING_FOR_UPSTREAM", "Work"]
+
+MAX_ACTIVE = "MaxActive"
+"""concurrencyPolicy Allow with spec.maxActive: the reason of a slot queued or skipped beyond the cap."""
 
 WAITING_FOR_UPSTREAM = "WaitingForUpstream"
 """A queued slot's reason while its upstreams (spec.dependsOn) have not succeeded for it."""
@@ -65,6 +70,22 @@ class Work:
     def policy_active(self) -> dict[str, ActiveRun]:
         """The active runs the concurrency policy sees: a backfill's runs are its own lane, never here."""
         return {k: a for k, a in self.active.items() if a.trigger is not Trigger.BACKFILL}
+
+    @property
+    def capped(self) -> bool:
+        """Allow with maxActive: as many runs active as it allows (a slot now waits or is skipped)."""
+        cap = self.spec.maxActive
+        return (
+            cap is not None
+            and self.spec.concurrencyPolicy is ConcurrencyPolicy.ALLOW
+            and len(self.policy_active) >= cap
+        )
+
+    def room(self) -> bool:
+        """Whether the head of the queue may start now: nothing runs, or Allow below its maxActive."""
+        if self.spec.concurrencyPolicy is not ConcurrencyPolicy.ALLOW:
+            return not self.policy_active
+        return not self.capped
 
     def jitter(self, slot: datetime) -> timedelta:
         limit = parse_duration(self.spec.jitter) if self.spec.jitter else timedelta(0)
@@ -138,9 +159,24 @@ class Work:
             return
         policy = self.spec.concurrencyPolicy
         active = self.policy_active
-        busy = bool(active) or any(q.reason != WAITING_FOR_UPSTREAM for q in self.queue)
-        serialise = trigger is Trigger.CATCHUP and policy is not ConcurrencyPolicy.ALLOW
-        if serialise or (policy is ConcurrencyPolicy.QUEUE and busy):
+        waiting_ahead = any(q.reason != WAITING_FOR_UPSTREAM for q in self.queue)
+        busy = bool(active) or waiting_ahead
+        # Allow with maxActive: full at the cap, or while slots wait ahead (first come, first started).
+        full = self.spec.maxActive is not None and policy is ConcurrencyPolicy.ALLOW and (self.capped or waiting_ahead)
+        overflow = self.spec.overflow or Overflow.QUEUE
+        serialise = trigger is Trigger.CATCHUP and (policy is not ConcurrencyPolicy.ALLOW or full)
+        if full and not serialise and overflow is Overflow.SKIP:
+            self.record(
+                job=job,
+                slot=slot,
+                trigger=trigger,
+                result=Result.SKIPPED,
+                reason=MAX_ACTIVE,
+                message=f"slot {format_time(slot)} skipped: {len(active)} runs active, maxActive "
+                f"{self.spec.maxActive} (overflow Skip)",
+            )
+            return
+        if serialise or (policy is ConcurrencyPolicy.QUEUE and busy) or full:
             waiting = sum(
                 1 for q in self.queue if q.trigger is not Trigger.CATCHUP and q.reason != WAITING_FOR_UPSTREAM
             )
@@ -156,8 +192,14 @@ class Work:
                 return
             if any(q.job == job for q in self.queue):
                 return
-            self.queue.append(QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due))
-            self.events.append(Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value})"))
+            reason = MAX_ACTIVE if full else None
+            self.queue.append(
+                QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due, reason=reason)
+            )
+            why = f": {len(active)} runs active, maxActive {self.spec.maxActive}" if full else ""
+            self.events.append(
+                Event("Normal", "SlotQueued", f"Queued {job} for {format_time(slot)} ({trigger.value}){why}")
+            )
             return
         if policy is ConcurrencyPolicy.FORBID and busy:
             running = ", ".join(sorted(active)) or "a queued catch-up"
@@ -246,8 +288,7 @@ class Work:
         for q in released:
             # Open: on to the policy (the gate says open again); never: offer records it Skipped.
             self.offer(job=q.job, slot=q.scheduledTime, due=q.dueTime or q.scheduledTime, trigger=q.trigger)
-        allow_parallel = self.spec.concurrencyPolicy is ConcurrencyPolicy.ALLOW
-        while start and (not self.policy_active or allow_parallel):
+        while start and self.room():
             ready = next((i for i, q in enumerate(self.queue) if q.reason != WAITING_FOR_UPSTREAM), None)
             if ready is None:
                 break

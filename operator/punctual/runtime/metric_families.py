@@ -169,6 +169,9 @@ class MetricFamilies:
             "When the oldest still-active run started (absent when none is active).",
         )
         self.suspended: Final = gauge("punctual_suspended", "1 when the ScheduledJob is suspended, else 0.")
+        self.paused: Final = gauge(
+            "punctual_paused", "1 while runs are paused after spec.pauseAfterFailures consecutive failures, else 0."
+        )
 
         # Operator-level metrics.
         self.reconcile_duration: Final = Histogram(
@@ -244,5 +247,5 @@ class MetricFamilies:
             self.duration_budget,
             self.oldest_active_start,
             self.suspended,
+            self.paused,
         )
-

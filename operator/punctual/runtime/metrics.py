@@ -64,6 +64,7 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
         "punctual_run_duration_budget_seconds",
         "punctual_oldest_active_run_start_timestamp_seconds",
         "punctual_suspended",
+        "punctual_paused",
         "punctual_reconcile_duration_seconds",
         "punctual_api_requests_total",
         "punctual_api_request_errors_total",
@@ -209,6 +210,7 @@ class Metrics(MetricFamilies):
         budget_seconds: float | None,
         oldest_active_start: Timestamp | None,
         suspended: bool | None,
+        paused: bool | None,
         last_success: Timestamp | None,
         last_failure: Timestamp | None,
     ) -> None:
@@ -223,6 +225,7 @@ class Metrics(MetricFamilies):
             (self.duration_budget, budget_seconds),
             (self.oldest_active_start, None if oldest_active_start is None else _epoch(oldest_active_start)),
             (self.suspended, None if suspended is None else float(suspended)),
+            (self.paused, None if paused is None else float(paused)),
             (self.last_success, None if last_success is None else _epoch(last_success)),
             (self.last_failure, None if last_failure is None else _epoch(last_failure)),
         )

@@ -77,6 +77,7 @@ def observe(
         budget_seconds=budget,
         oldest_active_start=min(starts) if starts else None,
         suspended=subject.spec.suspend if subject else None,
+        paused=after.pause is not None,
         last_success=after.lastSuccessfulTime,
         last_failure=after.lastFailureTime,
     )
