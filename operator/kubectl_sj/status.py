@@ -34,7 +34,7 @@ __all__ = [
     "read_status",
 ]
 
-TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill", "upstream"})
+TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill", "upstream", "retry"})
 BACKFILL_STATES = frozenset({"Waiting", "Running", "Completed", "Cancelled", "Rejected"})
 """The values of :class:`punctual.api.Trigger`."""
 

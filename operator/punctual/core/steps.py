@@ -23,6 +23,7 @@ from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, f
 from punctual.core.pause import paused_message, update_pause
 from punctual.core.pipeline import Upstreams, depends_on_window
 from punctual.core.policy import Work
+from punctual.core.retry import check_retry, plan_retries, retry_wakes, run_retries
 from punctual.core.slots import SOON, due_slots
 from punctual.core.spec import Subject, build_schedule, schedule_fingerprint, starting_deadline
 from punctual.history import trim
@@ -79,6 +80,7 @@ def decide(
     # Without a schedule (dependsOn only) there are no slots: steps 2 and 4-5 are skipped.
     schedule = build_schedule(subject, default_time_zone=default_time_zone) if subject.spec.expressions() else None
     depends_on_window(subject, None)  # a bad dependsOnWindow is a SpecError like a bad schedule
+    check_retry(subject.spec.retry)
     upstreams = upstreams if upstreams is not None else {}
     problem = check(subject, upstreams)
     # A shallow copy is enough: every nested list and record is replaced, never changed in place.
@@ -112,6 +114,9 @@ def decide(
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
     # Replaced); the head starts in step 6 instead when nothing runs then.
+    # 1a. Retries (punctual.core.retry): a failed run's slot with retries left gets one, planned
+    # before the pause count, which counts slots, not attempts.
+    retries = plan_retries(work, new.retries)
     # 1b. Pause after failures: this decision's finished runs move the count; a pause begins or lifts.
     paused = update_pause(work, subject, new)
     work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE and not paused)
@@ -137,6 +142,9 @@ def decide(
         work.offer(job=manual_job_name(subject.name, token), slot=now, due=now, trigger=Trigger.MANUAL)
         new.lastHandledRunRequest = token
     work.drain_queue(start=not paused)
+    # 6a. Due retries, through the concurrency policy; they wait while suspended or paused.
+    hold = "Suspended" if subject.spec.suspend else ("Paused" if paused else None)
+    new.retries = run_retries(work, retries, hold=hold)
     # 6b. Backfills (punctual.core.backfill): their own lane, at most `parallel` runs each, never
     # through the concurrency policy; also while suspended, as manual runs.
     backfill_wake = advance_backfills(
@@ -224,6 +232,7 @@ def decide(
     deadline = starting_deadline(subject.spec)
     if deadline is not None:
         wakes += [(q.dueTime or q.scheduledTime) + deadline + timedelta(milliseconds=1) for q in work.queue]
+    wakes += retry_wakes(new.retries, work=work)
     seen = {j.name for j in jobs}
     wakes += [
         (r.startTime or r.scheduledTime) + JOB_VANISHED_GRACE
