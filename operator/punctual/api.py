@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from punctual.durations import DurationError, parse_duration
+
 __all__ = [
     "API_VERSION",
     "GROUP",
@@ -168,6 +170,17 @@ class RetryPolicy(_Model):
         default=2, ge=1, le=100, description="Retry n waits delay * backoff**(n-1) after the failure before it."
     )
     maxDelay: str = Field(default="1h", description="The longest wait before a retry (a duration).")
+
+    @field_validator("delay", "maxDelay")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except DurationError as exc:
+            raise ValueError(str(exc)) from None
+        except (OverflowError, ValueError):  # "1e400", "nan": no timedelta holds them
+            raise ValueError(f"{value!r} is not a usable duration; use e.g. 30s, 5m or 1h") from None
+        return value
 
 
 class ObjectMetaTemplate(_Model):

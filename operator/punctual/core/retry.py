@@ -31,14 +31,13 @@ from datetime import datetime, timedelta
 from punctual.api import ConcurrencyPolicy, HistoryRecord, Result, RetryPending, RetryPolicy, Trigger, format_time
 from punctual.core.actions import Event
 from punctual.core.policy import Work
-from punctual.core.spec import SpecError, starting_deadline
-from punctual.durations import DurationError, format_duration, parse_duration
+from punctual.core.spec import starting_deadline
+from punctual.durations import format_duration, parse_duration
 from punctual.jobs import retry_job_name
 
 __all__ = [
     "MAX_RETRY_DELAY",
     "RETRIED_TRIGGERS",
-    "check_retry",
     "plan_retries",
     "retry_delay",
     "retry_wakes",
@@ -52,17 +51,6 @@ RETRIED_TRIGGERS = frozenset({Trigger.SCHEDULE, Trigger.CATCHUP, Trigger.UPSTREA
 """The triggers whose failed runs are retried: manual and backfill runs are not."""
 
 _STARTED = (Result.RUNNING, Result.SUCCEEDED, Result.FAILED, Result.REPLACED)
-
-
-def check_retry(policy: RetryPolicy | None) -> None:
-    """SpecError for a ``spec.retry`` whose delay or maxDelay is not a duration."""
-    if policy is None:
-        return
-    for name, text in (("delay", policy.delay), ("maxDelay", policy.maxDelay)):
-        try:
-            parse_duration(text)
-        except DurationError as exc:
-            raise SpecError(f"spec.retry.{name}: {exc}") from exc
 
 
 def retry_delay(policy: RetryPolicy, retry: int) -> timedelta:

@@ -23,7 +23,7 @@ from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, f
 from punctual.core.pause import paused_message, update_pause
 from punctual.core.pipeline import Upstreams, depends_on_window
 from punctual.core.policy import Work
-from punctual.core.retry import check_retry, plan_retries, retry_wakes, run_retries
+from punctual.core.retry import plan_retries, retry_wakes, run_retries
 from punctual.core.slots import SOON, due_slots
 from punctual.core.spec import Subject, build_schedule, schedule_fingerprint, starting_deadline
 from punctual.history import trim
@@ -80,7 +80,6 @@ def decide(
     # Without a schedule (dependsOn only) there are no slots: steps 2 and 4-5 are skipped.
     schedule = build_schedule(subject, default_time_zone=default_time_zone) if subject.spec.expressions() else None
     depends_on_window(subject, None)  # a bad dependsOnWindow is a SpecError like a bad schedule
-    check_retry(subject.spec.retry)
     upstreams = upstreams if upstreams is not None else {}
     problem = check(subject, upstreams)
     # A shallow copy is enough: every nested list and record is replaced, never changed in place.
