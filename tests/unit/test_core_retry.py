@@ -258,3 +258,14 @@ def test_a_lost_status_plans_the_retry_of_a_failed_job_again() -> None:
     c.status = ScheduledJobStatus()  # lost before the retry started
     d = c.decide(at("10:03"))
     assert [(p.job, p.dueTime) for p in d.status.retries] == [(retry_job_name(FIRST, 2), at("10:07"))]
+
+
+def test_a_lost_status_does_not_retry_a_failure_again_once_later_jobs_were_created() -> None:
+    c, _ = failed_first_run(subject())
+    c.decide(at("10:07"))
+    c.finish(retry_job_name(FIRST, 2), at("10:08"), ok=True)
+    c.decide(at("10:08"))
+    del c.jobs[retry_job_name(FIRST, 2)]  # deleted by successfulJobsHistoryLimit meanwhile
+    c.status = ScheduledJobStatus()  # lost
+    d = c.decide(at("10:09"))
+    assert d.creates == () and d.status.retries == []

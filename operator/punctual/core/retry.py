@@ -9,8 +9,9 @@
 * **Persisted.** A pending retry waits in ``status.retries`` (its Job name, attempt and due time), so
   it survives an operator restart. Its Job carries the ``punctual.dev/attempt`` and
   ``punctual.dev/retry-of`` annotations and its own name per attempt (``<first>-r<attempt>``): a lost
-  status is rebuilt from the failed Jobs (each newly seen failure plans its retry again; one whose
-  retry Job exists is adopted, never started twice).
+  status is rebuilt from the failed Jobs: a failure seen anew plans its retry again unless a Job was
+  created after it (then its retry had its chance and may be gone with the history limits); a retry
+  whose Job exists is adopted. No attempt runs twice.
 * **Through the concurrency policy.** A due retry starts at once under Allow. Under Forbid and Queue
   it waits (reason ``WaitingForActiveRun``) while another run is active and starts when none is.
   Under Replace a retry never deletes a run: once a newer slot has started, the retry is recorded
@@ -25,7 +26,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from punctual.api import ConcurrencyPolicy, HistoryRecord, Result, RetryPending, RetryPolicy, Trigger, format_time
@@ -33,7 +34,7 @@ from punctual.core.actions import Event
 from punctual.core.policy import Work
 from punctual.core.spec import starting_deadline
 from punctual.durations import format_duration, parse_duration
-from punctual.jobs import retry_job_name
+from punctual.jobs import ObservedJob, retry_job_name
 
 __all__ = [
     "MAX_RETRY_DELAY",
@@ -63,13 +64,24 @@ def retry_delay(policy: RetryPolicy, retry: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def plan_retries(work: Work, pending: Sequence[RetryPending]) -> list[RetryPending]:
-    """This decision's failed runs whose slot has retries left join ``pending`` (by due time)."""
+def plan_retries(
+    work: Work, pending: Sequence[RetryPending], *, known: Collection[str], jobs: Sequence[ObservedJob]
+) -> list[RetryPending]:
+    """This decision's failed runs whose slot has retries left join ``pending`` (by due time).
+
+    ``known`` are the Jobs the status recorded before this decision. A failure it did not record is
+    seen in a rebuild (a lost status); if any Job was created after that failure, the operator of
+    then had its chance to retry it (the retry's Job may be gone, deleted by the history limits):
+    it is not planned again, so that no attempt runs twice.
+    """
     policy = work.spec.retry
     planned = list(pending)
     if policy is None:
         return planned
     for record in work.finished:
+        if record.job not in known and _created_since(jobs, record):
+            work.retrying.add(record.job)  # decided by the lost status: its slot's outcome is unknown here
+            continue
         if record.result is not Result.FAILED or record.trigger not in RETRIED_TRIGGERS:
             continue
         attempt = record.attempt or 1
@@ -104,6 +116,11 @@ def plan_retries(work: Work, pending: Sequence[RetryPending]) -> list[RetryPendi
             )
         )
     return sorted(planned, key=lambda p: (p.dueTime, p.job))
+
+
+def _created_since(jobs: Sequence[ObservedJob], record: HistoryRecord) -> bool:
+    finished = record.completionTime
+    return finished is not None and any(j.created is not None and j.created > finished for j in jobs)
 
 
 def run_retries(work: Work, pending: Sequence[RetryPending], *, hold: str | None) -> list[RetryPending]:

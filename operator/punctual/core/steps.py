@@ -115,7 +115,7 @@ def decide(
     # Replaced); the head starts in step 6 instead when nothing runs then.
     # 1a. Retries (punctual.core.retry): a failed run's slot with retries left gets one, planned
     # before the pause count, which counts slots, not attempts.
-    retries = plan_retries(work, new.retries)
+    retries = plan_retries(work, new.retries, known={r.job for r in status.history}, jobs=jobs)
     # 1b. Pause after failures: this decision's finished runs move the count; a pause begins or lifts.
     paused = update_pause(work, subject, new)
     work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE and not paused)
