@@ -265,7 +265,9 @@ def test_a_lost_status_does_not_retry_a_failure_again_once_later_jobs_were_creat
     c.decide(at("10:07"))
     c.finish(retry_job_name(FIRST, 2), at("10:08"), ok=True)
     c.decide(at("10:08"))
-    del c.jobs[retry_job_name(FIRST, 2)]  # deleted by successfulJobsHistoryLimit meanwhile
+    c.decide(at("10:30"))
+    c.finish(slot_name(at("10:30")), at("10:31"), ok=True)
+    del c.jobs[retry_job_name(FIRST, 2)]  # deleted by the history limits meanwhile
     c.status = ScheduledJobStatus()  # lost
-    d = c.decide(at("10:09"))
+    d = c.decide(at("10:32"))
     assert d.creates == () and d.status.retries == []
