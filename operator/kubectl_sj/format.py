@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kubectl_sj.objects import TYPE_NAME, ScheduledJob
-from kubectl_sj.status import HistoryRecord
+from kubectl_sj.status import HistoryRecord, RetryPending
 from kubectl_sj.tree import upstream_cell
 from punctual.bodies import RawBody
 
@@ -196,10 +196,27 @@ def _duration(record: HistoryRecord, *, now: datetime) -> str:
     return NONE
 
 
+def _trigger(trigger: str, attempt: int | None, attempts: int | None) -> str:
+    """A retry's trigger with its attempt of the slot's most: ``retry 2/4``."""
+    if attempt is None:
+        return trigger
+    return f"{trigger} {attempt}/{attempts}" if attempts else f"{trigger} {attempt}"
+
+
 def history_table(
-    records: Sequence[HistoryRecord], *, zone: str, now: datetime, wide: bool = False, limit: int | None = None
+    records: Sequence[HistoryRecord],
+    *,
+    zone: str,
+    now: datetime,
+    wide: bool = False,
+    limit: int | None = None,
+    retries: Sequence[RetryPending] = (),
+    attempts: int | None = None,
 ) -> str:
-    """``kubectl sj history``: newest first (by slot, then start), at most ``limit`` rows."""
+    """``kubectl sj history``: pending retries, then newest first (by slot, then start), at most ``limit`` rows.
+
+    ``attempts`` is the most runs a slot gets (spec.retry.limit + 1): a retry's TRIGGER says ``retry 2/4``.
+    """
     ordered = sorted(records, key=lambda r: (r.scheduledTime, r.startTime or r.scheduledTime), reverse=True)
     if limit is not None:
         ordered = ordered[:limit]
@@ -207,13 +224,21 @@ def history_table(
     if wide:
         headers += ["JOB", "IMAGE", "MESSAGE"]
     rows = []
+    for p in retries:
+        # Not run yet: RESULT Pending, REASON when it is due (or why a due one waits).
+        due = f"due {relative(p.dueTime, now=now)}" if p.dueTime > now else (p.reason or "due now")
+        row = [format_local(p.scheduledTime, zone), _trigger("retry", p.attempt, attempts), NONE, NONE]
+        row += ["Pending", NONE, due]
+        if wide:
+            row += [p.job, NONE, f"retry of {p.retryOf} at {format_local(p.dueTime, zone)}"]
+        rows.append(row)
     for r in ordered:
         slot = format_local(r.scheduledTime, zone)
         if r.slotCount and r.slotCount > 1:
             slot += f" (+{r.slotCount - 1} older)"
         row = [
             slot,
-            str(r.trigger),
+            _trigger(str(r.trigger), r.attempt, attempts),
             relative(r.startTime, now=now),
             _duration(r, now=now),
             str(r.result),

@@ -29,12 +29,13 @@ __all__ = [
     "HistoryRecord",
     "Pause",
     "QueuedSlot",
+    "RetryPending",
     "Status",
     "parse_time",
     "read_status",
 ]
 
-TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill", "upstream"})
+TRIGGERS = frozenset({"schedule", "catchup", "manual", "backfill", "upstream", "retry"})
 BACKFILL_STATES = frozenset({"Waiting", "Running", "Completed", "Cancelled", "Rejected"})
 """The values of :class:`punctual.api.Trigger`."""
 
@@ -102,6 +103,18 @@ class HistoryRecord:
     image: str | None
     imageID: str | None
     slotCount: int | None
+    attempt: int | None = None
+    retryOf: str | None = None
+
+
+@dataclass(frozen=True)
+class RetryPending:
+    job: str
+    retryOf: str
+    scheduledTime: datetime
+    attempt: int
+    dueTime: datetime
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,7 @@ class Status:
     consecutiveFailures: int = 0
     pause: Pause | None = None
     lastHandledResumeRequest: str | None = None
+    retries: tuple[RetryPending, ...] = ()
     active: tuple[ActiveRun, ...] = ()
     queued: tuple[QueuedSlot, ...] = ()
     history: tuple[HistoryRecord, ...] = ()
@@ -265,6 +279,21 @@ def _record(f: _Fields) -> HistoryRecord:
         image=f.text("image"),
         imageID=f.text("imageID"),
         slotCount=f.integer("slotCount"),
+        attempt=f.integer("attempt"),
+        retryOf=f.text("retryOf"),
+    )
+
+
+def _retry(f: _Fields) -> RetryPending:
+    if f.raw.get("attempt") is None:  # not optional in the model
+        raise _Unsure
+    return RetryPending(
+        job=f.text("job", required=True),
+        retryOf=f.text("retryOf", required=True),
+        scheduledTime=f.time("scheduledTime", required=True),
+        attempt=_required_int(f, "attempt"),
+        dueTime=f.time("dueTime", required=True),
+        reason=f.text("reason"),
     )
 
 
@@ -337,6 +366,7 @@ def read_status(raw: object) -> Status | None:
             consecutiveFailures=_required_int(f, "consecutiveFailures"),
             pause=_pause(f),
             lastHandledResumeRequest=f.text("lastHandledResumeRequest"),
+            retries=f.items("retries", _retry),
             active=f.items("active", _active),
             queued=f.items("queued", _queued),
             history=f.items("history", _record),

@@ -121,11 +121,21 @@ class _App:
             models = status_model(sj.body.get("status")).history
             limited = models[: a.limit] if a.limit is not None else models
             self.out.write(format.dump([r.model_dump(mode="json", exclude_none=True) for r in limited], a.output))
-        elif not records:
+        elif not records and not sj.status.retries:
             self.err.write(f"No runs recorded for {TYPE_NAME}/{sj.name} yet.\n")
         else:
+            retry = sj.raw_spec.get("retry")
+            limit = retry.get("limit", 3) if isinstance(retry, dict) else None
             self.out.write(
-                format.history_table(records, zone=sj.time_zone, now=self.now, wide=a.output == "wide", limit=a.limit)
+                format.history_table(
+                    records,
+                    zone=sj.time_zone,
+                    now=self.now,
+                    wide=a.output == "wide",
+                    limit=a.limit,
+                    retries=sj.status.retries,
+                    attempts=limit + 1 if isinstance(limit, int) else None,
+                )
             )
         return 0
 

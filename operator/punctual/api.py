@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from punctual.durations import DurationError, parse_duration
+
 __all__ = [
     "API_VERSION",
     "GROUP",
@@ -43,6 +45,8 @@ __all__ = [
     "Pause",
     "QueuedSlot",
     "Result",
+    "RetryPending",
+    "RetryPolicy",
     "ScheduledJobSpec",
     "ScheduledJobStatus",
     "Time",
@@ -119,6 +123,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     UPSTREAM = "upstream"
     BACKFILL = "backfill"
+    RETRY = "retry"
 
 
 class Result(StrEnum):
@@ -158,6 +163,32 @@ class Dependency(_Model):
         default=None,
         description="Only the downstream's own namespace is accepted; another one sets DependenciesValid False.",
     )
+
+
+class RetryPolicy(_Model):
+    """``spec.retry``: a failed run's slot gets a new Job (trigger retry) after a delay."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    limit: int = Field(default=3, ge=0, le=100, description="Retries per slot after its first run (0: none).")
+    delay: str = Field(
+        default="1m", description="Wait after the failed run before the first retry (a duration: 30s, 5m, 1h)."
+    )
+    backoff: float = Field(
+        default=2, ge=1, le=100, description="Retry n waits delay * backoff**(n-1) after the failure before it."
+    )
+    maxDelay: str = Field(default="1h", description="The longest wait before a retry (a duration).")
+
+    @field_validator("delay", "maxDelay")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except DurationError as exc:
+            raise ValueError(str(exc)) from None
+        except (OverflowError, ValueError):  # "1e400", "nan": no timedelta holds them
+            raise ValueError(f"{value!r} is not a usable duration; use e.g. 30s, 5m or 1h") from None
+        return value
 
 
 class ObjectMetaTemplate(_Model):
@@ -278,6 +309,13 @@ class ScheduledJobSpec(_Model):
         description=(
             "After this many consecutive Failed runs no run starts (condition Suspended, reason "
             "TooManyFailures) until `kubectl sj resume` or a spec change. Manual runs still work."
+        ),
+    )
+    retry: RetryPolicy | None = Field(
+        default=None,
+        description=(
+            "Retry a failed scheduled, catch-up or upstream run's slot: a new Job (trigger retry, the same "
+            "scheduled time) after delay * backoff**(n-1) (at most maxDelay), through the concurrency policy."
         ),
     )
     jobTemplate: JobTemplate = Field(description="The Job to create for each run (batch/v1 JobTemplateSpec).")
@@ -423,6 +461,24 @@ class HistoryRecord(_Model):
     slotCount: int | None = Field(
         default=None, description="For an aggregated Missed record: how many slots it stands for."
     )
+    attempt: int | None = Field(default=None, description="A retry's attempt of its slot (2, 3, ...; spec.retry).")
+    retryOf: str | None = Field(default=None, description="A retry's first attempt: the slot's attempts share it.")
+
+
+class RetryPending(_Model):
+    """A failed run's slot waiting for its retry (``status.retries``; spec.retry)."""
+
+    job: str = Field(description="The retry's Job (created when it starts).")
+    retryOf: str = Field(description="The slot's first attempt.")
+    scheduledTime: Time
+    attempt: int = Field(description="The attempt this retry is (2 for the first retry).")
+    dueTime: Time = Field(description="The retry starts at or after this (the failure plus the delay).")
+    reason: str | None = Field(default=None, description="Waiting: why it has not started although due.")
+
+    @field_validator("scheduledTime", "dueTime", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return _to_utc(value)
 
 
 class BackfillState(StrEnum):
@@ -499,6 +555,9 @@ class ScheduledJobStatus(_Model):
         default=None, description="Set while runs are paused after spec.pauseAfterFailures failures."
     )
     lastHandledResumeRequest: str | None = None
+    retries: list[RetryPending] = Field(
+        default_factory=list, description="Failed runs' slots waiting for their retry (spec.retry), by due time."
+    )
     active: list[ActiveRun] = Field(default_factory=list)
     queued: list[QueuedSlot] = Field(default_factory=list)
     history: list[HistoryRecord] = Field(default_factory=list)

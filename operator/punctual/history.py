@@ -47,6 +47,8 @@ def record_from_job(job: ObservedJob, previous: HistoryRecord | None) -> History
         exitCode=job.exit_code,
         image=job.image,
         imageID=job.image_id,
+        attempt=job.attempt,
+        retryOf=job.retry_of,
     )
 
 

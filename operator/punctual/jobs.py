@@ -19,10 +19,12 @@ from punctual.api import API_VERSION, KIND, ScheduledJobSpec, Trigger, format_ti
 from punctual.bodies import Container, ContainerStatus, EnvVar, Job, JobSpec, ObjectMeta, Pod
 
 __all__ = [
+    "ANNOTATION_ATTEMPT",
     "ANNOTATION_BACKFILL_CANCEL",
     "ANNOTATION_BACKFILL_REQUEST",
     "ANNOTATION_DURATION_BUDGET",
     "ANNOTATION_RESUME_REQUEST",
+    "ANNOTATION_RETRY_OF",
     "ANNOTATION_RUN_REQUEST",
     "ANNOTATION_SCHEDULED_TIME",
     "LABEL_SCHEDULED_JOB",
@@ -35,6 +37,7 @@ __all__ = [
     "label_value",
     "manual_job_name",
     "observe_job",
+    "retry_job_name",
     "slim_job",
     "slim_pod",
     "slot_job_name",
@@ -50,6 +53,10 @@ ANNOTATION_BACKFILL_REQUEST = "punctual.dev/backfill-request"
 """A JSON object ``{"token", "from", "to", "parallel"}``: run every slot of the range (kubectl sj backfill)."""
 ANNOTATION_BACKFILL_CANCEL = "punctual.dev/backfill-cancel"
 """Comma-separated backfill tokens to cancel (kubectl sj backfill --cancel)."""
+ANNOTATION_ATTEMPT = "punctual.dev/attempt"
+"""A retry's attempt of its slot (``2`` for the first retry; spec.retry)."""
+ANNOTATION_RETRY_OF = "punctual.dev/retry-of"
+"""A retry's first attempt (its Job name): the attempts of a slot share it."""
 MAX_NAME = 63  # the Job controller copies the Job name into a pod label value: at most 63 characters
 
 
@@ -84,6 +91,11 @@ def manual_job_name(name: str, token: str) -> str:
     return _fit(name, "m" + hashlib.sha256(token.encode()).hexdigest()[:8])
 
 
+def retry_job_name(first: str, attempt: int) -> str:
+    """The Job of a slot's ``attempt``-th run (``<first attempt's Job>-r<attempt>``): one name per attempt."""
+    return _fit(first, f"r{attempt}")
+
+
 @dataclass(frozen=True)
 class Owner:
     """The ScheduledJob a Job belongs to."""
@@ -100,8 +112,10 @@ def build_job(
     job_name: str,
     slot: datetime,
     trigger: Trigger,
+    attempt: int | None = None,
+    retry_of: str | None = None,
 ) -> Job:
-    """The batch/v1 Job manifest for one run."""
+    """The batch/v1 Job manifest for one run (a retry's carries its attempt and first attempt)."""
     template = spec.jobTemplate
     ours = {LABEL_SCHEDULED_JOB: label_value(owner.name), LABEL_TRIGGER: trigger.value}
     # The user's Job spec (validated by the API model to have a pod template with containers),
@@ -115,6 +129,10 @@ def build_job(
         {"name": "PUNCTUAL_TRIGGER", "value": trigger.value},
         {"name": "PUNCTUAL_RUN", "value": job_name},
     ]
+    retry_annotations = {}
+    if attempt is not None and retry_of is not None:
+        env.append({"name": "PUNCTUAL_ATTEMPT", "value": str(attempt)})
+        retry_annotations = {ANNOTATION_ATTEMPT: str(attempt), ANNOTATION_RETRY_OF: retry_of}
     pod_spec = pod_template.setdefault("spec", {})
     names = {e["name"] for e in env}
     containers: list[Container] = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
@@ -128,7 +146,11 @@ def build_job(
             "name": job_name,
             "namespace": owner.namespace,
             "labels": {**template.metadata.labels, **ours},
-            "annotations": {**template.metadata.annotations, ANNOTATION_SCHEDULED_TIME: format_time(slot)},
+            "annotations": {
+                **template.metadata.annotations,
+                ANNOTATION_SCHEDULED_TIME: format_time(slot),
+                **retry_annotations,
+            },
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
@@ -169,6 +191,8 @@ class ObservedJob:
     image: str | None = None
     image_id: str | None = None
     deleting: bool = False
+    attempt: int | None = None
+    retry_of: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -269,6 +293,9 @@ def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
             finished_at = finished_at or _time(cond.get("lastTransitionTime"))
     containers = _containers(job)
     image = containers[0].get("image") if containers else None
+    attempt_text = annotations.get(ANNOTATION_ATTEMPT) or ""
+    retry_of = annotations.get(ANNOTATION_RETRY_OF) or None
+    attempt = int(attempt_text) if attempt_text.isdigit() and retry_of else None
     exit_code = image_id = None
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
         code, pod_image_id = _terminated(pod)
@@ -288,4 +315,6 @@ def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
         image=image,
         image_id=image_id,
         deleting=bool(meta.get("deletionTimestamp")),
+        attempt=attempt,
+        retry_of=retry_of if attempt is not None else None,
     )

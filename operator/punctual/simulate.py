@@ -69,6 +69,8 @@ class Row:
     slot_count: int = 1
     scheduledjob: str | None = None
     """Set in a pipeline's table (several ScheduledJobs in one table)."""
+    attempt: int | None = None
+    """A retry's attempt of its slot (spec.retry): TRIGGER reads ``retry 2``."""
 
     def as_json(self) -> dict[str, Any]:
         named = {"scheduledJob": self.scheduledjob} if self.scheduledjob is not None else {}
@@ -83,6 +85,7 @@ class Row:
             "result": self.result,
             "reason": self.reason,
             "slotCount": self.slot_count,
+            **({"attempt": self.attempt} if self.attempt is not None else {}),
         }
 
 
@@ -246,6 +249,7 @@ class Simulation:
                     result=result,
                     reason=r.reason or "",
                     slot_count=r.slotCount or 1,
+                    attempt=r.attempt,
                 )
             )
         return out
@@ -345,7 +349,7 @@ def format_table(rows: Sequence[Row], *, zone: Any = UTC) -> str:
                 str(r.number),
                 *((r.scheduledjob or "",) if named else ()),
                 _local(r.slot, zone),
-                r.trigger,
+                r.trigger + (f" {r.attempt}" if r.attempt is not None else ""),
                 _local(r.started, zone),
                 _local(r.finished, zone),
                 r.result,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from punctual.api import HistoryRecord, ScheduledJobStatus, Trigger
 from punctual.core import CreateJob, Decision
-from punctual.jobs import JobPhase, ObservedJob
+from punctual.jobs import ANNOTATION_ATTEMPT, ANNOTATION_RETRY_OF, JobPhase, ObservedJob
 
 __all__ = ["Outcome", "SimJob", "World"]
 
@@ -35,6 +35,8 @@ class SimJob:
     finish_at: datetime
     fail: bool
     image: str | None
+    attempt: int | None = None
+    retry_of: str | None = None
 
     def observe(self, now: datetime) -> ObservedJob:
         done = now >= self.finish_at
@@ -50,6 +52,8 @@ class SimJob:
             reason=("BackoffLimitExceeded" if self.fail else "Completed") if done else None,
             exit_code=(1 if self.fail else 0) if done else None,
             image=self.image,
+            attempt=self.attempt,
+            retry_of=self.retry_of,
         )
 
 
@@ -74,6 +78,8 @@ class World:
         run = len(self.created) + 1
         duration, fail = self.outcome(create, run)
         containers = create.manifest["spec"]["template"]["spec"]["containers"]
+        annotations = create.manifest["metadata"].get("annotations") or {}
+        attempt = annotations.get(ANNOTATION_ATTEMPT)
         job = SimJob(
             name=create.name,
             slot=create.slot,
@@ -83,6 +89,8 @@ class World:
             finish_at=now + duration,
             fail=fail,
             image=containers[0].get("image"),
+            attempt=int(attempt) if attempt else None,
+            retry_of=annotations.get(ANNOTATION_RETRY_OF),
         )
         self.created.append(job)
         self.jobs[create.name] = job

@@ -16,7 +16,8 @@ seeded random durations and sometimes fail. Three kinds of chaos, all drawn from
 What is checked, from the world (every Job ever created) and the ledger (every history record a
 persisted decision wrote, keyed by Job name as status.history is):
 
-* no Job name is created twice and no slot has two Jobs;
+* no Job name is created twice and no slot has two Jobs (a retry is the slot's next attempt: one
+  Job per attempt, each retry after a Failed attempt of its slot, at most ``limit`` of them);
 * every slot of the day is accounted for exactly once: a ledger record (an aggregated Missed
   record stands for ``slotCount`` slots), a queued slot, or not yet decided (after
   ``scheduledThrough``); no record is for a slot that is not in the schedule;
@@ -63,6 +64,12 @@ MIX: dict[str, dict[str, Any]] = {
         "concurrencyPolicy": "Forbid",
         "catchUp": "All",
         "maxCatchUp": 5,
+    },
+    "forbid-retry": {
+        "schedule": "*/10 * * * *",
+        "concurrencyPolicy": "Forbid",
+        "catchUp": "Latest",
+        "retry": {"limit": 2, "delay": "2m", "backoff": 2},
     },
     "queue-deadline": {
         "schedule": "*/20 * * * *",
@@ -217,8 +224,19 @@ def check(name: str, raw: dict[str, Any], play: Play, *, chaos: Chaos) -> None:
     # 1. No Job name created twice, no slot with two Jobs.
     names = Counter(j.name for j in play.created)
     assert [n for n, c in names.items() if c > 1] == [], f"{where}: Job names created twice"
-    slots_with_jobs = Counter(j.slot for j in play.created if j.trigger is not Trigger.MANUAL)
+    slots_with_jobs = Counter((j.slot, j.attempt) for j in play.created if j.trigger is not Trigger.MANUAL)
     assert [s for s, c in slots_with_jobs.items() if c > 1] == [], f"{where}: slots with two Jobs"
+    retries = [r for r in play.ledger.values() if r.trigger is Trigger.RETRY]
+    limit = (raw.get("retry") or {}).get("limit", 0)
+    for r in retries:
+        assert r.attempt is not None and 2 <= r.attempt <= limit + 1, f"{where}: retry {r.job} attempt {r.attempt}"
+        before = (
+            play.ledger.get(r.retryOf or "")
+            if r.attempt == 2
+            else next((p for p in retries if p.retryOf == r.retryOf and p.attempt == r.attempt - 1), None)
+        )
+        assert before is not None and before.result is Result.FAILED, f"{where}: retry {r.job} after no failure"
+        assert before.scheduledTime == r.scheduledTime, f"{where}: retry {r.job} of another slot"
 
     # 2. Every slot of the day is accounted for exactly once.
     through = play.status.scheduledThrough
@@ -228,8 +246,8 @@ def check(name: str, raw: dict[str, Any], play: Play, *, chaos: Chaos) -> None:
     covered: Counter[datetime] = Counter()
     outcome: dict[datetime, HistoryRecord] = {}
     for record in play.ledger.values():
-        if record.trigger is Trigger.MANUAL:
-            continue
+        if record.trigger in (Trigger.MANUAL, Trigger.RETRY):
+            continue  # a retry is another attempt of a slot its first run accounts for
         for slot in slots_of(play, record):
             covered[slot] += 1
             outcome[slot] = record

@@ -216,3 +216,55 @@ def test_list_document_and_names() -> None:
     doc = format.list_document([i.body for i in items])
     assert doc["kind"] == "List" and [i["metadata"]["name"] for i in doc["items"]] == ["a", "b"]
     assert format.name_lines(items) == "scheduledjob.punctual.dev/a\nscheduledjob.punctual.dev/b\n"
+
+
+def test_history_shows_a_retrys_attempt_and_a_pending_retry_with_its_due_time() -> None:
+    from kubectl_sj.status import RetryPending
+
+    records = [
+        record("b-1", 30, result="Failed", reason="BackoffLimitExceeded", startTime=NOW - timedelta(minutes=30)),
+        record(
+            "b-1-r2",
+            30,
+            trigger="retry",
+            result="Failed",
+            attempt=2,
+            retryOf="b-1",
+            startTime=NOW - timedelta(minutes=20),
+        ),
+    ]
+    pending = RetryPending(
+        job="b-1-r3",
+        retryOf="b-1",
+        scheduledTime=NOW - timedelta(minutes=30),
+        attempt=3,
+        dueTime=NOW + timedelta(minutes=4),
+    )
+    lines = format.history_table(records, zone="UTC", now=NOW, retries=[pending], attempts=4).splitlines()
+    assert lines[1].split() == [
+        "2026-11-23T09:30:00+00:00",
+        "retry",
+        "3/4",
+        "<none>",
+        "<none>",
+        "Pending",
+        "<none>",
+        "due",
+        "in",
+        "4m",
+    ]
+    assert lines[2].split()[1:3] == ["retry", "2/4"] and "Failed" in lines[2]
+    assert lines[3].split()[1] == "schedule"
+    waiting = RetryPending(
+        job="b-1-r3",
+        retryOf="b-1",
+        scheduledTime=NOW - timedelta(minutes=30),
+        attempt=3,
+        dueTime=NOW - timedelta(minutes=1),
+        reason="WaitingForActiveRun",
+    )
+    assert (
+        format.history_table([], zone="UTC", now=NOW, retries=[waiting])
+        .splitlines()[1]
+        .endswith("retry 3   <none>    <none>     Pending   <none>      WaitingForActiveRun")
+    )

@@ -25,6 +25,16 @@ FULL = {
     "consecutiveFailures": 3,
     "pause": {"since": "2026-11-23T10:00:05Z", "failures": 3, "generation": 2},
     "lastHandledResumeRequest": "2026-11-23T09:00:00.000000001Z",
+    "retries": [
+        {
+            "job": "x-0-r2",
+            "retryOf": "x-0",
+            "scheduledTime": "2026-11-23T09:45:00Z",
+            "attempt": 2,
+            "dueTime": "2026-11-23T09:52:00Z",
+            "reason": "WaitingForActiveRun",
+        }
+    ],
     "active": [{"name": "x-2", "scheduledTime": "2026-11-23T10:15:00Z", "trigger": "manual", "startTime": None}],
     "queued": [
         {
@@ -46,6 +56,7 @@ FULL = {
             "extra": 1,
         },
         {**RECORD, "result": "Missed", "slotCount": 12, "message": "operator down"},
+        {**RECORD, "job": "x-1-r2", "trigger": "retry", "result": "Failed", "attempt": 2, "retryOf": "x-1"},
     ],
     "counts": {"Succeeded": 1},
     "activeCount": 1,
@@ -77,6 +88,22 @@ def test_what_the_operator_writes_reads_as_the_model_reads_it(raw: dict[str, Any
         {"activeCount": "2"},  # lax pydantic turns it into 2
         {"pause": {"since": "2026-11-23T10:00:05Z"}},  # invalid: failures is required
         {
+            "retries": [
+                {"job": "r", "retryOf": "x", "scheduledTime": "2026-11-23T10:00:00Z", "dueTime": "2026-11-23T10:00:00Z"}
+            ]
+        },  # attempt is required
+        {
+            "retries": [
+                {
+                    "job": "r",
+                    "retryOf": "x",
+                    "scheduledTime": "2026-11-23T10:00:00Z",
+                    "attempt": "2",
+                    "dueTime": "2026-11-23T10:00:00Z",
+                }
+            ]
+        },  # lax pydantic
+        {
             "conditions": [
                 {
                     "type": "Ready",
@@ -107,6 +134,7 @@ def test_the_view_has_the_models_fields_and_values() -> None:
         (status.Condition, api.Condition),
         (status.Backfill, api.BackfillStatus),
         (status.Pause, api.Pause),
+        (status.RetryPending, api.RetryPending),
     ]
     for view, model in pairs:
         assert [f.name for f in dataclasses.fields(view)] == list(model.model_fields), view

@@ -36,6 +36,7 @@ from punctual.api import (
     HistoryRecord,
     Pause,
     QueuedSlot,
+    RetryPending,
     ScheduledJobStatus,
     format_time,
 )
@@ -126,6 +127,7 @@ NESTED: dict[str, type[BaseModel]] = {
     "history": HistoryRecord,
     "backfills": BackfillStatus,
     "pause": Pause,
+    "retries": RetryPending,
 }
 
 
@@ -154,7 +156,8 @@ def test_every_status_field_survives_pruning_and_a_restart(
     # during an "outage" (an aggregated Missed record with slotCount); after: runs after manual
     # (upstreamThrough, trigger upstream); waits: slots waiting for manual (a queued slot's reason);
     # paused: one failed run pauses it (pause, consecutiveFailures) and a resume token
-    # (lastHandledResumeRequest) is used up.
+    # (lastHandledResumeRequest) is used up; retried: every run fails, each slot is retried (attempt,
+    # retryOf) and a due retry waits while the next slot's run is active (status.retries with a reason).
     bodies = [
         scheduled_job("queue", EVERY_4S, duration="6s", concurrencyPolicy="Queue", historyLimit=100, jitter="1s"),
         scheduled_job("forbid", EVERY_4S, duration="5s", exit_code=3, concurrencyPolicy="Forbid", historyLimit=100),
@@ -163,8 +166,17 @@ def test_every_status_field_survives_pruning_and_a_restart(
         scheduled_job("after", None, duration="1s", dependsOn=[{"name": "manual"}], historyLimit=100),
         scheduled_job("waits", EVERY_4S, dependsOn=[{"name": "manual"}], maxQueued=5, historyLimit=100),
         scheduled_job("paused", EVERY_4S, duration="0.5s", exit_code=1, pauseAfterFailures=1, historyLimit=100),
+        scheduled_job(
+            "retried",
+            EVERY_4S,
+            duration="3s",
+            exit_code=1,
+            concurrencyPolicy="Forbid",
+            retry={"limit": 1, "delay": "2s"},
+            historyLimit=100,
+        ),
     ]
-    bodies[-1]["metadata"]["annotations"] = {"punctual.dev/resume-requested-at": "2026-01-01T00:00:00.000000001Z"}
+    bodies[-2]["metadata"]["annotations"] = {"punctual.dev/resume-requested-at": "2026-01-01T00:00:00.000000001Z"}
     names = [b["metadata"]["name"] for b in bodies]
     for body in bodies:
         apply_in(real_server, namespace, body)
@@ -248,7 +260,12 @@ def test_every_status_field_survives_pruning_and_a_restart(
     # The handled run request was not acted on again, and no slot ran twice.
     assert [j["metadata"]["name"] for j in jobs_of(real_server, namespace, "manual")] == manual_jobs
     for name in names:
-        slots = slots_of(jobs_of(real_server, namespace, name))
+        # A slot's retries share its scheduled time: a slot and attempt never ran twice.
+        found = jobs_of(real_server, namespace, name)
+        slots = [
+            (s, (j["metadata"].get("annotations") or {}).get("punctual.dev/attempt"))
+            for s, j in zip(slots_of(found), found, strict=True)
+        ]
         assert len(slots) == len(set(slots)), (name, slots)
 
 

@@ -246,3 +246,32 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]
     assert "never fires" in bad.stderr
+
+
+def test_retry_reruns_a_failed_slot_after_delay_times_backoff(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_job(tmp_path, schedule="0 * * * *", retry={"limit": 3, "delay": "5m", "backoff": 2})
+    rows = simulate_json(
+        capsys,
+        path,
+        "--from",
+        "2026-01-05T10:00:00Z",
+        "--until",
+        "2026-01-05T11:30:00Z",
+        "--duration",
+        "1m",
+        "--fail",
+        "1,2,3",
+    )
+    table = [(r["slot"][11:16], r["trigger"], r.get("attempt"), (r["started"] or "")[11:16], r["result"]) for r in rows]
+    assert table == [
+        ("10:00", "schedule", None, "10:00", "Failed"),
+        ("10:00", "retry", 2, "10:06", "Failed"),  # 10:01 + 5m
+        ("10:00", "retry", 3, "10:17", "Failed"),  # 10:07 + 10m
+        ("10:00", "retry", 4, "10:38", "Succeeded"),  # 10:18 + 20m
+        ("11:00", "schedule", None, "11:00", "Succeeded"),
+    ]
+    assert main(["simulate", str(path), "--from", "2026-01-05T10:00:00Z", "--until", "2026-01-05T10:10:00Z",
+                 "--duration", "1m", "--fail", "1"]) == 0  # fmt: skip
+    assert "retry 2" in capsys.readouterr().out

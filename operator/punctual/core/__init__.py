@@ -9,6 +9,7 @@ The concepts, a module each:
 * :mod:`~punctual.core.policy`: the concurrency policy (offer, queue, replace, start);
 * :mod:`~punctual.core.conditions`: status conditions;
 * :mod:`~punctual.core.steps`: ``decide``, the numbered steps, and ``decide_invalid``;
+* :mod:`~punctual.core.retry`: ``spec.retry``, a failed run's slot retried after a delay;
 * :mod:`~punctual.core.failures`: Jobs the API refused, folded back into a decision;
 * :mod:`~punctual.core.backfill`: backfills, their slots, progress and dry runs;
   :mod:`~punctual.core.backfill_request` the request annotation's codec.

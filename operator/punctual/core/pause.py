@@ -32,8 +32,9 @@ def update_pause(work: Work, subject: Subject, status: ScheduledJobStatus) -> bo
     """Fold this decision's finished runs into the count, lift or begin a pause; True while paused."""
     failures = status.consecutiveFailures
     # A backfill's runs are their own lane (status.backfills counts their failures): they neither
-    # pause the schedule nor reset its count.
-    runs = [r for r in work.finished if r.trigger is not Trigger.BACKFILL]
+    # pause the schedule nor reset its count. A failed run whose slot gets a retry (spec.retry) is
+    # not the slot's outcome yet: the count is of slots, moved by each slot's last attempt.
+    runs = [r for r in work.finished if r.trigger is not Trigger.BACKFILL and r.job not in work.retrying]
     for record in sorted(runs, key=lambda r: (r.completionTime or r.scheduledTime, r.scheduledTime)):
         failures = failures + 1 if record.result is Result.FAILED else 0
     token = subject.resume_request

@@ -58,6 +58,8 @@ class Work:
     touched: dict[str, HistoryRecord] = field(default_factory=dict)
     finished: list[HistoryRecord] = field(default_factory=list)
     """Runs that ended (Succeeded or Failed) in this decision, for pauseAfterFailures."""
+    retrying: set[str] = field(default_factory=set)
+    """Failed runs of this decision whose slot gets a retry (spec.retry): their slot is not decided yet."""
     last_started_slot: datetime | None = None
     upstream_gate: Callable[[datetime], Gate] | None = None
     """With a schedule and dependsOn: whether a scheduled slot may start (see punctual.core.pipeline)."""
@@ -98,10 +100,30 @@ class Work:
         self.history[record.job] = record
         self.touched[record.job] = record
 
-    def record(self, *, job: str, slot: datetime, trigger: Trigger, result: Result, reason: str, message: str) -> None:
-        """Record a slot that will not run (Skipped, Missed, Dropped)."""
+    def record(
+        self,
+        *,
+        job: str,
+        slot: datetime,
+        trigger: Trigger,
+        result: Result,
+        reason: str,
+        message: str,
+        attempt: int | None = None,
+        retry_of: str | None = None,
+    ) -> None:
+        """Record a slot (or a slot's retry) that will not run (Skipped, Missed, Dropped)."""
         self.put(
-            HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=result, reason=reason, message=message)
+            HistoryRecord(
+                job=job,
+                scheduledTime=slot,
+                trigger=trigger,
+                result=result,
+                reason=reason,
+                message=message,
+                attempt=attempt,
+                retryOf=retry_of,
+            )
         )
         bump_counts(self.counts, result)
         kind: Literal["Normal", "Warning"] = "Normal" if result is Result.SKIPPED else "Warning"
@@ -111,17 +133,31 @@ class Work:
         deadline = starting_deadline(self.spec)
         return deadline is not None and self.now > due + deadline
 
-    def start(self, *, job: str, slot: datetime, trigger: Trigger) -> None:
+    def start(
+        self, *, job: str, slot: datetime, trigger: Trigger, attempt: int | None = None, retry_of: str | None = None
+    ) -> None:
         """Start a run, or adopt its Job when one with the derived name exists already."""
         if trigger not in (Trigger.MANUAL, Trigger.BACKFILL):
             self.last_started_slot = max(slot, self.last_started_slot or slot)
         if job in self.existing:
             return  # created before a crash or by an earlier decision: it is ours, never duplicate it
         self.existing.add(job)
-        manifest = build_job(self.subject.owner, self.spec, job_name=job, slot=slot, trigger=trigger)
+        manifest = build_job(
+            self.subject.owner, self.spec, job_name=job, slot=slot, trigger=trigger, attempt=attempt, retry_of=retry_of
+        )
         self.creates.append(CreateJob(name=job, slot=slot, trigger=trigger, manifest=manifest))
         self.active[job] = ActiveRun(name=job, scheduledTime=slot, trigger=trigger, startTime=self.now)
-        self.put(HistoryRecord(job=job, scheduledTime=slot, trigger=trigger, result=Result.RUNNING, startTime=self.now))
+        self.put(
+            HistoryRecord(
+                job=job,
+                scheduledTime=slot,
+                trigger=trigger,
+                result=Result.RUNNING,
+                startTime=self.now,
+                attempt=attempt,
+                retryOf=retry_of,
+            )
+        )
         bump_counts(self.counts, Result.RUNNING)  # "Running" counts runs started
         self.events.append(
             Event("Normal", "RunStarted", f"Started Job {job} for {format_time(slot)} ({trigger.value})", job=job)
@@ -143,6 +179,8 @@ class Work:
                 message=f"replaced by {by} (concurrencyPolicy Replace)",
                 image=previous.image if previous else None,
                 imageID=previous.imageID if previous else None,
+                attempt=previous.attempt if previous else None,
+                retryOf=previous.retryOf if previous else None,
             )
             self.put(replaced)
             bump_counts(self.counts, Result.REPLACED)

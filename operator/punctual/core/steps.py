@@ -23,6 +23,7 @@ from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, f
 from punctual.core.pause import paused_message, update_pause
 from punctual.core.pipeline import Upstreams, depends_on_window
 from punctual.core.policy import Work
+from punctual.core.retry import plan_retries, retry_wakes, run_retries
 from punctual.core.slots import SOON, due_slots
 from punctual.core.spec import Subject, build_schedule, schedule_fingerprint, starting_deadline
 from punctual.history import trim
@@ -112,6 +113,9 @@ def decide(
     # 3. Queued slots whose run ended start now (or expire). Not under Replace: a slot due now would
     # replace the head in this very decision (a Job created and deleted at once, its slot lost as
     # Replaced); the head starts in step 6 instead when nothing runs then.
+    # 1a. Retries (punctual.core.retry): a failed run's slot with retries left gets one, planned
+    # before the pause count, which counts slots, not attempts.
+    retries = plan_retries(work, new.retries, known={r.job for r in status.history}, jobs=jobs)
     # 1b. Pause after failures: this decision's finished runs move the count; a pause begins or lifts.
     paused = update_pause(work, subject, new)
     work.drain_queue(start=subject.spec.concurrencyPolicy is not ConcurrencyPolicy.REPLACE and not paused)
@@ -137,6 +141,9 @@ def decide(
         work.offer(job=manual_job_name(subject.name, token), slot=now, due=now, trigger=Trigger.MANUAL)
         new.lastHandledRunRequest = token
     work.drain_queue(start=not paused)
+    # 6a. Due retries, through the concurrency policy; they wait while suspended or paused.
+    hold = "Suspended" if subject.spec.suspend else ("Paused" if paused else None)
+    new.retries = run_retries(work, retries, hold=hold)
     # 6b. Backfills (punctual.core.backfill): their own lane, at most `parallel` runs each, never
     # through the concurrency policy; also while suspended, as manual runs.
     backfill_wake = advance_backfills(
@@ -224,6 +231,7 @@ def decide(
     deadline = starting_deadline(subject.spec)
     if deadline is not None:
         wakes += [(q.dueTime or q.scheduledTime) + deadline + timedelta(milliseconds=1) for q in work.queue]
+    wakes += retry_wakes(new.retries, work=work)
     seen = {j.name for j in jobs}
     wakes += [
         (r.startTime or r.scheduledTime) + JOB_VANISHED_GRACE

@@ -31,7 +31,7 @@ __all__ = [
     "Trigger",
 ]
 
-Trigger = Literal["schedule", "catchup", "manual", "backfill", "upstream"]
+Trigger = Literal["schedule", "catchup", "manual", "backfill", "upstream", "retry"]
 Result = Literal["Succeeded", "Failed", "Replaced"]
 SlotOutcome = Literal["Skipped", "Missed", "Dropped", "Replaced"]
 

@@ -37,8 +37,8 @@ def observe(
         if create.name in done.failed:
             continue
         # A manual run has no slot to be late for, a backfill's slot is in the past by design, an
-        # upstream-triggered run waited for its upstreams.
-        off_schedule = create.trigger in (Trigger.MANUAL, Trigger.BACKFILL, Trigger.UPSTREAM)
+        # upstream-triggered run waited for its upstreams, a retry for its delay.
+        off_schedule = create.trigger in (Trigger.MANUAL, Trigger.BACKFILL, Trigger.UPSTREAM, Trigger.RETRY)
         lag = None if off_schedule else (now - create.slot).total_seconds()
         m.run_started(ns, name, trigger=create.trigger.value, lag_seconds=lag)
     for rec in decision.records:
