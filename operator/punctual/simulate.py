@@ -296,11 +296,7 @@ class Pipeline:
             if not upcoming:
                 break
             t = min(upcoming)
-        rows = [
-            Row(**{**r.__dict__, "scheduledjob": m.subject.name})
-            for m in self.members
-            for r in m.rows()
-        ]
+        rows = [Row(**{**r.__dict__, "scheduledjob": m.subject.name}) for m in self.members for r in m.rows()]
         rows.sort(key=lambda r: (r.slot, r.started or r.slot, self._order.index(self._by_name(r.scheduledjob)), r.job))
         return [Row(**{**r.__dict__, "number": i}) for i, r in enumerate(rows, start=1)]
 

@@ -65,5 +65,3 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
         key_path=cfg.key_file or None,
         default_namespace=namespace,
     )
-
-

@@ -245,4 +245,3 @@ class MetricFamilies:
             self.oldest_active_start,
             self.suspended,
         )
-
