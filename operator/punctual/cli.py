@@ -180,9 +180,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_crd(args: argparse.Namespace) -> int:
-    from punctual.crd import crd_yaml
+    from punctual.crd import calendar_crd_yaml, crd_yaml
 
-    sys.stdout.write(crd_yaml())
+    sys.stdout.write(calendar_crd_yaml() if args.calendar else crd_yaml())
     return 0
 
 
@@ -259,6 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_cmd_simulate)
 
     crd = command("crd", "print the ScheduledJob CustomResourceDefinition")
+    crd.add_argument("--calendar", action="store_true", help="print the Calendar CRD instead")
     crd.set_defaults(func=_cmd_crd)
 
     sandbox = sub.add_parser(
