@@ -142,10 +142,13 @@ def run_sandbox(args: argparse.Namespace) -> int:
             emulator.install_crd(calendar_crd_manifest())
             emulator.write_kubeconfig(kubeconfig)
             names = []
-            for doc in docs:
+            # Calendars first (a ScheduledJob naming one would see it missing meanwhile); the banner
+            # names the ScheduledJobs only.
+            for doc in sorted(docs, key=lambda d: d.get("kind") != "Calendar"):
                 doc.setdefault("metadata", {}).setdefault("namespace", "default")
                 created = emulator.create(doc)
-                names.append(str(created["metadata"]["name"]))
+                if doc.get("kind") != "Calendar":
+                    names.append(str(created["metadata"]["name"]))
             operator = Operator(settings, credentials=Credentials(server=emulator.url))
             failure: list[BaseException] = []
 

@@ -29,6 +29,7 @@ from punctual.core import (
     encode_request,
     subject_from_body,
 )
+from punctual.core.exclusions import Calendars
 from punctual.core.pipeline import Upstreams, UpstreamView, view_of_status
 from punctual.world import SimJob, World
 
@@ -102,6 +103,8 @@ class Simulation:
     backfill_at: datetime | None = None
     backfill_parallel: int = 1
     default_time_zone: str = "UTC"
+    calendars: Calendars | None = None
+    """The Calendars given beside it (name -> rules), as the operator's Calendar watch holds them."""
     decisions: list[tuple[datetime, Decision]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -206,6 +209,7 @@ class Simulation:
             now=t,
             default_time_zone=self.default_time_zone,
             upstreams=upstreams,
+            calendars=self.calendars,
         )
         self.decisions.append((t, decision))
         self._apply(t, decision)
