@@ -218,7 +218,7 @@ def history_table(
 
 def next_table(slots: Sequence[Slot], *, now: datetime, wide: bool = False) -> str:
     """``kubectl sj next``: SLOT in the job's zone, START = slot + jitter, IN relative to ``now``;
-    ``wide`` adds NOTE: why an excluded slot will not run (empty for one that runs)."""
+    ``wide`` adds NOTE: why an excluded slot will not run ("-" for one that runs)."""
     rows = []
     for s in slots:
         slot = s.slot.astimezone(s.zone)
@@ -228,7 +228,7 @@ def next_table(slots: Sequence[Slot], *, now: datetime, wide: bool = False) -> s
             "-" if s.excluded else start.isoformat(timespec="milliseconds" if start.microsecond else "seconds"),
             relative(s.start, now=now),
         ]
-        rows.append([*row, s.excluded or ""] if wide else row)
+        rows.append([*row, s.excluded or "-"] if wide else row)
     return render_table(["SLOT", "START", "IN", "NOTE"] if wide else ["SLOT", "START", "IN"], rows)
 
 
