@@ -89,12 +89,8 @@ def _make(i: int, rng: random.Random) -> _Object:
         raw["timeZone"] = zone
     name = f"sj-{i:06d}"
     subject = Subject(
-        namespace=f"ns-{i % 50}",
-        name=name,
-        uid=f"uid-{i}",
-        creation=EPOCH - timedelta(days=30),
-        spec=parse_spec(raw),
-        generation=1,
+        namespace=f"ns-{i % 50}", name=name, uid=f"uid-{i}", creation=EPOCH - timedelta(days=30),
+        spec=parse_spec(raw), generation=1,
     )
     schedule = build_schedule(subject)
     # A moment in the coming week, then this object's two slots around it: the previous one ran and
@@ -106,13 +102,8 @@ def _make(i: int, rng: random.Random) -> _Object:
     assert slot is not None
     seconds = schedule.has_seconds
     previous = ObservedJob(
-        name=slot_job_name(name, prev, seconds=seconds),
-        scheduled_time=prev,
-        trigger=Trigger.SCHEDULE,
-        phase=JobPhase.SUCCEEDED,
-        created=prev,
-        start_time=prev,
-        completion_time=prev + timedelta(milliseconds=500),
+        name=slot_job_name(name, prev, seconds=seconds), scheduled_time=prev, trigger=Trigger.SCHEDULE,
+        phase=JobPhase.SUCCEEDED, created=prev, start_time=prev, completion_time=prev + timedelta(milliseconds=500),
     )
     # The status after the previous slot started (its Job has finished since: this wake-up folds it in).
     status = ScheduledJobStatus(scheduledThrough=prev, lastScheduleTime=prev, nextScheduleTime=slot)

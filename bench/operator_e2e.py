@@ -184,9 +184,8 @@ async def _watch_jobs(session: aiohttp.ClientSession, url: str, seen: Seen) -> N
         params = {"watch": "true", "timeoutSeconds": "600"}
         if rv:
             params["resourceVersion"] = rv
-        async with session.get(
-            f"{url}/apis/batch/v1/namespaces/{NS}/jobs", params=params, timeout=aiohttp.ClientTimeout(total=None)
-        ) as resp:
+        async with session.get(f"{url}/apis/batch/v1/namespaces/{NS}/jobs", params=params,
+                               timeout=aiohttp.ClientTimeout(total=None)) as resp:
             async for line in resp.content:
                 arrived = time.time()
                 event = json.loads(line)
@@ -217,15 +216,8 @@ async def _sleep_until(moment: datetime) -> None:
 
 
 async def run(
-    *,
-    count: int,
-    schedule: str,
-    window: float,
-    design: str = "punctual",
-    settle: float = 5.0,
-    concurrency: int = 8,
-    log_dir: Path | None = None,
-    profile: Path | None = None,
+    *, count: int, schedule: str, window: float, design: str = "punctual", settle: float = 5.0,
+    concurrency: int = 8, log_dir: Path | None = None, profile: Path | None = None,
     extra_env: dict[str, str] | None = None,
     shards: int = 1,
 ) -> Result:
@@ -238,20 +230,9 @@ async def run(
     python = sys.executable
     stack = contextlib.ExitStack()
     emu = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "kube_emulator.emulator",
-            "--port",
-            "0",
-            "--kubeconfig-out",
-            str(kubeconfig),
-            "--jobs",
-            "--job-duration",
-            "1s",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=stack.enter_context(open(log_dir / "emulator.log", "wb")),  # noqa: SIM115
+        [python, "-m", "kube_emulator.emulator", "--port", "0", "--kubeconfig-out", str(kubeconfig),
+         "--jobs", "--job-duration", "1s"],
+        stdout=subprocess.PIPE, stderr=stack.enter_context(open(log_dir / "emulator.log", "wb")),  # noqa: SIM115
     )
     ops: list[subprocess.Popen[bytes]] = []
     watcher: asyncio.Task[None] | None = None
@@ -271,18 +252,11 @@ async def run(
 
             ports = [_free_port() for _ in range(shards)]
             port = ports[0]
-            env = {
-                **os.environ,
-                "PUNCTUAL_KUBECONFIG": str(kubeconfig),
-                "PUNCTUAL_METRICS_PORT": str(port),
-                "PUNCTUAL_METRICS_HOST": "127.0.0.1",
-                "PUNCTUAL_WATCH_TIMEOUT": "60",
-                "PUNCTUAL_LOG_LEVEL": "WARNING",
-                "KUBECONFIG": str(kubeconfig),
-                "NAIVE_METRICS_PORT": str(port),
-                "NAIVE_SERVER": url,
-                **(extra_env or {}),
-            }
+            env = {**os.environ, "PUNCTUAL_KUBECONFIG": str(kubeconfig), "PUNCTUAL_METRICS_PORT": str(port),
+                   "PUNCTUAL_METRICS_HOST": "127.0.0.1", "PUNCTUAL_WATCH_TIMEOUT": "60",
+                   "PUNCTUAL_LOG_LEVEL": "WARNING",
+                   "KUBECONFIG": str(kubeconfig), "NAIVE_METRICS_PORT": str(port), "NAIVE_SERVER": url,
+                   **(extra_env or {})}
             if design == "punctual":
                 punctual = shutil.which("punctual", path=str(Path(python).parent)) or "punctual"
                 cmd = [punctual, "run"]
@@ -298,12 +272,8 @@ async def run(
             for k in range(shards):  # --shards: one operator process per shard, each on its own port
                 shard_env = env
                 if shards > 1:
-                    shard_env = {
-                        **env,
-                        "PUNCTUAL_SHARDS": str(shards),
-                        "PUNCTUAL_SHARD": str(k),
-                        "PUNCTUAL_METRICS_PORT": str(ports[k]),
-                    }
+                    shard_env = {**env, "PUNCTUAL_SHARDS": str(shards), "PUNCTUAL_SHARD": str(k),
+                                 "PUNCTUAL_METRICS_PORT": str(ports[k])}
                 log_name = "operator.log" if shards == 1 else f"operator-{k}.log"
                 op_log = stack.enter_context(open(log_dir / log_name, "wb"))  # noqa: SIM115
                 ops.append(subprocess.Popen(cmd, env=shard_env, stdout=subprocess.DEVNULL, stderr=op_log))
@@ -342,23 +312,9 @@ async def run(
             if profile is not None:  # sample the operator over the window (collapsed stacks, for flame graphs)
                 spy_bin = shutil.which("py-spy", path=str(Path(python).parent)) or "py-spy"
                 spy = subprocess.Popen(
-                    [
-                        spy_bin,
-                        "record",
-                        "--pid",
-                        str(pid),
-                        "--format",
-                        "raw",
-                        "--rate",
-                        "100",
-                        "--nonblocking",
-                        "--duration",
-                        str(int((end - datetime.now(UTC)).total_seconds())),
-                        "--output",
-                        str(profile),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    [spy_bin, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking",
+                     "--duration", str(int((end - datetime.now(UTC)).total_seconds())), "--output", str(profile)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )
             await _sleep_until(end)
             cpu_op1, cpu_emu1 = sum(_cpu(p) for p in pids), _cpu(emu.pid)
@@ -453,7 +409,6 @@ def ratios(results: list[Result]) -> str:
     base = results[0]
     lines = []
     for other in results[1:]:
-
         def per_run(r: Result, value: float) -> float:
             return value / max(r.jobs, 1)
 
@@ -479,33 +434,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schedule", default="* * * * *", help="every ScheduledJob's schedule")
     parser.add_argument("--seconds", action="store_true", help="shorthand for --schedule '*/10 * * * * *'")
     parser.add_argument("--window", type=float, default=None, help="seconds measured (default 120, 60 with seconds)")
-    parser.add_argument(
-        "--design",
-        default="punctual",
-        help="punctual, naive or floor; a comma-separated list runs each in turn (same sizes) "
-        "and prints their ratios to the first",
-    )
-    parser.add_argument(
-        "--shards",
-        type=int,
-        default=1,
-        help="run the punctual design as this many operator processes (PUNCTUAL_SHARDS)",
-    )
+    parser.add_argument("--design", default="punctual",
+                        help="punctual, naive or floor; a comma-separated list runs each in turn (same sizes) "
+                             "and prints their ratios to the first")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="run the punctual design as this many operator processes (PUNCTUAL_SHARDS)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after readiness before the window")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra environment for the operator, e.g. PUNCTUAL_EVENT_BURST=0 (repeatable)",
-    )
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the operator, e.g. PUNCTUAL_EVENT_BURST=0 (repeatable)")
     parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs in this directory")
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        default=None,
-        help="run the operator under py-spy and write its collapsed stacks here (needs py-spy)",
-    )
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the operator under py-spy and write its collapsed stacks here (needs py-spy)")
     args = parser.parse_args(argv)
     designs = [d.strip() for d in args.design.split(",") if d.strip()]
     unknown = [d for d in designs if d not in ("punctual", "naive", "floor")]
@@ -524,26 +463,13 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = args.logs / design if args.logs else None
         if log_dir:
             log_dir.mkdir(parents=True, exist_ok=True)
-        results.append(
-            asyncio.run(
-                run(
-                    count=args.count,
-                    schedule=schedule,
-                    window=window,
-                    design=design,
-                    settle=args.settle,
-                    log_dir=log_dir,
-                    profile=args.profile if design == "punctual" else None,
-                    extra_env=extra_env,
-                    shards=args.shards if design == "punctual" else 1,
-                )
-            )
-        )
-        print(
-            f"{design}: {results[-1].jobs} Jobs; lag samples: {len(results[-1].lag_watch)}; "
-            f"mean {statistics.fmean(results[-1].lag_watch or [0]):.3f} s",
-            file=sys.stderr,
-        )
+        results.append(asyncio.run(
+            run(count=args.count, schedule=schedule, window=window, design=design, settle=args.settle,
+                log_dir=log_dir, profile=args.profile if design == "punctual" else None, extra_env=extra_env,
+                shards=args.shards if design == "punctual" else 1)
+        ))
+        print(f"{design}: {results[-1].jobs} Jobs; lag samples: {len(results[-1].lag_watch)}; "
+              f"mean {statistics.fmean(results[-1].lag_watch or [0]):.3f} s", file=sys.stderr)
     print(table(results))
     if len(results) > 1:
         print(ratios(results))

@@ -129,7 +129,9 @@ def stream_logs(
         out.flush()
 
 
-def _await_record(cluster: Cluster, namespace: str, name: str, job: str, *, sleep: Callable[[float], None]) -> None:
+def _await_record(
+    cluster: Cluster, namespace: str, name: str, job: str, *, sleep: Callable[[float], None]
+) -> None:
     """Poll (at most RECORD_GRACE s) until the operator's history has the finished run. The Job's own
     outcome is what ``--wait`` reports either way; an operator that is down only costs the wait."""
     for _ in range(int(RECORD_GRACE / POLL_INTERVAL)):

@@ -53,15 +53,7 @@ def _cells(out: str) -> list[dict[str, str]]:
 
 def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
     out = _run(
-        "bench/operator_e2e.py",
-        "--count",
-        "20",
-        "--schedule",
-        "*/2 * * * * *",
-        "--window",
-        "8",
-        "--settle",
-        "3",
+        "bench/operator_e2e.py", "--count", "20", "--schedule", "*/2 * * * * *", "--window", "8", "--settle", "3",
         timeout=50,
     )
     (cell,) = _cells(out)
@@ -80,22 +72,8 @@ def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None
     # Punctual as two shard processes with its Normal-Event burst at 0, and the floor (Job creates
     # alone): both rows, then the ratio table against the first design.
     out = _run(
-        "bench/operator_e2e.py",
-        "--design",
-        "punctual,floor",
-        "--count",
-        "20",
-        "--schedule",
-        "*/2 * * * * *",
-        "--window",
-        "6",
-        "--settle",
-        "2",
-        "--env",
-        "PUNCTUAL_EVENT_BURST=0",
-        "--shards",
-        "2",
-        timeout=100,
+        "bench/operator_e2e.py", "--design", "punctual,floor", "--count", "20", "--schedule", "*/2 * * * * *",
+        "--window", "6", "--settle", "2", "--env", "PUNCTUAL_EVENT_BURST=0", "--shards", "2", timeout=100,
     )
     punctual, floor = _cells(out)
     assert (punctual["design"], floor["design"]) == ("punctual (2 shards)", "floor")

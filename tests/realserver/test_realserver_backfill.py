@@ -76,7 +76,6 @@ def test_backfill_wait_runs_each_slot_once_through_the_job_controller(
         "requestedAt": entry["requestedAt"],
         "finishedAt": entry["finishedAt"],
     }
-
     def succeeded() -> list[dict[str, object]] | None:
         found = [r for r in history(real_server, namespace, "report") if r["trigger"] == "backfill"]
         return found if len(found) == 3 and all(r["result"] == "Succeeded" for r in found) else None

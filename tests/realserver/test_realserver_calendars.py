@@ -6,6 +6,7 @@ twin is tests/integration/test_calendars.py."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from punctual_realserver import RealServer
 from punctual_testing import wait_for
@@ -16,6 +17,7 @@ from realserver_support import (
     events_of,
     history,
     jobs_of,
+    kubectl_sj,
     parse_time,
     scheduled_job,
     slots_of,
@@ -72,6 +74,14 @@ def test_a_missing_calendar_runs_nothing_then_its_rules_exclude_their_slots(
     assert (condition(real_server, namespace, "office", "CalendarsValid") or {}).get("status") == "True"
     listed = real_server.kubectl("get", "cal", "-n", namespace, "-o", "name")
     assert listed.stdout.split() == ["calendar.punctual.dev/quiet"]
+    # kubectl sj next looks past the excluded slots; -o wide lists them, and why.
+    upcoming = kubectl_sj(real_server, "next", "office", "-n", namespace, "--count", "3", "-o", "json")
+    assert upcoming.returncode == 0, upcoming.stderr
+    assert all(datetime.fromisoformat(r["slot"]).second % 4 == 2 for r in json.loads(upcoming.stdout))
+    wide = kubectl_sj(real_server, "next", "office", "-n", namespace, "--count", "2", "-o", "wide")
+    assert wide.returncode == 0, wide.stderr
+    assert wide.stdout.splitlines()[0].split() == ["SLOT", "START", "IN", "NOTE"]
+    assert 'excluded by calendar quiet "*/4 * * * * *"' in wide.stdout
 
 
 def test_the_api_server_refuses_a_rule_that_is_no_date_range_or_cron(real_server: RealServer, namespace: str) -> None:

@@ -117,15 +117,8 @@ def test_a_shard_keeps_only_its_own_scheduledjobs_jobs_and_pods() -> None:
 def test_the_metrics_cap_setting_reaches_the_metrics() -> None:
     op = Operator(Settings(metrics_max_objects=1))
     state: dict[str, Any] = dict(
-        active=1,
-        queued=0,
-        next_run=None,
-        interval_seconds=60.0,
-        budget_seconds=None,
-        oldest_active_start=None,
-        suspended=False,
-        last_success=None,
-        last_failure=None,
+        active=1, queued=0, next_run=None, interval_seconds=60.0, budget_seconds=None,
+        oldest_active_start=None, suspended=False, last_success=None, last_failure=None,
     )
     op.metrics.set_state("default", "a", **state)
     op.metrics.set_state("default", "b", **state)  # past the cap: counted, not exposed

@@ -217,12 +217,7 @@ _CONTAINER_STATUS = st.fixed_dictionaries(
     ),
 )
 def test_the_slim_copies_the_cache_keeps_read_the_same(
-    trigger: Trigger,
-    start: str | None,
-    completion: str | None,
-    conditions: list,
-    deleting: bool,
-    pods: list,  # type: ignore[type-arg]
+    trigger: Trigger, start: str | None, completion: str | None, conditions: list, deleting: bool, pods: list  # type: ignore[type-arg]
 ) -> None:
     """The operator caches slim_job/slim_pod copies: observe_job must not see a difference."""
     job = manifest(trigger)

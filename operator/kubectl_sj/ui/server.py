@@ -172,7 +172,7 @@ class _Pages:
         sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
         now = self.clock()
         rows = views.history_rows(sj, now=now)
-        bars, longest = views.duration_bars(rows[:60])
+        bars, longest = views.duration_bars(rows[: 60])
         events, events_error = await self.optional(self.cluster.list_events, namespace, involved_uid=sj.uid)
         outcome = None
         token = request.query.get("run")
@@ -246,7 +246,9 @@ class _Pages:
                 log, log_error = await self.optional(self._log_text, namespace, pod_name)
             elif log_error is None:
                 log_error = "the Job has no pods (yet, or any more)"
-        running = (record is not None and record.result == "Running") or (job is not None and not _job_finished(job))
+        running = (record is not None and record.result == "Running") or (
+            job is not None and not _job_finished(job)
+        )
         manifest = _yaml(job) if job is not None else None
         return self.render(
             "run.html",

@@ -65,3 +65,5 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
         key_path=cfg.key_file or None,
         default_namespace=namespace,
     )
+
+

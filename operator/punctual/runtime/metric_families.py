@@ -245,3 +245,4 @@ class MetricFamilies:
             self.oldest_active_start,
             self.suspended,
         )
+
