@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--count", type=int, default=10, help="how many slots (also -n N with a number)")
     p.add_argument("--from", dest="from_", metavar="TIME", help="start after this time (RFC 3339 or local)")
-    p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format")
+    p.add_argument(
+        "-o", "--output", choices=["json", "yaml", "wide"], help="output format (wide: also excluded slots, and why)"
+    )
 
     p = verb("tree", "Show a ScheduledJob's pipeline (spec.dependsOn): upstreams and downstreams, with last results.")
     p.add_argument("name")

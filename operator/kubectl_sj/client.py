@@ -224,6 +224,25 @@ class Cluster:
         )
         return ScheduledJob.from_body(body)
 
+    def list_calendars(self, namespace: str) -> dict[str, list[str] | None]:
+        """The Calendars of ``namespace``: name -> spec.exclude (None: unreadable); {} without the Calendar CRD."""
+        try:
+            body = self._json(
+                Request("list", "calendars.punctual.dev", namespace),
+                "GET",
+                _path(f"{GROUP}/{VERSION}", namespace, "calendars"),
+            )
+        except PluginError as exc:
+            if "(NotFound)" in exc.message:
+                return {}
+            raise
+        out: dict[str, list[str] | None] = {}
+        for item in body.get("items") or []:
+            rules = (item.get("spec") or {}).get("exclude", [])
+            ok = isinstance(rules, list) and all(isinstance(r, str) for r in rules)
+            out[str((item.get("metadata") or {}).get("name") or "")] = list(rules) if ok else None
+        return out
+
     # -- Jobs, Pods, CronJobs ------------------------------------------------------------------------
 
     def get_job(self, namespace: str, name: str) -> Job | None:

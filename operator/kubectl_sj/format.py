@@ -251,20 +251,20 @@ def history_table(
     return render_table(headers, rows)
 
 
-def next_table(slots: Sequence[Slot], *, now: datetime) -> str:
-    """``kubectl sj next``: SLOT in the job's zone, START = slot + jitter, IN relative to ``now``."""
+def next_table(slots: Sequence[Slot], *, now: datetime, wide: bool = False) -> str:
+    """``kubectl sj next``: SLOT in the job's zone, START = slot + jitter, IN relative to ``now``;
+    ``wide`` adds NOTE: why an excluded slot will not run ("-" for one that runs)."""
     rows = []
     for s in slots:
         slot = s.slot.astimezone(s.zone)
         start = s.start.astimezone(s.zone)
-        rows.append(
-            [
-                slot.isoformat(timespec="seconds"),
-                start.isoformat(timespec="milliseconds" if start.microsecond else "seconds"),
-                relative(s.start, now=now),
-            ]
-        )
-    return render_table(["SLOT", "START", "IN"], rows)
+        row = [
+            slot.isoformat(timespec="seconds"),
+            "-" if s.excluded else start.isoformat(timespec="milliseconds" if start.microsecond else "seconds"),
+            relative(s.start, now=now),
+        ]
+        rows.append([*row, s.excluded or "-"] if wide else row)
+    return render_table(["SLOT", "START", "IN", "NOTE"] if wide else ["SLOT", "START", "IN"], rows)
 
 
 def list_document(items: Sequence[Mapping[str, object]]) -> RawBody:

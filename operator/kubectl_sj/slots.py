@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from kubectl_sj.objects import ScheduledJob, default_time_zone
 from punctual.core import SpecError, build_schedule
+from punctual.core.exclusions import LOOKAHEAD, Calendars, RuleError, exclusions_of
 from punctual.durations import DurationError, parse_duration
 from punctual.schedule import ScheduleError, jitter_offset, load_zone
 
@@ -31,14 +32,22 @@ class Slot:
     slot: datetime
     start: datetime
     zone: ZoneInfo
+    excluded: str | None = None
+    """Why the slot will not run (an exclusion rule, a missing Calendar), as the operator records it."""
 
     @property
     def jitter(self) -> timedelta:
         return self.start - self.slot
 
 
-def next_slots(sj: ScheduledJob, *, after: datetime, count: int) -> list[Slot]:
-    """The first ``count`` slots strictly after ``after`` (fewer if the schedule ends)."""
+def next_slots(
+    sj: ScheduledJob, *, after: datetime, count: int, calendars: Calendars | None = None, excluded: bool = False
+) -> list[Slot]:
+    """The first ``count`` slots strictly after ``after`` that will run (fewer if the schedule ends).
+
+    With spec.exclude or spec.calendars (``calendars``: the namespace's Calendars), excluded slots
+    are looked past as the operator does; ``excluded`` lists them too, each saying why.
+    """
     subject = sj.subject()
     if subject is None or sj.spec is None:
         raise SlotError(f"invalid spec: {sj.spec_error}")
@@ -48,17 +57,34 @@ def next_slots(sj: ScheduledJob, *, after: datetime, count: int) -> list[Slot]:
     try:
         schedule = build_schedule(subject, default_time_zone=default_time_zone())
         limit = parse_duration(sj.spec.jitter) if sj.spec.jitter else timedelta(0)
+        exclusions = exclusions_of(sj.spec, calendars) if sj.spec.exclude or sj.spec.calendars else None
     except (SpecError, DurationError) as exc:
         raise SlotError(str(exc)) from exc
+    except RuleError as exc:
+        raise SlotError(f"spec.exclude: {exc}") from exc
+    if exclusions is not None and exclusions.problem is not None and not excluded:
+        return []  # no slot runs while a Calendar is missing or invalid
     out: list[Slot] = []
     cursor = after
-    while len(out) < count:
+    looked = 0
+    while sum(1 for s in out if s.excluded is None) < count and looked < count + LOOKAHEAD:
         nxt = schedule.next_after(cursor)
         if nxt is None:
             break
-        out.append(Slot(slot=nxt, start=nxt + jitter_offset(subject.key, nxt, limit), zone=schedule.zone))
+        looked += 1
         cursor = nxt
+        verdict = exclusions.verdict(nxt, schedule.zone) if exclusions is not None else None
+        if verdict is not None and not excluded:
+            continue
+        why = _why(*verdict) if verdict is not None else None
+        out.append(Slot(slot=nxt, start=nxt + jitter_offset(subject.key, nxt, limit), zone=schedule.zone, excluded=why))
     return out
+
+
+def _why(reason: str, message: str) -> str:
+    """The operator's record message without its leading "slot TIME" (the row shows the slot)."""
+    rest = message.split(" ", 2)[-1]
+    return rest if reason == "Excluded" else f"{reason}: {rest.removeprefix('not run: ')}"
 
 
 def parse_from(text: str, *, zone: str) -> datetime:

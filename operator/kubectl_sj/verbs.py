@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -148,7 +148,10 @@ class _App:
         sj = self.fetch(a.name)
         try:
             after = parse_from(a.from_, zone=sj.time_zone) if a.from_ else self.now
-            slots = next_slots(sj, after=after, count=a.count)
+            wide = a.output == "wide"
+            uses = sj.spec is not None and bool(sj.spec.calendars)
+            calendars = self.cluster.list_calendars(sj.namespace) if uses else None
+            slots = next_slots(sj, after=after, count=a.count, calendars=calendars, excluded=wide)
         except SlotError as exc:
             raise PluginError(f"error: {TYPE_NAME}/{sj.name}: {exc}") from None
         if a.output in ("json", "yaml"):
@@ -162,9 +165,9 @@ class _App:
             ]
             self.out.write(format.dump(rows, a.output))
         elif not slots:
-            self.err.write(f"{TYPE_NAME}/{sj.name} {_no_slot(sj, self.now)}.\n")
+            self.err.write(f"{TYPE_NAME}/{sj.name} {_no_slot(sj, self.now, calendars)}.\n")
         else:
-            self.out.write(format.next_table(slots, now=self.now))
+            self.out.write(format.next_table(slots, now=self.now, wide=wide))
         return 0
 
     def tree(self) -> int:
@@ -402,9 +405,15 @@ def _read_manifests(filename: str) -> list[dict[str, Any]]:
     return cronjobs
 
 
-def _no_slot(sj: ScheduledJob, now: datetime) -> str:
-    """Why ``next`` lists nothing: the window (spec.notAfter) or nothing within five years."""
+def _no_slot(sj: ScheduledJob, now: datetime, calendars: Mapping[str, Sequence[str] | None] | None = None) -> str:
+    """Why ``next`` lists nothing: a missing Calendar, the window (spec.notAfter) or nothing within five years."""
     from punctual.api import format_time, parse_time
+    from punctual.core.exclusions import exclusions_of
+
+    if sj.spec is not None and sj.spec.calendars:
+        problem = exclusions_of(sj.spec.model_copy(update={"exclude": None}), calendars).problem
+        if problem is not None:
+            return f"runs no slot: {problem[1].replace(': no scheduled slot runs', ' (no scheduled slot runs')})"
 
     not_after = sj.raw_spec.get("notAfter")
     try:

@@ -24,6 +24,11 @@ from punctual.durations import DurationError, parse_duration
 
 __all__ = [
     "API_VERSION",
+    "CALENDAR_KIND",
+    "CALENDAR_PLURAL",
+    "CALENDAR_SHORT_NAMES",
+    "CALENDAR_SINGULAR",
+    "EXCLUSION_PATTERN",
     "GROUP",
     "KIND",
     "PLURAL",
@@ -33,6 +38,7 @@ __all__ = [
     "ActiveRun",
     "BackfillState",
     "BackfillStatus",
+    "CalendarSpec",
     "CatchUpPolicy",
     "ConcurrencyPolicy",
     "Condition",
@@ -62,6 +68,22 @@ KIND = "ScheduledJob"
 PLURAL = "scheduledjobs"
 SINGULAR = "scheduledjob"
 SHORT_NAMES = ("sj",)
+CALENDAR_KIND = "Calendar"
+CALENDAR_PLURAL = "calendars"
+CALENDAR_SINGULAR = "calendar"
+CALENDAR_SHORT_NAMES = ("cal",)
+
+EXCLUSION_PATTERN = r"^(\d{4}-\d{2}-\d{2}(\.\.\d{4}-\d{2}-\d{2})?|@[a-z]+|\S+(\s+\S+){4,5})$"
+"""What the CRD schema admits as an exclusion rule (a date, a date range, a macro or a 5- or 6-field
+cron expression); :mod:`punctual.core.exclusions` checks the rest (real dates, ranges in order, the
+cron fields) with a clear message."""
+
+_EXCLUSION_TEXT = (
+    "Rules in the schedule's time zone: a date (2026-12-25: the whole day), an inclusive date range "
+    "(2026-12-24..2026-12-26) or a cron expression (* * 25 12 *: every minute it matches). A slot that "
+    "matches a rule is recorded Skipped (reason Excluded) and not run."
+)
+_ExclusionRule = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": EXCLUSION_PATTERN})]
 
 
 def format_time(value: datetime) -> str:
@@ -342,6 +364,17 @@ class ScheduledJobSpec(_Model):
         ),
     )
 
+    exclude: list[_ExclusionRule] | None = Field(default=None, max_length=500, description=_EXCLUSION_TEXT)
+    calendars: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        default=None,
+        max_length=20,
+        description=(
+            "Calendars (kind Calendar, same namespace) whose rules exclude slots as spec.exclude does. "
+            "While one is missing or invalid no scheduled slot runs (recorded Skipped, reason "
+            "CalendarNotFound or CalendarInvalid; condition CalendarsValid False)."
+        ),
+    )
+
     @field_validator("notBefore", "notAfter", mode="before")
     @classmethod
     def _aware_time(cls, value: Any) -> Any:
@@ -393,6 +426,16 @@ class ScheduledJobSpec(_Model):
     def expressions(self) -> list[str]:
         """The cron expressions, whichever field holds them."""
         return [self.schedule] if self.schedule is not None else list(self.schedules or [])
+
+
+class CalendarSpec(_Model):
+    """A Calendar's rules (``punctual.dev/v1``, kind Calendar): a list of exclusions many
+    ScheduledJobs share by name (``spec.calendars``), read in each ScheduledJob's time zone."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    description: str | None = Field(default=None, max_length=1000, description="What the calendar is for.")
+    exclude: list[_ExclusionRule] = Field(default_factory=list, max_length=1000, description=_EXCLUSION_TEXT)
 
 
 class Condition(_Model):

@@ -40,16 +40,16 @@ def _read(path: str) -> str:
 
 
 def _scheduledjobs(path: str) -> list[tuple[str, dict[str, Any]]]:
-    """The ScheduledJob documents of a file (every document of a multi-document file)."""
+    """The ScheduledJob and Calendar documents of a file (every document of a multi-document file)."""
     try:
         docs = [d for d in yaml.safe_load_all(_read(path)) if d]
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not YAML: {str(exc).splitlines()[0]}") from exc
-    return [(path, dict(d)) for d in docs if isinstance(d, dict) and d.get("kind") == "ScheduledJob"]
+    return [(path, dict(d)) for d in docs if isinstance(d, dict) and d.get("kind") in ("ScheduledJob", "Calendar")]
 
 
 def _load_all(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
-    """Every ScheduledJob document of the files (a folder: its *.yaml and *.yml files, sorted)."""
+    """Every ScheduledJob and Calendar document of the files (a folder: its *.yaml and *.yml files, sorted)."""
     found: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
         if path != "-" and Path(path).is_dir():
@@ -60,10 +60,22 @@ def _load_all(paths: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
                 raise UsageError(f"{path}: no .yaml or .yml files in this folder")
         else:
             found += _scheduledjobs(path)
-    if not found:
+    if not any(doc.get("kind") == "ScheduledJob" for _, doc in found):
         where = paths[0] if len(paths) == 1 else ", ".join(paths)
         raise UsageError(f"{where}: expected exactly one ScheduledJob document, found 0")
     return found
+
+
+def _calendars(documents: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, list[str] | None]:
+    """The Calendar documents' rules by name (None: a spec.exclude that is not a list of strings)."""
+    out: dict[str, list[str] | None] = {}
+    for _, doc in documents:
+        if doc.get("kind") != "Calendar":
+            continue
+        rules = (doc.get("spec") or {}).get("exclude", [])
+        ok = isinstance(rules, list) and all(isinstance(r, str) for r in rules)
+        out[str((doc.get("metadata") or {}).get("name") or "")] = list(rules) if ok else None
+    return out
 
 
 def _split_named(values: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
@@ -85,6 +97,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from punctual.simulate import Pipeline, Simulation, format_backfill, format_json, format_table, parse_when
 
     documents = _load_all(args.file)
+    calendars = _calendars(documents)
+    documents = [(path, doc) for path, doc in documents if doc.get("kind") == "ScheduledJob"]
     pipeline = len(documents) > 1
     zone = None
     specs = []
@@ -104,6 +118,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{path}: {name} runs after {', '.join(absent)}: give their files too, "
                 "e.g. punctual simulate extract.yaml report.yaml (or a folder)"
+            )
+        lacking = [c for c in spec.calendars or [] if c not in calendars]
+        if lacking:
+            raise UsageError(
+                f"{path}: {name} uses Calendar {', '.join(lacking)}: give its file too, "
+                "e.g. punctual simulate nightly.yaml holidays.yaml (or a folder)"
             )
     plain_runs, named_runs = _split_named(args.run_now)
     plain_fail, named_fail = _split_named(args.fail)
@@ -160,6 +180,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 backfill_at=backfill_at,
                 backfill_parallel=args.parallel,
                 default_time_zone=args.default_time_zone,
+                calendars=calendars,
             )
             for (_, doc), name, spec in zip(documents, names, specs, strict=True)
         ]
@@ -180,9 +201,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_crd(args: argparse.Namespace) -> int:
-    from punctual.crd import crd_yaml
+    from punctual.crd import calendar_crd_yaml, crd_yaml
 
-    sys.stdout.write(crd_yaml())
+    sys.stdout.write(calendar_crd_yaml() if args.calendar else crd_yaml())
     return 0
 
 
@@ -259,6 +280,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_cmd_simulate)
 
     crd = command("crd", "print the ScheduledJob CustomResourceDefinition")
+    crd.add_argument("--calendar", action="store_true", help="print the Calendar CRD instead")
     crd.set_defaults(func=_cmd_crd)
 
     sandbox = sub.add_parser(

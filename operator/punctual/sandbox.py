@@ -26,7 +26,7 @@ import yaml
 
 from kube_emulator.emulator import Emulator
 from kube_emulator.jobs import JobController
-from punctual.crd import crd_manifest
+from punctual.crd import calendar_crd_manifest, crd_manifest
 from punctual.durations import DurationError, parse_duration
 from punctual.runtime.app import Operator
 from punctual.runtime.command import configure_logging
@@ -139,12 +139,16 @@ def run_sandbox(args: argparse.Namespace) -> int:
     try:
         with Emulator(port=args.port, controllers=[JobController()]) as emulator:
             emulator.install_crd(crd_manifest())
+            emulator.install_crd(calendar_crd_manifest())
             emulator.write_kubeconfig(kubeconfig)
             names = []
-            for doc in docs:
+            # Calendars first (a ScheduledJob naming one would see it missing meanwhile); the banner
+            # names the ScheduledJobs only.
+            for doc in sorted(docs, key=lambda d: d.get("kind") != "Calendar"):
                 doc.setdefault("metadata", {}).setdefault("namespace", "default")
                 created = emulator.create(doc)
-                names.append(str(created["metadata"]["name"]))
+                if doc.get("kind") != "Calendar":
+                    names.append(str(created["metadata"]["name"]))
             operator = Operator(settings, credentials=Credentials(server=emulator.url))
             failure: list[BaseException] = []
 

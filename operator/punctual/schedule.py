@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,7 +28,7 @@ from croniter import croniter
 
 from punctual.durations import DurationError, parse_duration
 
-__all__ = ["MACROS", "Schedule", "ScheduleError", "jitter_offset", "load_zone"]
+__all__ = ["MACROS", "Schedule", "ScheduleError", "cron_matcher", "jitter_offset", "load_zone"]
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -125,6 +125,17 @@ class _Cron:
             return dom_ok
         return dow_ok
 
+    def matches(self, wall: datetime) -> bool:
+        """Whether the naive wall-clock time ``wall`` is one of the expression's times (to the minute,
+        or to the second with a seconds field)."""
+        return (
+            wall.month in self.months
+            and self._day_ok(wall)
+            and wall.hour in self.hours
+            and wall.minute in self.minutes
+            and (not self.has_seconds or wall.second in self.seconds)
+        )
+
     def next_naive(self, after: datetime) -> datetime | None:
         """The first matching wall-clock time strictly after ``after`` (naive), or None."""
         step = timedelta(seconds=1) if self.has_seconds else timedelta(minutes=1)
@@ -219,6 +230,22 @@ def _parse_cron(expr: str, key: str) -> _Cron:
     if cron.next_naive(datetime(2000, 1, 1)) is None and cron.next_naive(datetime(2024, 1, 1)) is None:
         raise ScheduleError(f"cron expression {expr!r} never fires (e.g. February 30)")
     return cron
+
+
+def cron_matcher(expr: str) -> Callable[[datetime], bool]:
+    """A test of naive wall-clock times against one cron expression (or macro); ScheduleError if bad.
+
+    H tokens are refused: an exclusion names the same times for every ScheduledJob that uses it.
+    """
+    text = " ".join(expr.split())
+    lowered = text.lower()
+    if lowered.startswith("@"):
+        if lowered not in MACROS:
+            raise ScheduleError(f"unknown macro {text!r}; use one of {', '.join(sorted(MACROS))}")
+        text = MACROS[lowered]
+    if re.search(r"(^|[\s,/-])H", text, re.IGNORECASE):
+        raise ScheduleError(f"cron expression {expr!r}: H tokens are not allowed in an exclusion")
+    return _parse_cron(text, "").matches
 
 
 class Schedule:

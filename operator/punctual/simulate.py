@@ -29,6 +29,7 @@ from punctual.core import (
     encode_request,
     subject_from_body,
 )
+from punctual.core.exclusions import Calendars
 from punctual.core.pipeline import Upstreams, UpstreamView, view_of_status
 from punctual.world import SimJob, World
 
@@ -105,6 +106,8 @@ class Simulation:
     backfill_at: datetime | None = None
     backfill_parallel: int = 1
     default_time_zone: str = "UTC"
+    calendars: Calendars | None = None
+    """The Calendars given beside it (name -> rules), as the operator's Calendar watch holds them."""
     decisions: list[tuple[datetime, Decision]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -209,6 +212,7 @@ class Simulation:
             now=t,
             default_time_zone=self.default_time_zone,
             upstreams=upstreams,
+            calendars=self.calendars,
         )
         self.decisions.append((t, decision))
         self._apply(t, decision)
@@ -300,11 +304,7 @@ class Pipeline:
             if not upcoming:
                 break
             t = min(upcoming)
-        rows = [
-            Row(**{**r.__dict__, "scheduledjob": m.subject.name})
-            for m in self.members
-            for r in m.rows()
-        ]
+        rows = [Row(**{**r.__dict__, "scheduledjob": m.subject.name}) for m in self.members for r in m.rows()]
         rows.sort(key=lambda r: (r.slot, r.started or r.slot, self._order.index(self._by_name(r.scheduledjob)), r.job))
         return [Row(**{**r.__dict__, "number": i}) for i, r in enumerate(rows, start=1)]
 

@@ -72,6 +72,12 @@ SCHEMA: list[tuple[str, dict[str, Any], list[str]]] = [
     ("maxQueued a string", spec_of(maxQueued="three"), ["maxQueued"]),
     ("startingDeadlineSeconds a float", spec_of(startingDeadlineSeconds=1.5), ["startingDeadlineSeconds"]),
     ("timeZone a number", spec_of(timeZone=1), ["timeZone"]),
+    ("exclude a string", spec_of(exclude="2026-12-25"), ["exclude"]),
+    ("exclude an empty rule", spec_of(exclude=[""]), ["exclude"]),
+    ("exclude words", spec_of(exclude=["christmas day"]), ["christmas day", "cron"]),
+    ("exclude too many rules", spec_of(exclude=["2026-12-25"] * 501), ["exclude", "500"]),
+    ("calendars a string", spec_of(calendars="holidays-de"), ["calendars"]),
+    ("calendars an empty name", spec_of(calendars=[""]), ["calendars"]),
 ]
 
 OPERATOR: list[tuple[str, dict[str, Any], list[str]]] = [
@@ -119,4 +125,8 @@ OPERATOR: list[tuple[str, dict[str, Any], list[str]]] = [
     ("maxActive with Forbid", spec_of(maxActive=2, concurrencyPolicy="Forbid"), ["spec.maxActive", "Allow only"]),
     ("overflow without maxActive", spec_of(overflow="Skip"), ["spec.overflow", "spec.maxActive"]),
     ("unknown retry field", spec_of(retry={"limt": 3}), ["retry.limt"]),
+    ("exclude range reversed", spec_of(exclude=["2026-12-26..2026-12-24"]), ["spec.exclude", "ends before it starts"]),
+    ("exclude February 30", spec_of(exclude=["2026-02-30"]), ["spec.exclude", "2026-02-30 is not a date"]),
+    ("exclude day 32", spec_of(exclude=["0 0 32 12 *"]), ["spec.exclude", "0 0 32 12 *"]),
+    ("exclude with an H token", spec_of(exclude=["H 0 25 12 *"]), ["H tokens are not allowed"]),
 ]

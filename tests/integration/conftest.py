@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from integration_support import Body, JobScript, OperatorFactory, TestClock
-from punctual_testing import RunningOperator, load_crd, operator_settings, serve_in_thread
+from punctual_testing import RunningOperator, load_calendar_crd, load_crd, operator_settings, serve_in_thread
 
 from kube_emulator import Emulator, JobController
 from punctual.runtime.app import Operator
@@ -37,6 +37,7 @@ def crd() -> Body:
 def emulator(script: JobScript, clock: TestClock, crd: Body) -> Iterator[Emulator]:
     with Emulator(controllers=[JobController(scenario=script)], clock=clock) as emu:
         emu.install_crd(crd)
+        emu.install_crd(load_calendar_crd())
         yield emu
 
 

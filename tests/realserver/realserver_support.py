@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 from punctual_realserver import RealServer, free_port
-from punctual_testing import CRD_PATH, REPO_ROOT, wait_for
+from punctual_testing import CALENDAR_CRD_PATH, CRD_PATH, REPO_ROOT, wait_for
 
 __all__ = [
     "OPERATOR_NAMESPACE",
@@ -80,8 +80,9 @@ class Installation:
 def install(server: RealServer) -> Installation:
     """The CRD (``kubectl apply``, then Established) and the chart's ServiceAccount, ClusterRole and
     ClusterRoleBinding as helm renders them; the operator's kubeconfig is its ServiceAccount's."""
-    server.kubectl("apply", "-f", str(CRD_PATH))
-    server.kubectl("wait", "--for=condition=Established", "crd/scheduledjobs.punctual.dev", "--timeout=60s")
+    server.kubectl("apply", "-f", str(CRD_PATH), "-f", str(CALENDAR_CRD_PATH))
+    for crd in ("crd/scheduledjobs.punctual.dev", "crd/calendars.punctual.dev"):
+        server.kubectl("wait", "--for=condition=Established", crd, "--timeout=60s")
     server.kubectl("create", "namespace", OPERATOR_NAMESPACE)
     kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
     # The tests' operators watch their own namespace (PUNCTUAL_NAMESPACES), as a release with

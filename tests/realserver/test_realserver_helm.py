@@ -56,9 +56,12 @@ def kinds(server: RealServer, namespace: str) -> dict[str, list[str]]:
 def test_helm_install_then_upgrade_to_two_replicas(fresh_server: RealServer) -> None:
     installed = helm(fresh_server, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace")
     assert installed.returncode == 0, installed.stderr
-    fresh_server.kubectl("wait", "--for=condition=Established", "crd/scheduledjobs.punctual.dev", "--timeout=60s")
-    crds = [c["metadata"]["name"] for c in fresh_server.get_json("crd")["items"]]
-    assert crds == ["scheduledjobs.punctual.dev"], "no kopf peering CRDs: leader election is on a Lease"
+    for crd in ("crd/scheduledjobs.punctual.dev", "crd/calendars.punctual.dev"):
+        fresh_server.kubectl("wait", "--for=condition=Established", crd, "--timeout=60s")
+    crds = sorted(c["metadata"]["name"] for c in fresh_server.get_json("crd")["items"])
+    assert crds == ["calendars.punctual.dev", "scheduledjobs.punctual.dev"], (
+        "no kopf peering CRDs: leader election is on a Lease"
+    )
     objects = kinds(fresh_server, NAMESPACE)
     assert objects.get("Deployment") == [RELEASE]
     assert "PodDisruptionBudget" not in objects  # one replica: none

@@ -24,12 +24,14 @@ from punctual.runtime.kube import Credentials
 from punctual.runtime.settings import Settings
 
 __all__ = [
+    "CALENDAR_CRD_PATH",
     "CRD_PATH",
     "PRINTER_COLUMNS",
     "REPO_ROOT",
     "RunningOperator",
     "cronjob_example",
     "in_process_operator",
+    "load_calendar_crd",
     "load_crd",
     "operator_settings",
     "serve_in_thread",
@@ -40,6 +42,7 @@ T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO_ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
+CALENDAR_CRD_PATH = REPO_ROOT / "crds" / "calendars.punctual.dev.yaml"
 
 # The CRD's printer columns, in order: what ``kubectl get scheduledjobs`` shows after the name.
 PRINTER_COLUMNS = (
@@ -81,6 +84,12 @@ spec:
 def load_crd() -> dict[str, Any]:
     """The committed ScheduledJob CRD manifest, parsed afresh (callers may change their copy)."""
     crd: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text())
+    return crd
+
+
+def load_calendar_crd() -> dict[str, Any]:
+    """The committed Calendar CRD manifest, parsed afresh."""
+    crd: dict[str, Any] = yaml.safe_load(CALENDAR_CRD_PATH.read_text())
     return crd
 
 

@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "punctual"
 REPO_CRD = REPO / "crds" / "scheduledjobs.punctual.dev.yaml"
 CHART_CRD = CHART / "crds" / "scheduledjobs.punctual.dev.yaml"
+REPO_CALENDAR_CRD = REPO / "crds" / "calendars.punctual.dev.yaml"
+CHART_CALENDAR_CRD = CHART / "crds" / "calendars.punctual.dev.yaml"
 KUBE_VERSION = "1.37.0"
 NAMESPACE = "punctual-system"
 # Kinds defined by CRDs, which kubernetes-validate has no schema for.
@@ -259,10 +261,19 @@ def test_chart_crd_is_identical_to_the_repo_crd() -> None:
     )
 
 
-def test_include_crds_renders_only_scheduledjobs(helm: str, helm_home: Path) -> None:
+def test_chart_calendar_crd_is_identical_to_the_repo_crd() -> None:
+    assert CHART_CALENDAR_CRD.read_bytes() == REPO_CALENDAR_CRD.read_bytes(), (
+        "charts/punctual/crds/ is out of date: cp crds/calendars.punctual.dev.yaml charts/punctual/crds/"
+    )
+
+
+def test_include_crds_renders_only_scheduledjobs_and_calendars(helm: str, helm_home: Path) -> None:
     crds = {m["metadata"]["name"]: m for m in of_kind(render(helm, helm_home, crds=True), "CustomResourceDefinition")}
-    assert set(crds) == {"scheduledjobs.punctual.dev"}, "no kopf peering CRDs: leader election is on a Lease"
+    assert set(crds) == {"scheduledjobs.punctual.dev", "calendars.punctual.dev"}, (
+        "no kopf peering CRDs: leader election is on a Lease"
+    )
     assert crds["scheduledjobs.punctual.dev"]["spec"]["names"]["shortNames"] == ["sj"]
+    assert crds["calendars.punctual.dev"]["spec"]["names"]["shortNames"] == ["cal"]
 
 
 # -- the Deployment -------------------------------------------------------------------------------
@@ -628,6 +639,7 @@ def test_cluster_scope_operator_permissions_are_exactly_these(helm: str, helm_ho
     rules = operator_rules(manifests)
     expected = {
         ("punctual.dev", "scheduledjobs"): {"list", "watch", "patch"},
+        ("punctual.dev", "calendars"): {"list", "watch"},
         ("punctual.dev", "scheduledjobs/status"): {"patch"},
         ("punctual.dev", "scheduledjobs/finalizers"): {"update"},
         ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},

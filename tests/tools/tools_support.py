@@ -58,6 +58,9 @@ OPERATOR_RBAC: frozenset[Grant] = frozenset(
         ("punctual.dev", "scheduledjobs", "list"),
         ("punctual.dev", "scheduledjobs", "watch"),
         ("punctual.dev", "scheduledjobs", "patch"),
+        # kopf's Calendar watch (spec.calendars): list, then watch.
+        ("punctual.dev", "calendars", "list"),
+        ("punctual.dev", "calendars", "watch"),
         # Kube.patch_status: a merge patch of the status subresource.
         ("punctual.dev", "scheduledjobs/status", "patch"),
         # Jobs' ownerReference has blockOwnerDeletion: OwnerReferencesPermissionEnforcement.

@@ -352,3 +352,57 @@ def test_the_old_message_default_is_what_the_server_refused() -> None:
     assert error.startswith(".status.conditions[].message: default ''")
     status = version()["schema"]["openAPIV3Schema"]["properties"]["status"]
     assert "default" not in status["properties"]["conditions"]["items"]["properties"]["message"]
+
+
+# -- the Calendar CRD -----------------------------------------------------------------------------
+
+
+def test_committed_calendar_crd_equals_punctual_crd_calendar_output(capsys: pytest.CaptureFixture[str]) -> None:
+    from punctual_testing import CALENDAR_CRD_PATH
+
+    from punctual.cli import main
+    from punctual.crd import calendar_crd_yaml
+
+    assert CALENDAR_CRD_PATH.read_text() == calendar_crd_yaml(), (
+        "crds/calendars.punctual.dev.yaml is stale: run `punctual crd --calendar > crds/calendars.punctual.dev.yaml`"
+    )
+    assert main(["crd", "--calendar"]) == 0
+    assert capsys.readouterr().out == calendar_crd_yaml()
+
+
+def test_calendar_crd_names_and_structural_schema() -> None:
+    from punctual.crd import calendar_crd_manifest
+
+    manifest = calendar_crd_manifest()
+    assert manifest["metadata"]["name"] == "calendars.punctual.dev"
+    assert manifest["spec"]["names"]["kind"] == "Calendar"
+    assert manifest["spec"]["names"]["shortNames"] == ["cal"]
+    assert manifest["spec"]["scope"] == "Namespaced"
+    (v,) = manifest["spec"]["versions"]
+    for path, node in walk(v["schema"]["openAPIV3Schema"]):
+        for banned in ("anyOf", "oneOf", "allOf", "not", "$ref", "nullable", "title", "$defs"):
+            assert banned not in node, f"{path}: {banned}"
+        assert "type" in node, f"{path} has no type"
+
+
+@pytest.mark.parametrize(
+    ("rule", "admitted"),
+    [
+        ("2026-12-25", True),
+        ("2026-12-24..2026-12-26", True),
+        ("0 0 25 12 *", True),
+        ("0 0 0 25 12 *", True),
+        ("@yearly", True),
+        ("christmas day", False),
+        ("2026-12-24..", False),
+        ("0 0 25", False),
+    ],
+)
+def test_the_schema_pattern_of_an_exclusion_rule(rule: str, admitted: bool) -> None:
+    import re
+
+    from punctual.api import EXCLUSION_PATTERN
+
+    props = version()["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert props["exclude"]["items"]["pattern"] == EXCLUSION_PATTERN
+    assert bool(re.match(EXCLUSION_PATTERN, rule)) is admitted

@@ -140,6 +140,10 @@ the table and why; tests/tools/tools_support.py (OPERATOR_RBAC) the set the rend
 - apiGroups: ["punctual.dev"]
   resources: ["scheduledjobs"]
   verbs: ["list", "watch", "patch"]
+# Calendars (spec.calendars): listed and watched, so that a changed holiday list applies at once.
+- apiGroups: ["punctual.dev"]
+  resources: ["calendars"]
+  verbs: ["list", "watch"]
 # The operator's status writes: one merge patch each.
 - apiGroups: ["punctual.dev"]
   resources: ["scheduledjobs/status"]

@@ -63,6 +63,8 @@ class Work:
     last_started_slot: datetime | None = None
     upstream_gate: Callable[[datetime], Gate] | None = None
     """With a schedule and dependsOn: whether a scheduled slot may start (see punctual.core.pipeline)."""
+    exclusion: Callable[[datetime], tuple[str, str] | None] | None = None
+    """With exclusions or calendars: why a scheduled slot must not run (punctual.core.exclusions)."""
 
     @property
     def spec(self) -> ScheduledJobSpec:

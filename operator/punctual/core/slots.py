@@ -102,6 +102,11 @@ def due_slots(work: Work, cursor: datetime) -> tuple[datetime, datetime | None]:
         due.append((slot, when))
     if not due:
         return cursor, None
+    through = due[-1][0]
+    if work.exclusion is not None:
+        due = _without_excluded(work, due)
+        if not due:
+            return through, None
     newest_slot, newest_due = due[-1]
     on_time = now - newest_due <= ON_TIME_TOLERANCE
     late = due[:-1] if on_time else due
@@ -142,7 +147,26 @@ def due_slots(work: Work, cursor: datetime) -> tuple[datetime, datetime | None]:
         del work.events[mark:]
         _missed(work, superseded, reason="Superseded", message=_superseded_by(work, later))
         work.events += after
-    return newest_slot, None
+    return through, None
+
+
+def _without_excluded(work: Work, due: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The due slots no exclusion holds back; the others are recorded Skipped with the rule (or the
+    missing Calendar) that holds them. They are left out before catchUp looks at the rest: an
+    excluded slot neither runs nor supersedes an older one."""
+    assert work.exclusion is not None
+    kept: list[tuple[datetime, datetime]] = []
+    for slot, when in due:
+        verdict = work.exclusion(slot)
+        if verdict is None:
+            kept.append((slot, when))
+            continue
+        job = work.job_name(slot)
+        if job in work.existing or job in work.history:
+            continue  # its Job started before a crash lost the status write (adopted), or it is recorded
+        reason, message = verdict
+        work.record(job=job, slot=slot, trigger=Trigger.SCHEDULE, result=Result.SKIPPED, reason=reason, message=message)
+    return kept
 
 
 def _superseded_by(work: Work, later: datetime) -> str:

@@ -19,15 +19,17 @@ from punctual.core.actions import Decision, Event
 from punctual.core.backfill import advance_backfills
 from punctual.core.conditions import set_condition
 from punctual.core.downstream import check, dependencies_condition, run_after_upstreams, slot_gate, upstream_cursor
+from punctual.core.exclusions import LOOKAHEAD, Calendars, Exclusions, RuleError, calendars_condition, exclusions_of
 from punctual.core.fold import JOB_VANISHED_GRACE, collect_garbage, cursor_of, fold_jobs, last_result
 from punctual.core.pause import paused_message, update_pause
 from punctual.core.pipeline import Upstreams, depends_on_window
 from punctual.core.policy import Work
 from punctual.core.retry import plan_retries, retry_wakes, run_retries
 from punctual.core.slots import SOON, due_slots
-from punctual.core.spec import Subject, build_schedule, schedule_fingerprint, starting_deadline
+from punctual.core.spec import SpecError, Subject, build_schedule, schedule_fingerprint, starting_deadline
 from punctual.history import trim
 from punctual.jobs import ObservedJob, manual_job_name
+from punctual.schedule import Schedule
 
 __all__ = ["INVALID_SCHEDULE", "SCHEDULE_CHANGE_EPSILON", "decide", "decide_invalid"]
 
@@ -71,11 +73,14 @@ def decide(
     now: datetime,
     default_time_zone: str = "UTC",
     upstreams: Upstreams | None = None,
+    calendars: Calendars | None = None,
 ) -> Decision:
     """Decide one ScheduledJob at ``now``. Raises SpecError for an unschedulable spec.
 
     ``upstreams`` are the ScheduledJobs of its namespace as its dependsOn sees them
-    (:mod:`punctual.core.pipeline`); without it, every upstream counts as missing.
+    (:mod:`punctual.core.pipeline`); without it, every upstream counts as missing. ``calendars``
+    are the Calendars of its namespace (:mod:`punctual.core.exclusions`); without it, every
+    Calendar of spec.calendars counts as missing.
     """
     # Without a schedule (dependsOn only) there are no slots: steps 2 and 4-5 are skipped.
     schedule = build_schedule(subject, default_time_zone=default_time_zone) if subject.spec.expressions() else None
@@ -96,6 +101,10 @@ def decide(
     )
     if subject.spec.dependsOn and schedule is not None:
         work.upstream_gate = slot_gate(work, upstreams)
+    exclusions = _exclusions(subject, calendars) if schedule is not None else None
+    if exclusions is not None and schedule is not None:
+        zone = schedule.zone
+        work.exclusion = lambda slot: exclusions.verdict(slot, zone)
     # 1. Fold the observed Jobs into history and find the active runs.
     new = fold_jobs(work, jobs, new)
     # 2. Recover the cursor (from status, or from the Jobs after a lost status). A schedule that
@@ -176,15 +185,23 @@ def decide(
     ):
         new.lastScheduleTime = work.last_started_slot
     upcoming = schedule.next_after(cursor) if schedule is not None else None
-    new.nextScheduleTime = None if subject.spec.suspend or paused else upcoming
+    # The next slot that will run: excluded ones are looked past (the wake-up is still the next
+    # slot's, to record it Skipped); none while a Calendar is missing.
+    next_run = upcoming
+    if exclusions is not None and schedule is not None and upcoming is not None:
+        next_run = _next_not_excluded(schedule, upcoming, exclusions)
+    new.nextScheduleTime = None if subject.spec.suspend or paused else next_run
     new.observedGeneration = subject.generation
     suspended = subject.spec.suspend
     ended = schedule is not None and upcoming is None and schedule.ended(now)
     ready_status = "True"
-    ready_reason, ready_message = "Scheduling", f"next run at {format_time(upcoming) if upcoming else 'never'}"
+    ready_reason, ready_message = "Scheduling", f"next run at {format_time(next_run) if next_run else 'never'}"
     suspended_reason, suspended_message = "Suspended", "spec.suspend is true: slots are not run"
+    calendar_problem = exclusions.problem if exclusions is not None else None
     if problem is not None:
         ready_status, ready_reason, ready_message = "False", "DependenciesInvalid", problem.message
+    elif calendar_problem is not None:
+        ready_status, (ready_reason, ready_message) = "False", calendar_problem
     elif suspended:
         ready_reason, ready_message = "Suspended", "suspended"
     elif new.pause is not None:
@@ -220,6 +237,8 @@ def decide(
         )
     new, dependency_events = dependencies_condition(subject, new, problem=problem, now=now)
     work.events += dependency_events
+    new, calendar_events = calendars_condition(subject, new, exclusions=exclusions, now=now)
+    work.events += calendar_events
     # 9. The next wake-up: the next slot's due time, a queued slot's deadline, a vanished Job's grace.
     wakes: list[datetime] = [backfill_wake] if backfill_wake is not None else []
     if resume_at is not None:
@@ -248,6 +267,27 @@ def decide(
         records=tuple(work.touched.values()),
         wake_at=wake_at,
     )
+
+
+def _exclusions(subject: Subject, calendars: Calendars | None) -> Exclusions | None:
+    """The subject's exclusions (None: it has none); a bad spec.exclude is a SpecError."""
+    if not subject.spec.exclude and not subject.spec.calendars:
+        return None
+    try:
+        return exclusions_of(subject.spec, calendars)
+    except RuleError as exc:
+        raise SpecError(f"spec.exclude: {exc}") from None
+
+
+def _next_not_excluded(schedule: Schedule, upcoming: datetime, exclusions: Exclusions) -> datetime | None:
+    if exclusions.problem is not None:
+        return None
+    slot: datetime | None = upcoming
+    for _ in range(LOOKAHEAD):
+        if slot is None or exclusions.verdict(slot, schedule.zone) is None:
+            return slot
+        slot = schedule.next_after(slot)
+    return None
 
 
 def _condition_reason(status: ScheduledJobStatus, type_: str) -> str | None:

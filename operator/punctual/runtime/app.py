@@ -27,7 +27,7 @@ from typing import Any, cast
 import kopf
 from aiohttp import web
 
-from punctual.api import GROUP, PLURAL, VERSION, ScheduledJobStatus
+from punctual.api import CALENDAR_PLURAL, GROUP, PLURAL, VERSION, ScheduledJobStatus
 from punctual.bodies import Job, ScheduledJobBody
 from punctual.core import Event, shard_of
 from punctual.jobs import LABEL_SCHEDULED_JOB
@@ -311,6 +311,25 @@ class Operator:
                         name=f"punctual-watch-{path}",
                     )
                 )
+            # Calendars (spec.calendars): listed before the first reconcile too, or a ScheduledJob
+            # decided meanwhile would take its Calendar for missing. Without the Calendar CRD the
+            # list fails, the start-up goes on and the watch retries.
+            done = asyncio.Event()
+            listed.append(done)
+            path = f"/apis/{GROUP}/{VERSION}{prefix}/{CALENDAR_PLURAL}"
+            tasks.append(
+                asyncio.create_task(
+                    kube.list_and_watch(
+                        path,
+                        label_selector="",
+                        on_list=functools.partial(self.cache.calendars.on_listed, namespace),
+                        on_event=self.cache.calendars.on_event,
+                        timeout_seconds=self.settings.watch_timeout,
+                        listed=done,
+                    ),
+                    name=f"punctual-watch-{path}",
+                )
+            )
         return tasks, listed
 
     async def _serve_http(self, tasks: list[asyncio.Task[None]]) -> web.AppRunner:

@@ -27,6 +27,7 @@ from punctual.jobs import (
     slim_job,
     slim_pod,
 )
+from punctual.runtime.calendars import CalendarIndex
 from punctual.runtime.upstreams import Upstreams
 from punctual.runtime.versions import Source, Versions
 
@@ -80,6 +81,8 @@ class Cache:
         self.job_owner: dict[Key, Key] = {}
         # Every ScheduledJob (of every shard) as its downstreams see it, and who to wake (dependsOn).
         self.upstreams = Upstreams(mine=mine, wake=wake)
+        # The Calendars (spec.calendars) of every namespace watched, and who to wake when one changes.
+        self.calendars = CalendarIndex(sjs=self.sjs, mine=mine, wake=wake)
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
         self._sj_versions = Versions()
         self._job_versions = Versions()

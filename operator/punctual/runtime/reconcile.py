@@ -111,6 +111,7 @@ async def reconcile(
             now=now,
             default_time_zone=default_time_zone,
             upstreams=cache.upstreams.namespace(ns),
+            calendars=cache.calendars.namespace(ns),
         )
     except SpecError as exc:
         decision = decide_invalid(meta.get("generation"), status=status, error=str(exc), now=now)
