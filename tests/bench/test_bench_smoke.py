@@ -86,7 +86,7 @@ def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None
     assert "floor / punctual (2 shards)" in out
     # Two processes: the peak of all of them is more than one's.
     assert float(punctual["peak RSS, all processes (MB)"]) > float(punctual["operator peak RSS (MB)"])
-    ratio_rows = [line for line in out.split("\n\n", 1)[1].splitlines() if line.startswith("| API writes per run")]
+    ratio_rows = [line for line in out.split("\n\n", 1)[1].splitlines() if line.startswith("| API writes per run |")]
     (ratio_row,) = ratio_rows
     ours, theirs, ratio = (float(c.split()[0]) for c in ratio_row.strip("|").split("|")[1:])
     assert theirs == 1.0
