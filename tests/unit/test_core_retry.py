@@ -193,6 +193,16 @@ def test_a_due_retry_goes_through_the_concurrency_policy(
     assert created(c.decide(at("10:20"))) == [(retry, at("10:00"), R)], case
 
 
+def test_allow_with_max_active_a_due_retry_waits_at_the_cap() -> None:
+    c, _ = failed_first_run(subject(concurrencyPolicy="Allow", maxActive=1))
+    manual = start_manual_run(c)
+    retry = retry_job_name(FIRST, 2)
+    d = c.decide(at("10:07"))
+    assert d.creates == () and [p.reason for p in d.status.retries] == ["MaxActive"]
+    c.finish(manual, at("10:20"), ok=True)
+    assert created(c.decide(at("10:20"))) == [(retry, at("10:00"), R)]
+
+
 def test_replace_a_retry_is_superseded_once_a_newer_slot_started() -> None:
     sub = subject(concurrencyPolicy="Replace", retry={"limit": 2, "delay": "40m"})
     c, _ = failed_first_run(sub)

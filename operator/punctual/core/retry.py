@@ -160,6 +160,10 @@ def run_retries(work: Work, pending: Sequence[RetryPending], *, hold: str | None
         if concurrency is not ConcurrencyPolicy.ALLOW and work.policy_active:
             kept.append(p.model_copy(update={"reason": "WaitingForActiveRun"}))
             continue
+        if work.capped:
+            # Allow with maxActive: a retry is a run like any other and waits below the cap.
+            kept.append(p.model_copy(update={"reason": "MaxActive"}))
+            continue
         _start(work, p)
     return kept
 
