@@ -36,7 +36,11 @@ def test_the_crd_is_established_with_its_names(real_server: RealServer, installa
     assert crd["status"]["acceptedNames"]["kind"] == "ScheduledJob"
     assert crd["status"]["storedVersions"] == ["v1"]
     served = real_server.kubectl("api-resources", "--api-group", "punctual.dev", "-o", "wide").stdout.splitlines()
-    assert re.split(r"\s+", served[1])[:5] == ["scheduledjobs", "sj", "punctual.dev/v1", "true", "ScheduledJob"]
+    rows = sorted(re.split(r"\s+", line)[:5] for line in served[1:])
+    assert rows == [
+        ["calendars", "cal", "punctual.dev/v1", "true", "Calendar"],
+        ["scheduledjobs", "sj", "punctual.dev/v1", "true", "ScheduledJob"],
+    ]
 
 
 def _table(server: RealServer, namespace: str, resource: str) -> list[list[str]]:
