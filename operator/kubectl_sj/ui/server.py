@@ -162,7 +162,11 @@ class _Pages:
             raise _BadQuery("hours must be a number from 0 to 48 (e.g. ?hours=6)")
         now = self.clock()
         ahead = timedelta(hours=hours)
-        line = views.timeline(items, now=now, ahead=ahead, behind=ahead / 4)
+        # The namespaces' Calendars for the ScheduledJobs that use them, as ``kubectl sj next`` reads them.
+        calendars = {}
+        for ns in sorted({sj.namespace for sj in items if sj.spec is not None and sj.spec.calendars}):
+            calendars[ns] = await self.call(self.cluster.list_calendars, ns)
+        line = views.timeline(items, now=now, ahead=ahead, behind=ahead / 4, calendars=calendars)
         return self.render("timeline.html", request, line=line, hours=hours, **selection)
 
     # -- one ScheduledJob --------------------------------------------------------------------------

@@ -216,10 +216,17 @@ _TICK_STEPS = (
 )
 
 
-def upcoming(sj: ScheduledJob, *, after: datetime, until: datetime, limit: int) -> tuple[list[datetime], bool]:
+def upcoming(
+    sj: ScheduledJob,
+    *,
+    after: datetime,
+    until: datetime,
+    limit: int,
+    calendars: Mapping[str, Sequence[str] | None] | None = None,
+) -> tuple[list[datetime], bool]:
     """The starts (slot plus jitter) of the slots in (after, until], at most ``limit``, and whether
-    there are more: the same code as ``kubectl sj next``."""
-    slots = next_slots(sj, after=after, count=limit + 1)
+    there are more: the same code as ``kubectl sj next`` (``calendars``: the namespace's, by name)."""
+    slots = next_slots(sj, after=after, count=limit + 1, calendars=calendars)
     starts = [s.start for s in slots if s.slot <= until]
     return starts[:limit], len(starts) > limit
 
@@ -244,6 +251,7 @@ def timeline(
     ahead: timedelta,
     behind: timedelta,
     buckets: int = 60,
+    calendars: Mapping[str, Mapping[str, Sequence[str] | None]] | None = None,
 ) -> Timeline:
     """Lanes over [now - behind, now + ahead]: the recorded runs and the upcoming starts of each job."""
     start, end = now - behind, now + ahead
@@ -281,7 +289,8 @@ def timeline(
             error = "suspended"
         else:
             try:
-                starts, more = upcoming(sj, after=now, until=end, limit=_MARK_LIMIT)
+                cals = (calendars or {}).get(sj.namespace)
+                starts, more = upcoming(sj, after=now, until=end, limit=_MARK_LIMIT, calendars=cals)
             except SlotError as exc:
                 starts, error = [], str(exc)
             hit: set[int] = set()
