@@ -29,7 +29,10 @@ def test_a_failing_slot_gets_its_retries_each_a_job_and_counts_once(
     apply_in(real_server, namespace, body)
 
     def exhausted() -> bool:
-        return "RetriesExhausted" in {e.get("reason") for e in events_of(real_server, namespace, "flaky")}
+        # The Event and the status patch of one decision are separate writes: wait for both.
+        if "RetriesExhausted" not in {e.get("reason") for e in events_of(real_server, namespace, "flaky")}:
+            return False
+        return any(r.get("attempt") == 3 and r["result"] == "Failed" for r in history(real_server, namespace, "flaky"))
 
     wait_for(exhausted, 60, interval=0.5, what="a slot's retries used up")
     records = history(real_server, namespace, "flaky")
