@@ -8,38 +8,20 @@ it writes, the Events it posts, when it wakes up).
 from __future__ import annotations
 
 import asyncio
-import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import pytest
+from reconcile_support import CREATED, KEY, TEMPLATE, UID, FakeJobControl, at, job_name
 
-from punctual.api import Result, ScheduledJobStatus, format_time
+from punctual.api import Result, format_time
 from punctual.bodies import RawBody as Body
-from punctual.core import JOB_VANISHED_GRACE, Event
-from punctual.jobs import slot_job_name
+from punctual.core import JOB_VANISHED_GRACE
 from punctual.runtime.cache import Cache, Key
 from punctual.runtime.kube import ApiError, ClusterUnreachable
 from punctual.runtime.reconcile import Reconciled, reconcile
 from punctual.runtime.status_writer import RETRY
-
-KEY: Key = ("default", "report")
-UID = "u-report"
-CREATED = datetime(2026, 1, 5, tzinfo=UTC)
-TEMPLATE = {
-    "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}
-}
-
-
-def at(hhmm: str) -> datetime:
-    h, m = (int(p) for p in hhmm.split(":"))
-    return CREATED + timedelta(hours=h, minutes=m)
-
-
-def job_name(hhmm: str) -> str:
-    return slot_job_name("report", at(hhmm), seconds=False)
 
 
 def scheduledjob(*, status: Mapping[str, Any] | None = None, deleting: bool = False, **spec: Any) -> Body:
@@ -58,39 +40,6 @@ def scheduledjob(*, status: Mapping[str, Any] | None = None, deleting: bool = Fa
         "spec": {"schedule": "*/30 * * * *", "jobTemplate": TEMPLATE, **spec},
         "status": status or {},
     }
-
-
-@dataclass
-class FakeJobControl:
-    """Records what the reconcile asks for; answers creates as told (``answers``: Job name -> error)."""
-
-    answers: dict[str, Exception] = field(default_factory=dict)
-    existing: dict[str, Body] = field(default_factory=dict)
-    created: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    statuses: list[ScheduledJobStatus] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
-        name = manifest["metadata"]["name"]
-        if name in self.answers:
-            raise self.answers[name]
-        self.created.append(name)
-        body = copy.deepcopy(dict(manifest))
-        body["metadata"].update(uid=f"u-{name}", resourceVersion="1")
-        return body
-
-    async def get_job(self, namespace: str, name: str) -> Body:
-        return self.existing[name]
-
-    async def delete_job(self, namespace: str, name: str) -> None:
-        self.deleted.append(name)
-
-    async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
-        self.statuses.append(status)
-
-    def post_events(self, key: Key, uid: str, events: Sequence[Event], now: datetime) -> None:
-        self.events += events
 
 
 def run(cache: Cache, control: FakeJobControl, now: datetime, woken: list[Key] | None = None) -> Reconciled:
@@ -222,11 +171,11 @@ def test_reconcile(
     expect: dict[str, Any],
 ) -> None:
     cache = cache_with(scheduledjob(status=status, **spec))
-    control = FakeJobControl(answers=answers, existing=existing)
+    control = FakeJobControl(answers=answers, taken=existing)
     woken: list[Key] = []
     now = at("10:30")
     done = run(cache, control, now, woken)
-    assert control.created == expect["created"]
+    assert control.created_names == expect["created"]
     if not expect.get("written", True):
         assert control.statuses == [] and control.events == []
         assert done.decision is None
@@ -258,7 +207,7 @@ def test_a_deleting_scheduledjob_is_left_alone() -> None:
     control = FakeJobControl()
     done = run(cache_with(scheduledjob(status=THROUGH, deleting=True)), control, at("10:30"))
     assert done == Reconciled(wake_at=None)
-    assert (control.created, control.statuses, control.events) == ([], [], [])
+    assert (control.created_names, control.statuses, control.events) == ([], [], [])
 
 
 def test_an_unknown_scheduledjob_is_left_alone() -> None:
@@ -270,14 +219,14 @@ def test_replace_deletes_the_running_job_and_forgets_it() -> None:
     cache = cache_with(scheduledjob(status=THROUGH, concurrencyPolicy="Replace"))
     control = FakeJobControl()
     run(cache, control, at("10:30"))
-    assert control.created == [job_name("10:30")]
+    assert control.created_names == [job_name("10:30")]
     # Half an hour later the 11:00 slot replaces the 10:30 run, still active in the cache.
     written = control.statuses[-1].model_dump(mode="json", exclude_none=True)
     cache.put_scheduledjob(scheduledjob(status=written, concurrencyPolicy="Replace"))
     again = FakeJobControl()
     run(cache, again, at("11:00"), [])
     assert again.deleted == [job_name("10:30")]
-    assert again.created == [job_name("11:00")]
+    assert again.created_names == [job_name("11:00")]
     assert job_name("10:30") not in cache.jobs[KEY]
     assert "RunReplaced" in [e.reason for e in again.events]
 
@@ -287,4 +236,4 @@ def test_a_job_of_an_earlier_object_with_the_same_name_is_not_ours() -> None:
     cache.remember_job(KEY, ours(job_name("10:00"), uid="an-earlier-uid"))
     control = FakeJobControl()
     run(cache, control, at("10:30"))
-    assert control.created == [job_name("10:30")], "the earlier object's Job does not hold the slot back"
+    assert control.created_names == [job_name("10:30")], "the earlier object's Job does not hold the slot back"

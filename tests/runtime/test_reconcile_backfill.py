@@ -8,36 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from punctual.api import BackfillState, ScheduledJobStatus, format_time
+from reconcile_support import CREATED, KEY, TEMPLATE, UID, FakeJobControl, at, job_name
+
+from punctual.api import BackfillState, format_time
 from punctual.bodies import RawBody as Body
-from punctual.core import BackfillRequest, Event, encode_request
-from punctual.jobs import ANNOTATION_BACKFILL_CANCEL, ANNOTATION_BACKFILL_REQUEST, slot_job_name
+from punctual.core import BackfillRequest, encode_request
+from punctual.jobs import ANNOTATION_BACKFILL_CANCEL, ANNOTATION_BACKFILL_REQUEST
 from punctual.runtime.cache import Cache, Key
-from punctual.runtime.kube import ApiError
 from punctual.runtime.reconcile import Reconciled, reconcile
 
-KEY: Key = ("default", "report")
-UID = "u-report"
-CREATED = datetime(2026, 1, 5, tzinfo=UTC)
 TEN = CREATED + timedelta(hours=10)
 TOKEN = "2026-01-05T10:00:00.000000001Z"
-TEMPLATE = {
-    "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}
-}
-
-
-def at(hhmm: str) -> datetime:
-    h, m = (int(p) for p in hhmm.split(":"))
-    return CREATED + timedelta(hours=h, minutes=m)
-
-
-def job_name(hhmm: str) -> str:
-    return slot_job_name("report", at(hhmm), seconds=False)
 
 
 def scheduledjob(annotations: Mapping[str, str], *, version: str = "1", **spec: Any) -> Body:
@@ -60,37 +45,6 @@ def scheduledjob(annotations: Mapping[str, str], *, version: str = "1", **spec: 
 REQUEST = {
     ANNOTATION_BACKFILL_REQUEST: encode_request(BackfillRequest(token=TOKEN, start=at("01:00"), end=at("02:00")))
 }
-
-
-@dataclass
-class FakeJobControl:
-    """Records what the reconcile asks for; a name in ``taken`` answers AlreadyExists."""
-
-    taken: dict[str, Body] = field(default_factory=dict)
-    created: list[Body] = field(default_factory=list)
-    statuses: list[ScheduledJobStatus] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
-        name = manifest["metadata"]["name"]
-        if name in self.taken:
-            raise ApiError(409, "AlreadyExists", f'jobs.batch "{name}" already exists')
-        body = copy.deepcopy(dict(manifest))
-        body["metadata"].update(uid=f"u-{name}", resourceVersion="1")
-        self.created.append(body)
-        return body
-
-    async def get_job(self, namespace: str, name: str) -> Body:
-        return self.taken[name]
-
-    async def delete_job(self, namespace: str, name: str) -> None:
-        raise AssertionError(f"no Job is deleted in a backfill, asked for {name}")
-
-    async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
-        self.statuses.append(status)
-
-    def post_events(self, key: Key, uid: str, events: Sequence[Event], now: datetime) -> None:
-        self.events += events
 
 
 def reconcile_at(cache: Cache, control: FakeJobControl, now: datetime) -> Reconciled:
@@ -119,7 +73,7 @@ def finished(job: Body, *, when: datetime) -> Body:
 def test_a_backfill_runs_its_slots_one_after_another_to_completion() -> None:
     cache = Cache(mine=lambda key: True, wake=lambda key: None)
     cache.put_scheduledjob(scheduledjob(REQUEST))
-    control = FakeJobControl()
+    control = FakeJobControl(deletes=False)
     now = TEN
     reconcile_at(cache, control, now)
     for expected in ("01:30", "02:00", None):
@@ -138,7 +92,7 @@ def test_a_backfill_runs_its_slots_one_after_another_to_completion() -> None:
 
 
 def test_a_backfill_job_that_exists_already_is_adopted_not_created_twice() -> None:
-    first = FakeJobControl()
+    first = FakeJobControl(deletes=False)
     reconcile_at(fresh_cache(), first, TEN)
     [job] = first.created
     # A crash after the create and before the status write: the next operator's cache has neither
@@ -161,7 +115,7 @@ def fresh_cache() -> Cache:
 def test_a_rejected_request_posts_a_warning_and_creates_nothing() -> None:
     cache = Cache(mine=lambda key: True, wake=lambda key: None)
     cache.put_scheduledjob(scheduledjob({ANNOTATION_BACKFILL_REQUEST: "{not json"}))
-    control = FakeJobControl()
+    control = FakeJobControl(deletes=False)
     reconcile_at(cache, control, TEN)
     assert control.created == []
     [event] = control.events
@@ -181,7 +135,7 @@ def test_the_backfill_annotations_want_a_reconcile() -> None:
 def test_cancel_through_the_annotation_stops_the_next_slots() -> None:
     cache = Cache(mine=lambda key: True, wake=lambda key: None)
     cache.put_scheduledjob(scheduledjob(REQUEST, version="1"))
-    control = FakeJobControl()
+    control = FakeJobControl(deletes=False)
     reconcile_at(cache, control, TEN)
     cache.put_scheduledjob(scheduledjob({**REQUEST, ANNOTATION_BACKFILL_CANCEL: TOKEN}, version="2"))
     now = TEN + timedelta(minutes=2)
@@ -197,7 +151,7 @@ def test_backfill_runs_are_counted_by_trigger_and_not_as_start_lag() -> None:
     from punctual.runtime.observe import observe
 
     cache = fresh_cache()
-    control = FakeJobControl()
+    control = FakeJobControl(deletes=False)
     done = reconcile_at(cache, control, TEN)
     metrics = Metrics()
     observe(metrics, KEY, done, body=cache.sjs[KEY], now=TEN, default_time_zone="UTC")

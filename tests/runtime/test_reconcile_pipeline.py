@@ -7,29 +7,19 @@ operator; the index upstream -> downstreams wakes the downstreams when it change
 from __future__ import annotations
 
 import asyncio
-import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+
+from reconcile_support import CREATED, TEMPLATE, FakeJobControl, at
 
 from punctual.api import ScheduledJobStatus, format_time
 from punctual.bodies import RawBody as Body
-from punctual.core import Event
 from punctual.core.pipeline import upstream_job_name
 from punctual.runtime.cache import Cache, Key
 from punctual.runtime.reconcile import Reconciled, reconcile
 
-CREATED = datetime(2026, 1, 5, tzinfo=UTC)
-TEMPLATE = {
-    "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}
-}
 REPORT: Key = ("default", "report")
-
-
-def at(hhmm: str) -> datetime:
-    h, m = (int(p) for p in hhmm.split(":"))
-    return CREATED + timedelta(hours=h, minutes=m)
 
 
 def sj(name: str, *, rv: int = 1, history: Sequence[tuple[str, str]] = (), **spec: Any) -> Body:
@@ -56,31 +46,6 @@ def report(**spec: Any) -> Body:
     return sj("report", dependsOn=[{"name": "extract"}, {"name": "load"}], **spec)
 
 
-@dataclass
-class FakeJobControl:
-    created: list[Mapping[str, Any]] = field(default_factory=list)
-    statuses: list[ScheduledJobStatus] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
-        self.created.append(manifest)
-        body = copy.deepcopy(dict(manifest))
-        body["metadata"].update(uid=f"u-{manifest['metadata']['name']}", resourceVersion="1")
-        return body
-
-    async def get_job(self, namespace: str, name: str) -> Body:
-        raise AssertionError("not asked in these tests")
-
-    async def delete_job(self, namespace: str, name: str) -> None:
-        raise AssertionError("not asked in these tests")
-
-    async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
-        self.statuses.append(status)
-
-    def post_events(self, key: Key, uid: str, events: Sequence[Event], now: datetime) -> None:
-        self.events += events
-
-
 def feed(cache: Cache, *bodies: Body) -> None:
     """As the operator's ScheduledJob event handler does: the index first, then the shard's cache."""
     for body in bodies:
@@ -102,7 +67,7 @@ def test_fan_in_downstream_creates_one_job_for_the_logical_time_both_upstreams_s
         sj("extract", history=[("10:00", "Succeeded")], schedule="0 * * * *"),
         sj("load", history=[("10:00", "Running")], schedule="0 * * * *"),
     )
-    control = FakeJobControl()
+    control = FakeJobControl(deletes=False)
     first = run(cache, control, at("10:05"))
     assert control.created == []  # load still running
     feed(cache, sj("load", rv=2, history=[("10:00", "Succeeded")], schedule="0 * * * *"))
@@ -121,7 +86,7 @@ def test_fan_in_downstream_creates_one_job_for_the_logical_time_both_upstreams_s
 def test_a_missing_upstream_sets_the_condition_and_posts_one_event() -> None:
     cache = Cache(mine=lambda key: True, wake=lambda key: None)
     feed(cache, report(), sj("extract", schedule="0 * * * *"))
-    control = FakeJobControl()
+    control = FakeJobControl(deletes=False)
     done = run(cache, control, at("10:00"))
     assert done.decision is not None
     cond = next(c for c in done.decision.status.conditions if c.type == "DependenciesValid")
@@ -177,7 +142,7 @@ def test_an_upstream_triggered_run_counts_as_started_but_not_as_start_lag() -> N
         sj("load", history=[("10:00", "Succeeded")], schedule="0 * * * *"),
     )
     metrics = Metrics()
-    done = run(cache, FakeJobControl(), at("10:30"))
+    done = run(cache, FakeJobControl(deletes=False), at("10:30"))
     observe(metrics, REPORT, done, body=cache.sjs[REPORT], now=at("10:30"), default_time_zone="UTC")
     labels = {"namespace": "default", "scheduledjob": "report"}
     assert metrics.registry.get_sample_value("punctual_runs_started_total", {**labels, "trigger": "upstream"}) == 1

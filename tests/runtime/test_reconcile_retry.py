@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from punctual.api import ScheduledJobStatus, Trigger, format_time
+from reconcile_support import CREATED, KEY, TEMPLATE, UID, FakeJobControl
+
+from punctual.api import Trigger, format_time
 from punctual.bodies import RawBody as Body
-from punctual.core import Event, parse_spec
+from punctual.core import parse_spec
 from punctual.jobs import ANNOTATION_ATTEMPT, ANNOTATION_RETRY_OF, Owner, build_job, retry_job_name, slot_job_name
-from punctual.runtime.cache import Cache, Key
+from punctual.runtime.cache import Cache
 from punctual.runtime.reconcile import Reconciled, reconcile
 
-KEY: Key = ("default", "report")
-UID = "u-report"
-CREATED = datetime(2026, 1, 5, tzinfo=UTC)
 TEN = CREATED + timedelta(hours=10)
-TEMPLATE = {
-    "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}
-}
 SPEC: dict[str, Any] = {"schedule": "0 * * * *", "jobTemplate": TEMPLATE, "retry": {"limit": 2, "delay": "5m"}}
 FIRST = slot_job_name("report", TEN, seconds=False)
 
@@ -42,33 +36,6 @@ def scheduledjob() -> Body:
         "spec": copy.deepcopy(SPEC),
         "status": {"scheduledThrough": format_time(TEN - timedelta(seconds=1)), "observedSchedule": "UTC: 0 * * * *"},
     }
-
-
-@dataclass
-class FakeJobControl:
-    """Records what the reconcile asks for."""
-
-    created: list[Body] = field(default_factory=list)
-    statuses: list[ScheduledJobStatus] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    async def create_job(self, namespace: str, manifest: Mapping[str, Any]) -> Body:
-        body = copy.deepcopy(dict(manifest))
-        body["metadata"].update(uid=f"u-{body['metadata']['name']}", resourceVersion="1")
-        self.created.append(body)
-        return body
-
-    async def get_job(self, namespace: str, name: str) -> Body:
-        raise AssertionError(f"no create is refused here, asked for {name}")
-
-    async def delete_job(self, namespace: str, name: str) -> None:
-        raise AssertionError(f"no Job is deleted here, asked for {name}")
-
-    async def patch_status(self, key: Key, status: ScheduledJobStatus) -> None:
-        self.statuses.append(status)
-
-    def post_events(self, key: Key, uid: str, events: Sequence[Event], now: datetime) -> None:
-        self.events += events
 
 
 def reconcile_at(cache: Cache, control: FakeJobControl, now: datetime) -> Reconciled:
@@ -93,7 +60,7 @@ def test_a_failed_job_plans_its_retry_and_the_due_retry_is_created_and_counted()
 
     cache = Cache(mine=lambda key: True, wake=lambda key: None)
     cache.put_scheduledjob(scheduledjob())
-    control = FakeJobControl()
+    control = FakeJobControl(deletes=False)
     reconcile_at(cache, control, TEN)
     (first,) = control.created
     assert first["metadata"]["name"] == FIRST
