@@ -99,10 +99,55 @@ def openapi_schema(model: type[Any]) -> dict[str, Any]:
     return dict(_convert(raw, defs))
 
 
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    description: str,
+    properties: dict[str, Any],
+    printer: list[dict[str, str]],
+    categories: list[str] | None = None,
+    status_subresource: bool = False,
+) -> dict[str, Any]:
+    """One namespaced CRD of the group, served and stored at VERSION, with a required ``spec``."""
+    names: dict[str, Any] = {
+        "kind": kind,
+        "listKind": f"{kind}List",
+        "plural": plural,
+        "singular": singular,
+        "shortNames": list(short_names),
+    }
+    if categories:
+        names["categories"] = categories
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if status_subresource:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = printer
+    version["schema"] = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "description": description,
+            "required": ["spec"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                **properties,
+            },
+        }
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}", "labels": {"app.kubernetes.io/name": "punctual"}},
+        "spec": {"group": GROUP, "names": names, "scope": "Namespaced", "versions": [version]},
+    }
+
+
 def crd_manifest() -> dict[str, Any]:
     """The full CRD object."""
-    spec_schema = openapi_schema(ScheduledJobSpec)
-    status_schema = openapi_schema(ScheduledJobStatus)
     printer = [
         {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
         {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
@@ -113,93 +158,34 @@ def crd_manifest() -> dict[str, Any]:
         {"name": "Next Run", "type": "string", "jsonPath": ".status.nextScheduleTime"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}", "labels": {"app.kubernetes.io/name": "punctual"}},
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
-                "categories": ["all", "batch"],
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": printer,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "A ScheduledJob runs a Job on a cron schedule; cron that never silently "
-                            "skips a run.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return _crd(
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=SHORT_NAMES,
+        categories=["all", "batch"],
+        status_subresource=True,
+        description="A ScheduledJob runs a Job on a cron schedule; cron that never silently skips a run.",
+        properties={"spec": openapi_schema(ScheduledJobSpec), "status": openapi_schema(ScheduledJobStatus)},
+        printer=printer,
+    )
 
 
 def calendar_crd_manifest() -> dict[str, Any]:
     """The Calendar CRD: a namespaced list of exclusion rules ScheduledJobs share (spec.calendars)."""
-    printer = [
-        {"name": "Rules", "type": "string", "jsonPath": ".spec.exclude"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{CALENDAR_PLURAL}.{GROUP}", "labels": {"app.kubernetes.io/name": "punctual"}},
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": CALENDAR_KIND,
-                "listKind": f"{CALENDAR_KIND}List",
-                "plural": CALENDAR_PLURAL,
-                "singular": CALENDAR_SINGULAR,
-                "shortNames": list(CALENDAR_SHORT_NAMES),
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "additionalPrinterColumns": printer,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "A Calendar holds exclusion rules (holidays) that ScheduledJobs "
-                            "reference by name in spec.calendars.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": openapi_schema(CalendarSpec),
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return _crd(
+        kind=CALENDAR_KIND,
+        plural=CALENDAR_PLURAL,
+        singular=CALENDAR_SINGULAR,
+        short_names=CALENDAR_SHORT_NAMES,
+        description="A Calendar holds exclusion rules (holidays) that ScheduledJobs reference by name in "
+        "spec.calendars.",
+        properties={"spec": openapi_schema(CalendarSpec)},
+        printer=[
+            {"name": "Rules", "type": "string", "jsonPath": ".spec.exclude"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
 
 
 class _NoAliases(yaml.SafeDumper):
