@@ -277,6 +277,9 @@ def test_a_kill_right_after_a_job_create_adopts_the_job_on_restart(
 def test_the_operator_rides_out_an_api_server_restart(
     real_server: RealServer, namespace: str, operator: OperatorFactory
 ) -> None:
+    # A restarted kube-apiserver refuses requests until its RBAC informers are synced
+    # (kubernetes/kubernetes#121635): the operator retries those creates (RBAC_GRACE) and logs each.
+    operator.rbac_warmup = True
     process = operator()
     specs = {"api-all": ("All", "2s"), "api-latest": ("Latest", "7s")}
     for name, (catch_up, duration) in specs.items():

@@ -20,7 +20,7 @@ from punctual.bodies import RawBody as Body
 from punctual.core import JOB_VANISHED_GRACE
 from punctual.runtime.cache import Cache, Key
 from punctual.runtime.kube import ApiError, ClusterUnreachable
-from punctual.runtime.reconcile import Reconciled, reconcile
+from punctual.runtime.reconcile import RBAC_GRACE, Reconciled, reconcile
 from punctual.runtime.status_writer import RETRY
 
 
@@ -71,6 +71,10 @@ def ours(name: str, *, uid: str = UID) -> Body:
 
 
 THROUGH = {"scheduledThrough": format_time(at("10:00"))}
+RBAC_REFUSAL = (
+    'jobs.batch is forbidden: User "system:serviceaccount:punctual-system:punctual" cannot create resource '
+    '"jobs" in API group "batch" in the namespace "default"'
+)
 
 # (name, spec fields, status, create answers, jobs the API holds, now) -> expectations
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Exception], dict[str, Body], dict[str, Any]]] = [
@@ -132,6 +136,14 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Exception], dic
         {job_name("10:30"): ApiError(403, "Forbidden", "exceeded quota")},
         {},
         {"created": [], "events": ["JobCreateFailed"], "result": Result.FAILED, "message": "exceeded quota"},
+    ),
+    (
+        "an RBAC refusal (a restarted API server's, before its RBAC caches are filled): retried, not recorded",
+        {},
+        THROUGH,
+        {job_name("10:30"): ApiError(403, "Forbidden", RBAC_REFUSAL)},
+        {},
+        {"created": [], "written": False, "wake": at("10:30") + RETRY},
     ),
     (
         "a transient error: no status write, no Event, retried soon (the slot is decided again)",
@@ -237,3 +249,31 @@ def test_a_job_of_an_earlier_object_with_the_same_name_is_not_ours() -> None:
     control = FakeJobControl()
     run(cache, control, at("10:30"))
     assert control.created_names == [job_name("10:30")], "the earlier object's Job does not hold the slot back"
+
+
+def test_an_rbac_refusal_that_lasts_beyond_the_grace_is_recorded_failed_with_the_api_message() -> None:
+    cache = cache_with(scheduledjob(status=THROUGH))
+    control = FakeJobControl(answers={job_name("10:30"): ApiError(403, "Forbidden", RBAC_REFUSAL)})
+    now = at("10:30")
+    while now - at("10:30") < RBAC_GRACE:
+        assert run(cache, control, now).wake_at == now + RETRY
+        assert control.statuses == [] and control.events == []
+        now += RETRY
+    run(cache, control, now)
+    (written,) = control.statuses
+    record = {r.job: r for r in written.history}[job_name("10:30")]
+    assert (record.result, record.message) == (Result.FAILED, RBAC_REFUSAL)
+    assert [e.reason for e in control.events] == ["JobCreateFailed"]
+    assert cache.refused == {}
+
+
+def test_an_rbac_refusal_that_clears_within_the_grace_starts_the_run() -> None:
+    cache = cache_with(scheduledjob(status=THROUGH))
+    control = FakeJobControl(answers={job_name("10:30"): ApiError(403, "Forbidden", RBAC_REFUSAL)})
+    run(cache, control, at("10:30"))
+    del control.answers[job_name("10:30")]
+    run(cache, control, at("10:30") + RETRY)
+    assert control.created_names == [job_name("10:30")]
+    (written,) = control.statuses
+    assert {r.job: r for r in written.history}[job_name("10:30")].result is Result.RUNNING
+    assert cache.refused == {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TypeVar
 
 from punctual.api import GROUP
@@ -84,6 +85,9 @@ class Cache:
         # The Calendars (spec.calendars) of every namespace watched, and who to wake when one changes.
         self.calendars = CalendarIndex(sjs=self.sjs, mine=mine, wake=wake)
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
+        # Job creates RBAC refused, and since when (punctual.runtime.reconcile.RBAC_GRACE): a
+        # restarted API server refuses requests until its RBAC caches are filled.
+        self.refused: dict[tuple[Key, str], datetime] = {}
         self._sj_versions = Versions()
         self._job_versions = Versions()
 
@@ -127,6 +131,8 @@ class Cache:
         """The ScheduledJob was deleted."""
         self.sjs.pop(key, None)
         self._sj_versions.forget(key)
+        for refused in [r for r in self.refused if r[0] == key]:
+            del self.refused[refused]
 
     @staticmethod
     def _wants_reconcile(old: ScheduledJobBody, new: ScheduledJobBody) -> bool:

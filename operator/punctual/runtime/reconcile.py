@@ -4,7 +4,8 @@
 2. parse the spec (an invalid one gets a condition and an Event, never a crash),
 3. call the pure core (``punctual.core.decide``) with ``now`` from the injected clock,
 4. create Jobs (AlreadyExists with our owner reference: adopt it), then delete Jobs; the Jobs the
-   API refused go back to the core (``after_create_failures``), which records them,
+   API refused go back to the core (``after_create_failures``), which records them; server errors
+   are retried, and so is an RBAC refusal for up to :data:`RBAC_GRACE`,
 5. write status (only when it changed),
 6. emit Events (metrics are the caller's, from the returned :class:`Reconciled`),
 7. requeue at the core's next wake-up.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -40,9 +41,21 @@ from punctual.runtime.kube import ApiError, ClusterUnreachable
 from punctual.runtime.status_writer import RETRY
 from punctual.runtime.versions import Source
 
-__all__ = ["JobControl", "Reconciled", "reconcile"]
+__all__ = ["RBAC_GRACE", "JobControl", "Reconciled", "reconcile"]
 
 log = logging.getLogger("punctual")
+
+RBAC_GRACE = timedelta(seconds=60)
+"""How long a Job create that RBAC refuses is retried before the run is recorded Failed: a
+kube-apiserver that has just (re)started answers 403 until its RBAC informers are synced
+(kubernetes/kubernetes#121635; newer servers say "informers not synced"), and a slot must not be
+lost to that. A refusal that lasts is a missing grant, recorded with the API's message."""
+
+
+def _rbac_refusal(exc: ApiError) -> bool:
+    """A 403 from the authorizer (``User "..." cannot create resource ...``), not from admission
+    (a quota's "exceeded quota" is also 403, and is recorded at once)."""
+    return exc.status == 403 and "cannot create resource" in exc.message
 
 
 class JobControl(Protocol):
@@ -125,6 +138,7 @@ async def reconcile(
     for create in decision.creates:
         try:
             cache.remember_job(key, await control.create_job(ns, create.manifest), source=Source.OWN, ticket=ticket)
+            cache.refused.pop((key, create.name), None)
         except ApiError as exc:
             if exc.status == 409:
                 existing = await control.get_job(ns, create.name)
@@ -139,7 +153,19 @@ async def reconcile(
             elif exc.transient:
                 log.warning("%s/%s: creating Job %s: %s; retrying", ns, name, create.name, exc)
                 return Reconciled(wake_at=now + RETRY)  # no status write: the slot is decided again
+            elif _rbac_refusal(exc) and now - cache.refused.setdefault((key, create.name), now) < RBAC_GRACE:
+                log.warning(
+                    "%s/%s: creating Job %s: %s; retrying for up to %ds (a restarted API server refuses "
+                    "until its RBAC caches are filled)",
+                    ns,
+                    name,
+                    create.name,
+                    exc,
+                    RBAC_GRACE.total_seconds(),
+                )
+                return Reconciled(wake_at=now + RETRY)
             else:
+                cache.refused.pop((key, create.name), None)
                 failed[create.name] = exc.message
         except ClusterUnreachable as exc:
             log.warning("%s/%s: API unreachable: %s; retrying", ns, name, exc)
