@@ -280,6 +280,7 @@ class _App:
 
     def backfill(self) -> int:
         from kubectl_sj import backfill
+        from kubectl_sj.slots import parse_time_flag
 
         a = self.args
         ranged = a.from_ is not None or a.to is not None
@@ -295,8 +296,8 @@ class _App:
             raise PluginError("error: give both --from and --to")
         timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
         sj = self.fetch(a.name)
-        start = backfill.parse_time_flag(a.from_, flag="--from", zone=sj.time_zone)
-        end = backfill.parse_time_flag(a.to, flag="--to", zone=sj.time_zone)
+        start = parse_time_flag(a.from_, flag="--from", zone=sj.time_zone)
+        end = parse_time_flag(a.to, flag="--to", zone=sj.time_zone)
         return backfill.request_backfill(
             self.cluster,
             sj,
