@@ -119,6 +119,45 @@ def test_the_fleet_lists_the_examples(ui: UiProcess, sandbox: Sandbox, page: Any
     screenshot(page, "fleet")
 
 
+def test_no_page_loads_anything_from_elsewhere(ui: UiProcess, page: Any) -> None:
+    """Server-rendered HTML, inline SVG and script: every request a page makes goes to the UI itself."""
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    for path in ("", "timeline", "ns/default/sj/heartbeat", "ns/default/sj/no-such-job"):
+        page.goto(ui.url + path)
+        page.wait_for_load_state("networkidle")
+    assert requests and all(url.startswith(ui.url) for url in requests), requests
+
+
+def test_open_hands_the_url_to_a_browser_and_context_picks_the_kubeconfigs_context(
+    sandbox: Sandbox, tmp_path: Path, page: Any
+) -> None:
+    """``--open`` starts $BROWSER with the URL it prints; ``--context`` is a context of the caller's
+    kubeconfig other than the current one (here the current one points at nothing)."""
+    config = yaml.safe_load(sandbox.kubeconfig.read_text())
+    (context,) = config["contexts"]
+    (cluster,) = config["clusters"]
+    dead = {"name": "dead", "cluster": {**cluster["cluster"], "server": f"http://127.0.0.1:{free_port()}"}}
+    config["clusters"].append(dead)
+    config["contexts"].append({"name": "dead", "context": {**context["context"], "cluster": "dead"}})
+    config["current-context"] = "dead"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    with UiProcess(
+        "--open", "--context", context["name"], kubeconfig=kubeconfig, env={"BROWSER": f"{browser} %s"}
+    ) as ui:
+        wait_for(opened.exists, 15, interval=0.2, what="--open to start $BROWSER")
+        assert opened.read_text().strip() == ui.url
+        page.goto(ui.url)
+        page.wait_for_selector("#fleet")
+        assert context["name"] in page.inner_text("header .context")
+        assert page.locator('#fleet tr[data-name="heartbeat"]').count() == 1
+
+
 def test_the_fleet_filters_by_search_and_label(ui: UiProcess, page: Any) -> None:
     page.goto(ui.url)
     page.fill('input[name="q"]', "cleanup")
@@ -193,6 +232,10 @@ def test_run_now_starts_a_run_that_appears_in_history(ui: UiProcess, page: Any) 
     job = manual.get_attribute("data-job")
     assert job and job.startswith("hourly-report-")
     assert page.locator("#durations rect").count() >= 1
+    # The page's other parts: the spec summary, the operator's conditions, the job's Events.
+    assert "Queue" in page.inner_text("dl.spec")  # hourly-report's concurrencyPolicy
+    assert page.locator('#conditions tr:has-text("ScheduleValid")').count() == 1
+    assert page.locator(f'#events tr:has-text("{job}")').count() >= 1  # its RunStarted/RunSucceeded Events
     screenshot(page, "scheduledjob")
 
     page.click("#outcome a")
