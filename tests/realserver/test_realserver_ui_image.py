@@ -5,7 +5,8 @@ the real API server with RBAC enforced. Its pages are fetched over 127.0.0.1 (th
 the host's network; the port is swapped for a free one): the fleet of all namespaces lists the
 objects, the timeline reads a ScheduledJob's Calendar, Run now goes through the operator to its
 outcome, a backfill is started and shown, suspend works; nothing is forbidden. A second account
-with only the chart's view role shows Run now refused by RBAC, naming the verb and resource.
+with only the chart's view role shows Run now and a backfill refused by RBAC, naming the verb and
+resource.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def test_run_now_is_refused_as_rbac_says(
     real_server: RealServer, installation: Installation, namespace: str, ui_objects: dict[str, Body]
 ) -> None:
     """The same container as an account bound only to the chart's view role: the fleet shows, and
-    Run now is the forbidden page naming what the account lacks; nothing is written."""
+    Run now and a backfill are the forbidden page naming what the account lacks; nothing is written."""
     viewer = "ui-viewer-only"
     view_role = next(
         doc["metadata"]["name"]
@@ -224,10 +225,17 @@ def test_run_now_is_refused_as_rbac_says(
             assert status == 403, (status, html.unescape(body)[-2000:])
             message = html.unescape(body)
             assert f'you need "patch" on scheduledjobs.punctual.dev in namespace "{namespace}"' in message
+            # A backfill is planned from the job's Jobs first (skip-existing), which the view role
+            # may not list: refused before anything is written, saying so.
+            now = datetime.now(UTC).replace(microsecond=0)
+            form = {"from": (now - timedelta(days=1)).isoformat(), "to": (now - timedelta(minutes=1)).isoformat()}
+            status, body, _ = fetch(url + f"ns/{namespace}/sj/report/backfill", form=form)
+            assert status == 403, (status, html.unescape(body)[-2000:])
+            assert f'you need "list" on jobs.batch in namespace "{namespace}"' in html.unescape(body)
             annotations: dict[str, Any] = (
                 real_server.get_json("scheduledjob", "report", "-n", namespace)["metadata"].get("annotations") or {}
             )
-            assert "punctual.dev/run-requested-at" not in annotations
+            assert not {"punctual.dev/run-requested-at", "punctual.dev/backfill-request"} & set(annotations)
         finally:
             handle.stop()
     finally:
