@@ -651,4 +651,3 @@ def describe_spec(sj: ScheduledJob) -> list[tuple[str, str]]:
     if sj.spec_error:
         pairs.append(("Invalid spec", sj.spec_error))
     return pairs
-
