@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kubectl_sj.objects import TYPE_NAME, ScheduledJob
-from kubectl_sj.status import Backfill, HistoryRecord, RetryPending
+from kubectl_sj.status import HistoryRecord, RetryPending
 from kubectl_sj.tree import upstream_cell
 from punctual.bodies import RawBody
 
 if TYPE_CHECKING:
     from kubectl_sj.slots import Slot
+    from kubectl_sj.status import Backfill
 
 __all__ = [
     "NONE",
