@@ -274,7 +274,8 @@ def test_a_backfill_started_on_the_page_shows_its_progress_and_is_cancelled(
     ui: UiProcess, sandbox: Sandbox, page: Any
 ) -> None:
     """aggregation runs */15 for 5 s: a backfill of the last three hours (12 slots, 2 at a time) is
-    started from the form, its row fills in by itself, and Cancel drops its pending slots."""
+    previewed and started from the form, its row fills in by itself, and Cancel drops its pending
+    slots."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     end = now - timedelta(minutes=1)
     last = end.replace(minute=end.minute - end.minute % 15)  # the newest slot of the range
@@ -295,7 +296,15 @@ def test_a_backfill_started_on_the_page_shows_its_progress_and_is_cancelled(
     page.fill('#backfill-form input[name="from"]', start.isoformat())
     page.fill('#backfill-form input[name="to"]', end.isoformat())
     page.fill('#backfill-form input[name="parallel"]', "2")
-    page.click("#backfill-start")
+    # Preview: the dry run's slots, nothing sent; its Start button sends the same range.
+    page.click("#backfill-preview")
+    page.wait_for_selector("#plan")
+    assert page.locator("#plan tbody tr").count() == 12
+    assert page.inner_text("#plan-summary").startswith(f"12 slots from {start.isoformat()} to {end.isoformat()}: ")
+    assert "parallel 2; nothing requested yet" in page.inner_text("#plan-summary")
+    screenshot(page, "backfill-plan")
+    assert "punctual.dev/backfill-request" not in kubectl_sj(sandbox, "get", "aggregation", "-o", "yaml")
+    page.click("#backfill-confirm")
     page.wait_for_url("**?backfill=**")
     token = page.get_attribute("#backfill-outcome", "data-token")
     assert token

@@ -343,3 +343,24 @@ async def test_cancel_of_a_backfill_not_in_progress_is_a_400_page(served: Any) -
     assert response.status == 400
     assert "scheduledjob.punctual.dev/report has no backfill bf-1 in progress" in await response.text()
     assert cluster.patches == []
+
+
+@pytest.mark.asyncio
+async def test_preview_shows_the_plan_and_sends_nothing(served: Any) -> None:
+    client, cluster = served
+    response = await client.get("/ns/team-a/sj/report/backfill/plan", params=RANGE)
+    body = await response.text()
+    assert response.status == 200, body
+    # */5 from 00:00 to 01:00, both ends inclusive: 13 slots, none with a Job (the fake lists none).
+    assert re.findall(r'<tr data-action="(\w+)"', body) == ["run"] * 13
+    assert (
+        "13 slots from 2026-11-20T00:00:00+00:00 to 2026-11-20T01:00:00+00:00: 13 to run, 0 skipped (existing); "
+        "parallel 2; nothing requested yet"
+    ) in body
+    # Its Start button posts the same fields to the backfill form's action.
+    for key, value in RANGE.items():
+        assert f'<input type="hidden" name="{key}" value="{value}">' in body
+    assert '<form method="post" action="/ns/team-a/sj/report/backfill" id="plan-start">' in body
+    assert cluster.patches == []
+    refused = await client.get("/ns/team-a/sj/report/backfill/plan", params={**RANGE, "parallel": "500"})
+    assert refused.status == 400 and "--parallel must be from 1 to 100" in await refused.text()

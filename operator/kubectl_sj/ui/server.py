@@ -265,6 +265,28 @@ class _Pages:
         )
         raise web.HTTPSeeOther(f"/ns/{namespace}/sj/{name}?{urlencode({'backfill': token})}#backfills")
 
+    async def backfill_plan(self, request: web.Request) -> web.Response:
+        """The form's Preview: the slots it would run and skip, as ``kubectl sj backfill --dry-run``
+        prints them; nothing is sent (the page's Start button posts the same fields)."""
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        fields = {key: str(value) for key, value in request.query.items()}
+        sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
+        try:
+            form = views.backfill_form(fields, zone=sj.time_zone)
+            plan = await self.call(
+                backfill.check_request,
+                self.cluster,
+                sj,
+                start=form.start,
+                end=form.end,
+                parallel=form.parallel,
+                now=self.clock(),
+            )
+        except InputError as exc:
+            return self.refused(request, sj, exc)
+        summary = f"{backfill.plan_summary(plan, zone=sj.time_zone)}; parallel {form.parallel}"
+        return self.render("backfill_plan.html", request, sj=sj, plan=plan, summary=summary, fields=fields)
+
     async def cancel_backfill(self, request: web.Request) -> web.Response:
         """A backfill's Cancel button: ``kubectl sj backfill NAME --cancel TOKEN``."""
         namespace, name = request.match_info["namespace"], request.match_info["name"]
@@ -435,6 +457,7 @@ def build_app(
             web.post("/ns/{namespace}/sj/{name}/suspend", pages.suspend),
             web.post("/ns/{namespace}/sj/{name}/resume", pages.resume),
             web.post("/ns/{namespace}/sj/{name}/backfill", pages.backfill),
+            web.get("/ns/{namespace}/sj/{name}/backfill/plan", pages.backfill_plan),
             web.post("/ns/{namespace}/sj/{name}/backfill/cancel", pages.cancel_backfill),
             web.get("/ns/{namespace}/sj/{name}/runs/{job}", pages.run),
             web.get("/ns/{namespace}/sj/{name}/runs/{job}/log", pages.raw_log),
