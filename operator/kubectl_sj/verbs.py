@@ -280,7 +280,6 @@ class _App:
 
     def backfill(self) -> int:
         from kubectl_sj import backfill
-        from kubectl_sj.slots import parse_time_flag
 
         a = self.args
         ranged = a.from_ is not None or a.to is not None
@@ -295,6 +294,8 @@ class _App:
         if a.from_ is None or a.to is None:
             raise PluginError("error: give both --from and --to")
         timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
+        from kubectl_sj.slots import parse_time_flag  # croniter: only with a range
+
         sj = self.fetch(a.name)
         start = parse_time_flag(a.from_, flag="--from", zone=sj.time_zone)
         end = parse_time_flag(a.to, flag="--to", zone=sj.time_zone)
