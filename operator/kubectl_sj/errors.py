@@ -15,6 +15,7 @@ from kubectl_sj.objects import RESOURCE
 
 __all__ = [
     "CRD_MISSING",
+    "InputError",
     "PluginError",
     "Request",
     "api_error_message",
@@ -34,6 +35,11 @@ class PluginError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class InputError(PluginError):
+    """A request refused before anything is sent: a bad flag or form value, or one the object cannot
+    take (the web UI shows it as a 400 page rather than as a failure of the API)."""
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from punctual.bodies import RawBody
 
 if TYPE_CHECKING:
     from kubectl_sj.slots import Slot
+    from kubectl_sj.status import Backfill
 
 __all__ = [
     "NONE",
     "OutputFormat",
+    "backfill_progress",
     "concurrency_text",
     "dump",
     "format_local",
@@ -284,3 +286,21 @@ def dump(document: Any, fmt: Literal["json", "yaml"]) -> str:
 def name_lines(items: Sequence[ScheduledJob]) -> str:
     """``-o name``: ``scheduledjob.punctual.dev/NAME`` per line."""
     return "".join(f"{TYPE_NAME}/{sj.name}\n" for sj in items)
+
+
+def backfill_progress(entry: Backfill) -> str:
+    """One line of a backfill's progress, as ``kubectl sj backfill --wait`` prints it (and the web
+    UI shows a request's outcome)."""
+    if entry.state in ("Waiting", "Running"):
+        return (
+            f"backfill {entry.token} {entry.state}: {entry.done}/{entry.total} done ({entry.failed} failed), "
+            f"{entry.running} running, {entry.pending} pending, {entry.skippedExisting} skipped (existing)"
+        )
+    if entry.state == "Rejected":
+        return f"backfill {entry.token} Rejected: {entry.message}"
+    tail = f"; {entry.message}" if entry.state == "Cancelled" and entry.message else ""
+    running = f", {entry.running} still running" if entry.running else ""
+    return (
+        f"backfill {entry.token} {entry.state}: {entry.done} run ({entry.failed} failed){running}, "
+        f"{entry.skippedExisting} skipped (existing) of {entry.total}{tail}"
+    )

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from kubectl_sj.errors import InputError
 from kubectl_sj.objects import ScheduledJob, default_time_zone
 from punctual.core import SpecError, build_schedule
 from punctual.core.exclusions import LOOKAHEAD, Calendars, RuleError, exclusions_of
 from punctual.durations import DurationError, parse_duration
 from punctual.schedule import ScheduleError, jitter_offset, load_zone
 
-__all__ = ["Slot", "SlotError", "next_slots", "parse_from"]
+__all__ = ["Slot", "SlotError", "next_slots", "parse_from", "parse_time_flag"]
 
 
 class SlotError(ValueError):
@@ -85,6 +86,15 @@ def _why(reason: str, message: str) -> str:
     """The operator's record message without its leading "slot TIME" (the row shows the slot)."""
     rest = message.split(" ", 2)[-1]
     return rest if reason == "Excluded" else f"{reason}: {rest.removeprefix('not run: ')}"
+
+
+def parse_time_flag(text: str, *, flag: str, zone: str) -> datetime:
+    """``--from``/``--to`` of ``kubectl sj backfill`` (and the UI's backfill form): as :func:`parse_from`,
+    the error naming ``flag``."""
+    try:
+        return parse_from(text, zone=zone)
+    except SlotError:
+        raise InputError(f"error: invalid {flag} {text!r}; use RFC 3339, e.g. 2026-11-23T10:00:00Z") from None
 
 
 def parse_from(text: str, *, zone: str) -> datetime:

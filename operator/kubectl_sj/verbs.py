@@ -294,9 +294,11 @@ class _App:
         if a.from_ is None or a.to is None:
             raise PluginError("error: give both --from and --to")
         timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
+        from kubectl_sj.slots import parse_time_flag  # croniter: only with a range
+
         sj = self.fetch(a.name)
-        start = backfill.parse_time_flag(a.from_, flag="--from", zone=sj.time_zone)
-        end = backfill.parse_time_flag(a.to, flag="--to", zone=sj.time_zone)
+        start = parse_time_flag(a.from_, flag="--from", zone=sj.time_zone)
+        end = parse_time_flag(a.to, flag="--to", zone=sj.time_zone)
         return backfill.request_backfill(
             self.cluster,
             sj,

@@ -19,6 +19,7 @@ the tests see the same store. Without buildah or podman the callers are skipped,
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -177,10 +178,14 @@ def run_operator_container(
     env: Mapping[str, str] | None = None,
     name: str = "punctual-operator",
     args: tuple[str, ...] = (),
+    command: tuple[str, ...] | None = None,
+    tmpfs: tuple[str, ...] = (),
 ) -> OperatorContainer:
     """Start ``image`` (its entrypoint, ``punctual run``, plus ``args``) in the background as a
     pod of the service account whose ``token`` and ``ca_pem`` are given would run, talking to
     ``server_url`` (``https://127.0.0.1:PORT``). ``env`` adds variables (``PUNCTUAL_*``).
+    ``command`` replaces the entrypoint, as a container's ``command`` does (the chart's UI runs
+    ``kubectl-sj``); ``tmpfs`` are writable folders, as the chart's ``emptyDir`` volumes.
     The container is named ``<name>-<random>``; stop it with :meth:`OperatorContainer.stop`
     (or use the handle as a context manager)."""
     require_container_tools()
@@ -203,6 +208,8 @@ def run_operator_container(
         "--env", f"KUBERNETES_SERVICE_HOST={url.hostname}",
         "--env", f"KUBERNETES_SERVICE_PORT={port}",
         *[arg for key, value in (env or {}).items() for arg in ("--env", f"{key}={value}")],
+        *[arg for folder in tmpfs for arg in ("--tmpfs", f"{folder}:rw,nosuid,nodev,mode=1777")],
+        *(["--entrypoint", json.dumps(list(command))] if command is not None else []),
         image, *args,
     ]  # fmt: skip
     done = podman(*command)

@@ -906,12 +906,14 @@ def test_every_api_version_in_the_chart_is_served_by_1_20(helm: str, helm_home: 
 
 # -- the web UI (ui.enabled) ------------------------------------------------------------------------
 
-# What kubectl sj ui calls through kubectl_sj/client.py: list/get/patch ScheduledJobs (Run now's
-# annotation, spec.suspend), get/list Jobs, list Pods, get pods/log, list Events.
+# What kubectl sj ui calls through kubectl_sj/client.py: list/get/patch ScheduledJobs (the Run now
+# and backfill annotations, spec.suspend), list Calendars (the timeline's spec.calendars), get/list
+# Jobs, list Pods, get pods/log, list Events.
 UI_RBAC: set[Grant] = {
     ("punctual.dev", "scheduledjobs", "get"),
     ("punctual.dev", "scheduledjobs", "list"),
     ("punctual.dev", "scheduledjobs", "patch"),
+    ("punctual.dev", "calendars", "list"),
     ("batch", "jobs", "get"),
     ("batch", "jobs", "list"),
     ("", "pods", "list"),

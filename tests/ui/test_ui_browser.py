@@ -3,9 +3,10 @@
 One sandbox (examples/ applied, as the README's command 1 does) and one ``kubectl sj ui --port 0``
 on its kubeconfig, both processes; Debian's chromium driven by Playwright clicks through the pages
 as a person would: the fleet lists the examples, the timeline shows the next runs (the same starts
-``kubectl sj next`` prints), Run now starts a run that the operator records in the history, and
-suspend shows on the fleet. Error pages: not found, the API down, a cross-site POST refused. The
-emulator has no RBAC, so the forbidden page is tested against the real API server
+``kubectl sj next`` prints), Run now starts a run that the operator records in the history, a
+backfill started from the form shows its progress and is cancelled, and suspend shows on the
+fleet. Error pages: not found, the API down, a cross-site POST refused, a refused backfill range.
+The emulator has no RBAC, so the forbidden page is tested against the real API server
 (``tests/realserver/test_realserver_ui.py``). Screenshots of each page: ``test-artifacts/ui/``.
 """
 
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,45 @@ def test_the_fleet_lists_the_examples(ui: UiProcess, sandbox: Sandbox, page: Any
     screenshot(page, "fleet")
 
 
+def test_no_page_loads_anything_from_elsewhere(ui: UiProcess, page: Any) -> None:
+    """Server-rendered HTML, inline SVG and script: every request a page makes goes to the UI itself."""
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    for path in ("", "timeline", "ns/default/sj/heartbeat", "ns/default/sj/no-such-job"):
+        page.goto(ui.url + path)
+        page.wait_for_load_state("networkidle")
+    assert requests and all(url.startswith(ui.url) for url in requests), requests
+
+
+def test_open_hands_the_url_to_a_browser_and_context_picks_the_kubeconfigs_context(
+    sandbox: Sandbox, tmp_path: Path, page: Any
+) -> None:
+    """``--open`` starts $BROWSER with the URL it prints; ``--context`` is a context of the caller's
+    kubeconfig other than the current one (here the current one points at nothing)."""
+    config = yaml.safe_load(sandbox.kubeconfig.read_text())
+    (context,) = config["contexts"]
+    (cluster,) = config["clusters"]
+    dead = {"name": "dead", "cluster": {**cluster["cluster"], "server": f"http://127.0.0.1:{free_port()}"}}
+    config["clusters"].append(dead)
+    config["contexts"].append({"name": "dead", "context": {**context["context"], "cluster": "dead"}})
+    config["current-context"] = "dead"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    with UiProcess(
+        "--open", "--context", context["name"], kubeconfig=kubeconfig, env={"BROWSER": f"{browser} %s"}
+    ) as ui:
+        wait_for(opened.exists, 15, interval=0.2, what="--open to start $BROWSER")
+        assert opened.read_text().strip() == ui.url
+        page.goto(ui.url)
+        page.wait_for_selector("#fleet")
+        assert context["name"] in page.inner_text("header .context")
+        assert page.locator('#fleet tr[data-name="heartbeat"]').count() == 1
+
+
 def test_the_fleet_filters_by_search_and_label(ui: UiProcess, page: Any) -> None:
     page.goto(ui.url)
     page.fill('input[name="q"]', "cleanup")
@@ -191,6 +232,10 @@ def test_run_now_starts_a_run_that_appears_in_history(ui: UiProcess, page: Any) 
     job = manual.get_attribute("data-job")
     assert job and job.startswith("hourly-report-")
     assert page.locator("#durations rect").count() >= 1
+    # The page's other parts: the spec summary, the operator's conditions, the job's Events.
+    assert "Queue" in page.inner_text("dl.spec")  # hourly-report's concurrencyPolicy
+    assert page.locator('#conditions tr:has-text("ScheduleValid")').count() == 1
+    assert page.locator(f'#events tr:has-text("{job}")').count() >= 1  # its RunStarted/RunSucceeded Events
     screenshot(page, "scheduledjob")
 
     page.click("#outcome a")
@@ -223,6 +268,75 @@ def heartbeat_active(sandbox: Sandbox) -> str | None:
     body = json.loads(kubectl_sj(sandbox, "get", "heartbeat", "-o", "json"))
     active = (body.get("status") or {}).get("active") or []
     return str(active[0]["name"]) if active else None
+
+
+def test_a_backfill_started_on_the_page_shows_its_progress_and_is_cancelled(
+    ui: UiProcess, sandbox: Sandbox, page: Any
+) -> None:
+    """aggregation runs */15 for 5 s: a backfill of the last three hours (12 slots, 2 at a time) is
+    previewed and started from the form, its row fills in by itself, and Cancel drops its pending
+    slots."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = now - timedelta(minutes=1)
+    last = end.replace(minute=end.minute - end.minute % 15)  # the newest slot of the range
+    start = last - 11 * timedelta(minutes=15)  # 12 slots: start, ..., last
+    page.goto(ui.url + "ns/default/sj/aggregation")
+    # A range that ends in the future is refused by the plugin's check: a 400 page, nothing sent.
+    page.fill('#backfill-form input[name="from"]', start.isoformat())
+    page.fill('#backfill-form input[name="to"]', (now + timedelta(hours=1)).isoformat())
+    with page.expect_navigation():
+        page.click("#backfill-start")
+    assert page.inner_text("#error h1").startswith("Bad request")
+    assert "is in the future" in page.inner_text("#error .message")
+    screenshot(page, "backfill-refused")
+    page.click("#back")
+    page.wait_for_selector("#backfill-form")
+    assert "No backfills recorded." in page.inner_text("main")
+
+    page.fill('#backfill-form input[name="from"]', start.isoformat())
+    page.fill('#backfill-form input[name="to"]', end.isoformat())
+    page.fill('#backfill-form input[name="parallel"]', "2")
+    # Preview: the dry run's slots, nothing sent; its Start button sends the same range.
+    page.click("#backfill-preview")
+    page.wait_for_selector("#plan")
+    assert page.locator("#plan tbody tr").count() == 12
+    assert page.inner_text("#plan-summary").startswith(f"12 slots from {start.isoformat()} to {end.isoformat()}: ")
+    assert "parallel 2; nothing requested yet" in page.inner_text("#plan-summary")
+    screenshot(page, "backfill-plan")
+    assert "punctual.dev/backfill-request" not in kubectl_sj(sandbox, "get", "aggregation", "-o", "yaml")
+    page.click("#backfill-confirm")
+    page.wait_for_url("**?backfill=**")
+    token = page.get_attribute("#backfill-outcome", "data-token")
+    assert token
+    row = page.locator(f'#backfill-table tr[data-token="{token}"]')
+    page.evaluate("window.__notReloaded = true")
+    row.wait_for()  # the operator picked it up; the live refresh brought its row
+    assert int(row.get_attribute("data-total") or 0) == 12
+    # Two run at once; the first finish after 5 s and the row counts them (without a reload).
+    wait_for(lambda: int(row.get_attribute("data-done") or 0) >= 2, 60, interval=0.5, what="two backfill runs done")
+    assert page.evaluate("window.__notReloaded") is True
+    assert row.get_attribute("data-state") == "Running"
+    assert page.get_attribute("#backfill-outcome", "data-state") == "running"
+    assert "/12 done" in row.inner_text()
+    # What is typed into the form survives the page's own refresh.
+    page.fill('#backfill-form input[name="from"]', "2026-01-01T00:00:00Z")
+    page.locator("h1").click()  # the input loses focus: refreshes go on
+    stamp = page.inner_text("#updated")
+    wait_for(lambda: page.inner_text("#updated") != stamp, 15, interval=0.5, what="a live update of the page")
+    assert page.input_value('#backfill-form input[name="from"]') == "2026-01-01T00:00:00Z"
+    screenshot(page, "backfill-running")
+
+    row.locator(".backfill-cancel").click()
+    page.wait_for_selector(f'#backfill-table tr[data-token="{token}"][data-state="Cancelled"]', timeout=30_000)
+    assert page.get_attribute("#backfill-outcome", "data-state") == "cancelled"
+    assert "pending slots dropped" in page.inner_text("#backfill-outcome")
+    assert row.locator(".backfill-cancel").count() == 0
+    done = int(row.get_attribute("data-done") or 0)
+    assert 2 <= done < 12
+    # The plugin reads the same status.
+    table = kubectl_sj(sandbox, "backfill", "aggregation")
+    assert any(line.split()[:2] == [token, "Cancelled"] for line in table.splitlines()), table
+    screenshot(page, "backfill-cancelled")
 
 
 def test_suspend_shows_on_the_fleet(ui: UiProcess, page: Any) -> None:

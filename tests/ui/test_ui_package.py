@@ -26,6 +26,7 @@ def test_every_template_is_package_data() -> None:
         "scheduledjob.html",
         "run.html",
         "error.html",
+        "backfill_plan.html",
     }
     for template in templates:
         relative = template.relative_to(PACKAGE).as_posix()

@@ -5,9 +5,12 @@ credentials. The real client against real servers is in test_ui_browser.py and t
 from __future__ import annotations
 
 import html
+import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
@@ -16,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kubectl_sj.errors import PluginError, Request, api_error_message, unreachable_message
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.ui.server import UiSettings, build_app, in_cluster_connection
+from punctual.jobs import ANNOTATION_BACKFILL_CANCEL, ANNOTATION_BACKFILL_REQUEST, LABEL_SCHEDULED_JOB
 
 
 class FakeCluster:
@@ -26,7 +30,10 @@ class FakeCluster:
             ScheduledJob.from_body(
                 {
                     "metadata": {"name": "report", "namespace": "team-a", "uid": "u1"},
-                    "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {}}}}},
+                    "spec": {
+                        "schedule": "*/5 * * * *",
+                        "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+                    },
                 }
             )
         ]
@@ -34,6 +41,7 @@ class FakeCluster:
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
         self.listed: list[tuple[str | None, str | None]] = []
         self.logs: list[tuple[str, bool]] = []
+        self.jobs_listed: list[tuple[str, str]] = []
 
     def list_scheduled_jobs(self, namespace: str | None, *, label_selector: str | None = None) -> list[ScheduledJob]:
         self.listed.append((namespace, label_selector))
@@ -54,6 +62,10 @@ class FakeCluster:
             raise self.failure
         self.patches.append((namespace, name, patch))
         return self.get_scheduled_job(namespace, name)
+
+    def list_jobs(self, namespace: str, *, label_selector: str) -> list[dict[str, Any]]:
+        self.jobs_listed.append((namespace, label_selector))
+        return []
 
     def list_pods(self, namespace: str, *, label_selector: str) -> list[dict[str, Any]]:
         if label_selector != "batch.kubernetes.io/job-name=report-1":
@@ -191,3 +203,164 @@ def test_in_cluster_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert connection.authorization() == "Bearer first"
     (tmp_path / "token").write_text("rotated")  # the kubelet rotates projected tokens
     assert connection.authorization() == "Bearer rotated"
+
+
+# -- backfill: the form, its checks, the request annotation, Cancel ----------------------------------
+
+RANGE = {"from": "2026-11-20T00:00:00Z", "to": "2026-11-20T01:00:00Z", "parallel": "2"}
+
+
+@pytest.mark.asyncio
+async def test_the_backfill_form_sends_the_plugins_request(served: Any) -> None:
+    client, cluster = served
+    response = await client.post("/ns/team-a/sj/report/backfill", data=RANGE, allow_redirects=False)
+    assert response.status == 303, await response.text()
+    location = response.headers["Location"]
+    match = re.fullmatch(r"/ns/team-a/sj/report\?backfill=([^#]+)#backfills", location)
+    assert match, location
+    [(namespace, name, patch)] = cluster.patches
+    assert (namespace, name, list(patch["metadata"]["annotations"])) == (
+        "team-a",
+        "report",
+        [ANNOTATION_BACKFILL_REQUEST],
+    )
+    request = json.loads(patch["metadata"]["annotations"][ANNOTATION_BACKFILL_REQUEST])
+    assert request == {
+        "token": parse_qs(urlsplit(location).query)["backfill"][0],
+        "from": "2026-11-20T00:00:00Z",
+        "to": "2026-11-20T01:00:00Z",
+        "parallel": 2,
+    }
+    # The plan was made from the job's Jobs, as kubectl sj backfill makes it (skip-existing, the bound).
+    assert cluster.jobs_listed == [("team-a", f"{LABEL_SCHEDULED_JOB}=report")]
+    page = await client.get(location)
+    assert 'id="backfill-outcome" class="notice final-waiting" data-state="waiting"' in await page.text()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ({"from": "2026-11-20T00:00:00Z"}, "give both --from and --to"),
+        ({**RANGE, "from": "last week"}, "invalid --from &#39;last week&#39;; use RFC 3339"),
+        ({**RANGE, "parallel": "0"}, "--parallel must be from 1 to 100"),
+        ({**RANGE, "parallel": "many"}, "--parallel must be a whole number, got &#39;many&#39;"),
+        ({**RANGE, "to": "2099-01-01T00:00:00Z"}, "is in the future; a backfill runs past slots"),
+        ({**RANGE, "from": "2026-11-21T00:00:00Z"}, "--from 2026-11-21T00:00:00Z is after --to 2026-11-20T01:00:00Z"),
+        ({"from": "2026-01-01T00:00:00Z", "to": "2026-11-20T00:00:00Z"}, "more than 10000 slots"),
+    ],
+    ids=["no to", "bad time", "parallel 0", "parallel not a number", "future", "reversed", "too many slots"],
+)
+async def test_a_refused_backfill_is_a_400_page_and_sends_nothing(
+    served: Any, fields: dict[str, str], text: str
+) -> None:
+    client, cluster = served
+    response = await client.post("/ns/team-a/sj/report/backfill", data=fields)
+    body = await response.text()
+    assert response.status == 400, body
+    assert text in body and "Bad request" in body
+    assert '<a href="/ns/team-a/sj/report" id="back">Back to team-a/report</a>' in body
+    assert cluster.patches == []
+
+
+@pytest.mark.asyncio
+async def test_a_forbidden_backfill_names_the_verb_and_resource(served: Any) -> None:
+    client, cluster = served
+    cluster.failure = PluginError(
+        api_error_message(Request("patch", "scheduledjobs.punctual.dev", "team-a", "report"), code=403, body=None)
+    )
+    response = await client.post("/ns/team-a/sj/report/backfill", data=RANGE)
+    assert response.status == 403
+    assert 'you need "patch" on scheduledjobs.punctual.dev in namespace "team-a"' in html.unescape(
+        await response.text()
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_backfill_or_cancel_from_another_site_is_refused(served: Any) -> None:
+    client, cluster = served
+    for path, data in (("backfill", RANGE), ("backfill/cancel", {"token": "t"})):
+        response = await client.post(f"/ns/team-a/sj/report/{path}", data=data, headers={"Origin": "http://evil.test"})
+        assert response.status == 403 and "another site" in await response.text()
+        response = await client.post(
+            f"/ns/team-a/sj/report/{path}", data=data, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert response.status == 403
+    assert cluster.patches == []
+
+
+def with_backfills(cluster: FakeCluster, *entries: dict[str, Any]) -> None:
+    body = dict(cluster.items[0].body)
+    cluster.items = [ScheduledJob.from_body({**body, "status": {"backfills": list(entries)}})]
+
+
+def entry(token: str, state: str) -> dict[str, Any]:
+    return {
+        "token": token,
+        "state": state,
+        "fromTime": "2026-11-20T00:00:00Z",
+        "toTime": "2026-11-20T05:00:00Z",
+        "parallel": 1,
+        "total": 6,
+        "done": 2,
+        "running": 1,
+        "pending": 3,
+    }
+
+
+@pytest.mark.asyncio
+async def test_the_job_page_shows_the_backfills_and_follows_an_open_one(served: Any) -> None:
+    client, cluster = served
+    with_backfills(cluster, entry("bf-old", "Completed"), entry("bf-new", "Running"))
+    body = await (await client.get("/ns/team-a/sj/report")).text()
+    rows = re.findall(r'<tr data-token="([^"]+)" data-state="([^"]+)" data-done="(\d+)" data-total="(\d+)">', body)
+    assert rows == [("bf-old", "Completed", "2", "6"), ("bf-new", "Running", "2", "6")]
+    assert body.count('class="backfill-cancel"') == 1  # only the open one can be cancelled
+    assert 'name="token" value="bf-new"' in body
+    assert 'data-refresh="2"' in body  # a backfill in progress: the page follows it
+    with_backfills(cluster, entry("bf-old", "Completed"))
+    body = await (await client.get("/ns/team-a/sj/report")).text()
+    assert 'data-refresh="2"' not in body and 'class="backfill-cancel"' not in body
+
+
+@pytest.mark.asyncio
+async def test_cancel_sends_the_plugins_cancel_annotation(served: Any) -> None:
+    client, cluster = served
+    with_backfills(cluster, entry("bf-1", "Running"), entry("bf-2", "Waiting"))
+    response = await client.post("/ns/team-a/sj/report/backfill/cancel", data={"token": "bf-2"}, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/ns/team-a/sj/report?backfill=bf-2#backfills"
+    assert cluster.patches == [
+        ("team-a", "report", {"metadata": {"annotations": {ANNOTATION_BACKFILL_CANCEL: "bf-2"}}})
+    ]
+
+
+@pytest.mark.asyncio
+async def test_cancel_of_a_backfill_not_in_progress_is_a_400_page(served: Any) -> None:
+    client, cluster = served
+    with_backfills(cluster, entry("bf-1", "Completed"))
+    response = await client.post("/ns/team-a/sj/report/backfill/cancel", data={"token": "bf-1"})
+    assert response.status == 400
+    assert "scheduledjob.punctual.dev/report has no backfill bf-1 in progress" in await response.text()
+    assert cluster.patches == []
+
+
+@pytest.mark.asyncio
+async def test_preview_shows_the_plan_and_sends_nothing(served: Any) -> None:
+    client, cluster = served
+    response = await client.get("/ns/team-a/sj/report/backfill/plan", params=RANGE)
+    body = await response.text()
+    assert response.status == 200, body
+    # */5 from 00:00 to 01:00, both ends inclusive: 13 slots, none with a Job (the fake lists none).
+    assert re.findall(r'<tr data-action="(\w+)"', body) == ["run"] * 13
+    assert (
+        "13 slots from 2026-11-20T00:00:00+00:00 to 2026-11-20T01:00:00+00:00: 13 to run, 0 skipped (existing); "
+        "parallel 2; nothing requested yet"
+    ) in body
+    # Its Start button posts the same fields to the backfill form's action.
+    for key, value in RANGE.items():
+        assert f'<input type="hidden" name="{key}" value="{value}">' in body
+    assert '<form method="post" action="/ns/team-a/sj/report/backfill" id="plan-start">' in body
+    assert cluster.patches == []
+    refused = await client.get("/ns/team-a/sj/report/backfill/plan", params={**RANGE, "parallel": "500"})
+    assert refused.status == 400 and "--parallel must be from 1 to 100" in await refused.text()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubectl_sj.errors import CRD_MISSING, PluginError, Request, api_error_message, unreachable_message
+from kubectl_sj.errors import CRD_MISSING, InputError, PluginError, Request, api_error_message, unreachable_message
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.slots import next_slots
 from kubectl_sj.ui import views
@@ -399,3 +399,174 @@ def test_describe_spec() -> None:
     window = dict(views.describe_spec(sj(notBefore="2026-12-01T00:00:00Z")))["Window"]
     assert window == "2026-12-01T00:00:00Z to no end"
     assert "Invalid spec" in dict(views.describe_spec(sj(concurrencyPolicy="Sometimes")))
+
+
+# -- backfills ---------------------------------------------------------------------------------------------
+
+BF = "2026-11-23T09:00:00.000000001Z"
+
+
+def backfill(token: str = BF, state: str = "Running", **fields: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "token": token,
+        "state": state,
+        "fromTime": "2026-11-20T00:00:00Z",
+        "toTime": "2026-11-20T05:00:00Z",
+        "parallel": 2,
+        "total": 6,
+        "done": 2,
+        "failed": 1,
+        "running": 2,
+        "pending": 1,
+        "skippedExisting": 1,
+        "requestedAt": at(-60),
+    }
+    return {**entry, **fields}
+
+
+def annotated(item: ScheduledJob, annotations: dict[str, str]) -> ScheduledJob:
+    body = dict(item.body)
+    return ScheduledJob.from_body({**body, "metadata": {**body["metadata"], "annotations": annotations}})
+
+
+def test_backfill_rows_read_status_backfills_in_the_order_requested() -> None:
+    done = backfill("old", "Completed", done=5, failed=0, running=0, pending=0, finishedAt=at(-30))
+    rejected = {"token": "bad", "state": "Rejected", "message": "too many slots", "requestedAt": at(-20)}
+    item = sj(status={"backfills": [done, rejected, backfill()]}, timeZone="Europe/Berlin")
+    rows = views.backfill_rows(item)
+    assert [(r.token, r.state, r.open) for r in rows] == [
+        ("old", "Completed", False),
+        ("bad", "Rejected", False),
+        (BF, "Running", True),
+    ]
+    running = rows[2]
+    assert (running.start, running.end) == ("2026-11-20T01:00:00+01:00", "2026-11-20T06:00:00+01:00")  # the job's zone
+    assert (running.done, running.total, running.running, running.failed, running.pending, running.skipped) == (
+        2,
+        6,
+        2,
+        1,
+        1,
+        1,
+    )
+    assert running.parallel == 2 and not running.cancelling
+    assert running.handled == pytest.approx(5 / 6)  # 2 done + 2 running + 1 skipped of 6
+    assert rows[0].handled == 1.0 and rows[0].message == ""
+    assert (rows[1].start, rows[1].message, rows[1].handled) == ("", "too many slots", 1.0)  # rejected: no range
+
+
+def test_a_cancel_sent_and_not_acted_on_shows_on_the_open_backfill_only() -> None:
+    done = backfill("old", "Cancelled", running=0, pending=0, message="cancelled: 1 pending slot dropped")
+    item = annotated(sj(status={"backfills": [done, backfill()]}), {"punctual.dev/backfill-cancel": f"old,{BF}"})
+    assert [(r.token, r.cancelling) for r in views.backfill_rows(item)] == [("old", False), (BF, True)]
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "annotations", "state", "final", "text"),
+    [
+        (
+            "not picked up yet",
+            {},
+            {},
+            "waiting",
+            False,
+            f"Backfill {BF} requested; waiting for the operator to pick it up.",
+        ),
+        (
+            "running",
+            {"lastHandledBackfillRequest": BF, "backfills": [backfill()]},
+            {},
+            "running",
+            False,
+            f"Backfill {BF} Running: 2/6 done (1 failed), 2 running, 1 pending, 1 skipped (existing)",
+        ),
+        (
+            "cancel sent",
+            {"lastHandledBackfillRequest": BF, "backfills": [backfill()]},
+            {"punctual.dev/backfill-cancel": BF},
+            "cancelling",
+            False,
+            f"Cancel requested. Backfill {BF} Running: 2/6 done (1 failed), 2 running, 1 pending, 1 skipped (existing)",
+        ),
+        (
+            "completed",
+            {"backfills": [backfill(state="Completed", done=5, running=0, pending=0)]},
+            {},
+            "completed",
+            True,
+            f"Backfill {BF} Completed: 5 run (1 failed), 1 skipped (existing) of 6",
+        ),
+        (
+            "cancelled",
+            {"backfills": [backfill(state="Cancelled", pending=0, message="cancelled: 1 pending slot dropped")]},
+            {"punctual.dev/backfill-cancel": BF},
+            "cancelled",
+            True,
+            f"Backfill {BF} Cancelled: 2 run (1 failed), 2 still running, 1 skipped (existing) of 6; "
+            "cancelled: 1 pending slot dropped",
+        ),
+        (
+            "rejected",
+            {"backfills": [{"token": BF, "state": "Rejected", "message": "the range has more than 10000 slots"}]},
+            {},
+            "rejected",
+            True,
+            f"Backfill {BF} Rejected: the range has more than 10000 slots",
+        ),
+        (
+            "handled, pruned from the status",
+            {"lastHandledBackfillRequest": BF},
+            {},
+            "gone",
+            True,
+            f"Backfill {BF} was handled; it is no longer in the status.",
+        ),
+    ],
+)
+def test_backfill_outcome(
+    name: str, status: dict[str, Any], annotations: dict[str, str], state: str, final: bool, text: str
+) -> None:
+    outcome = views.backfill_outcome(annotated(sj(status=status), annotations), BF)
+    assert (outcome.token, outcome.state, outcome.final, outcome.text) == (BF, state, final, text), name
+
+
+def test_the_backfill_form_reads_as_the_flags() -> None:
+    form = views.backfill_form(
+        {"from": "2026-11-20T00:00:00Z", "to": "2026-11-20T05:00", "parallel": "3"}, zone="Europe/Berlin"
+    )
+    assert form.start == datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    assert form.end == datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # a local time is the job's zone's
+    assert form.parallel == 3
+    assert (
+        views.backfill_form(
+            {"from": "2026-11-20T00:00:00Z", "to": "2026-11-20T01:00:00Z", "parallel": ""}, zone="UTC"
+        ).parallel
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"from": "2026-11-20T00:00:00Z"}, "error: give both --from and --to"),
+        ({"from": " ", "to": "2026-11-20T00:00:00Z"}, "error: give both --from and --to"),
+        (
+            {"from": "yesterday", "to": "2026-11-20T00:00:00Z"},
+            "error: invalid --from 'yesterday'; use RFC 3339, e.g. 2026-11-23T10:00:00Z",
+        ),
+        (
+            {"from": "2026-11-20T00:00:00Z", "to": "2026-13-01"},
+            "error: invalid --to '2026-13-01'; use RFC 3339, e.g. 2026-11-23T10:00:00Z",
+        ),
+        (
+            {"from": "2026-11-20T00:00:00Z", "to": "2026-11-20T01:00:00Z", "parallel": "two"},
+            "error: --parallel must be a whole number, got 'two'",
+        ),
+    ],
+)
+def test_a_bad_backfill_form_is_refused_with_the_flags_words(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(InputError) as refused:
+        views.backfill_form(fields, zone="UTC")
+    assert refused.value.message == message
+    page = views.error_page(refused.value)
+    assert (page.status, page.title, page.message) == (400, "Bad request", message.removeprefix("error: "))

@@ -8,9 +8,11 @@ unreachable), never a traceback. Pages that change (the fleet, a job with a run 
 run's log) carry ``data-refresh`` and a few lines of inline script re-fetch them and swap the
 ``#live`` element; nothing is loaded from the internet.
 
-Actions are POSTs from the UI's own forms. Since the server holds the user's credentials, a POST
-whose ``Origin`` is another site is refused, and on a loopback address only loopback host names
-are served (a DNS-rebinding page cannot reach it by another name).
+Actions (Run now, suspend, resume, a backfill and its cancel) are POSTs from the UI's own forms.
+Since the server holds the user's credentials, a POST whose ``Origin`` is another site is refused,
+and on a loopback address only loopback host names are served (a DNS-rebinding page cannot reach
+it by another name). A backfill is checked and sent by :mod:`kubectl_sj.backfill`, the code of
+``kubectl sj backfill``; an input it refuses is a 400 page and nothing is sent.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
+from kubectl_sj import backfill
 from kubectl_sj.client import Cluster
-from kubectl_sj.errors import PluginError
+from kubectl_sj.errors import InputError, PluginError
 from kubectl_sj.format import format_local, human_duration
 from kubectl_sj.kubeconfig import Connection
 from kubectl_sj.objects import ScheduledJob
@@ -183,7 +186,16 @@ class _Pages:
         if token:
             job, _ = await self.optional(self.cluster.get_job, namespace, manual_job_name(name, token))
             outcome = views.run_outcome(sj, token, job_exists=job is not None)
-        live = bool(sj.status.active or sj.status.queued or (outcome is not None and not outcome.final))
+        backfill_token = request.query.get("backfill")
+        backfill_outcome = views.backfill_outcome(sj, backfill_token) if backfill_token else None
+        backfills = views.backfill_rows(sj)
+        live = bool(
+            sj.status.active
+            or sj.status.queued
+            or (outcome is not None and not outcome.final)
+            or (backfill_outcome is not None and not backfill_outcome.final)
+            or any(b.open for b in backfills)
+        )
         return self.render(
             "scheduledjob.html",
             request,
@@ -196,6 +208,8 @@ class _Pages:
             events=events or [],
             events_error=events_error,
             outcome=outcome,
+            backfills=backfills,
+            backfill_outcome=backfill_outcome,
             live=live,
         )
 
@@ -226,6 +240,71 @@ class _Pages:
         await self.call(self.cluster.get_scheduled_job, namespace, name)
         await self.call(self.cluster.patch_scheduled_job, namespace, name, {"spec": {"suspend": value}})
         raise web.HTTPSeeOther(f"/ns/{namespace}/sj/{name}")
+
+    async def backfill(self, request: web.Request) -> web.Response:
+        """The backfill form: checked and sent as ``kubectl sj backfill --from --to --parallel`` does."""
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        fields = {key: str(value) for key, value in (await request.post()).items()}
+        sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
+        try:
+            form = views.backfill_form(fields, zone=sj.time_zone)
+            await self.call(
+                backfill.check_request,
+                self.cluster,
+                sj,
+                start=form.start,
+                end=form.end,
+                parallel=form.parallel,
+                now=self.clock(),
+            )
+        except InputError as exc:
+            return self.refused(request, sj, exc)
+        token = new_token()
+        await self.call(
+            backfill.send_request, self.cluster, sj, start=form.start, end=form.end, parallel=form.parallel, token=token
+        )
+        raise web.HTTPSeeOther(f"/ns/{namespace}/sj/{name}?{urlencode({'backfill': token})}#backfills")
+
+    async def backfill_plan(self, request: web.Request) -> web.Response:
+        """The form's Preview: the slots it would run and skip, as ``kubectl sj backfill --dry-run``
+        prints them; nothing is sent (the page's Start button posts the same fields)."""
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        fields = {key: str(value) for key, value in request.query.items()}
+        sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
+        try:
+            form = views.backfill_form(fields, zone=sj.time_zone)
+            plan = await self.call(
+                backfill.check_request,
+                self.cluster,
+                sj,
+                start=form.start,
+                end=form.end,
+                parallel=form.parallel,
+                now=self.clock(),
+            )
+        except InputError as exc:
+            return self.refused(request, sj, exc)
+        summary = f"{backfill.plan_summary(plan, zone=sj.time_zone)}; parallel {form.parallel}"
+        return self.render("backfill_plan.html", request, sj=sj, plan=plan, summary=summary, fields=fields)
+
+    async def cancel_backfill(self, request: web.Request) -> web.Response:
+        """A backfill's Cancel button: ``kubectl sj backfill NAME --cancel TOKEN``."""
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        token = str((await request.post()).get("token") or "").strip()
+        sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
+        try:
+            targets = backfill.cancel_targets(sj, token=token or None)
+        except InputError as exc:
+            return self.refused(request, sj, exc)
+        await self.call(backfill.send_cancel, self.cluster, sj, targets)
+        shown = token or targets[0]
+        raise web.HTTPSeeOther(f"/ns/{namespace}/sj/{name}?{urlencode({'backfill': shown})}#backfills")
+
+    def refused(self, request: web.Request, sj: ScheduledJob, exc: InputError) -> web.Response:
+        """A request refused before anything was sent: the error page, with the way back to the job."""
+        page = views.error_page(exc)
+        back = (f"/ns/{sj.namespace}/sj/{sj.name}", f"{sj.namespace}/{sj.name}")
+        return self.render("error.html", request, status=page.status, error=page, back=back)
 
     # -- one run -----------------------------------------------------------------------------------
 
@@ -340,7 +419,7 @@ def build_app(
     pages = _Pages(cluster, settings, clock=clock or (lambda: datetime.now(UTC)))
 
     def error(request: web.Request, page: views.ErrorPage) -> web.Response:
-        return pages.render("error.html", request, status=page.status, error=page)
+        return pages.render("error.html", request, status=page.status, error=page, back=("/", "the fleet"))
 
     @web.middleware
     async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
@@ -377,6 +456,9 @@ def build_app(
             web.post("/ns/{namespace}/sj/{name}/run", pages.run_now),
             web.post("/ns/{namespace}/sj/{name}/suspend", pages.suspend),
             web.post("/ns/{namespace}/sj/{name}/resume", pages.resume),
+            web.post("/ns/{namespace}/sj/{name}/backfill", pages.backfill),
+            web.get("/ns/{namespace}/sj/{name}/backfill/plan", pages.backfill_plan),
+            web.post("/ns/{namespace}/sj/{name}/backfill/cancel", pages.cancel_backfill),
             web.get("/ns/{namespace}/sj/{name}/runs/{job}", pages.run),
             web.get("/ns/{namespace}/sj/{name}/runs/{job}/log", pages.raw_log),
             web.get("/healthz", _healthz),

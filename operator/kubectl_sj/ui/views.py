@@ -1,7 +1,8 @@
 """What the UI's pages show, computed from ScheduledJobs. Pure: no I/O, no clock (``now`` is passed).
 
 The server reads the API and renders templates; everything between (the fleet's rows, a timeline's
-lanes, a ScheduledJob's history rows, the outcome of a run request, which error page a failure is)
+lanes, a ScheduledJob's history rows and backfills, the outcome of a run or backfill request, the
+backfill form's values, which error page a failure is)
 is here, so it is tested without a server or a browser (``tests/ui/test_ui_views.py``). Upcoming
 runs come from :func:`kubectl_sj.slots.next_slots`, the code ``kubectl sj next`` prints, which
 builds the schedule as the operator does.
@@ -14,17 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubectl_sj.errors import CRD_MISSING, PluginError
-from kubectl_sj.format import format_local, human_duration, last_run, relative
+from kubectl_sj.errors import CRD_MISSING, InputError, PluginError
+from kubectl_sj.format import backfill_progress, format_local, human_duration, last_run, relative
 from kubectl_sj.objects import ScheduledJob
-from kubectl_sj.slots import SlotError, next_slots
+from kubectl_sj.slots import SlotError, next_slots, parse_time_flag
 from kubectl_sj.status import HistoryRecord
-from punctual.jobs import manual_job_name
+from punctual.core import parse_cancel
+from punctual.jobs import ANNOTATION_BACKFILL_CANCEL, manual_job_name
 
 __all__ = [
     "FAILED_RESULTS",
     "NOT_RUN_RESULTS",
     "SPARK_RUNS",
+    "BackfillForm",
+    "BackfillOutcome",
+    "BackfillRow",
     "DurationBar",
     "ErrorPage",
     "FleetRow",
@@ -33,6 +38,9 @@ __all__ = [
     "RunOutcome",
     "Timeline",
     "TimelineBar",
+    "backfill_form",
+    "backfill_outcome",
+    "backfill_rows",
     "describe_spec",
     "duration_bars",
     "error_page",
@@ -451,6 +459,126 @@ def run_outcome(sj: ScheduledJob, token: str, *, job_exists: bool) -> RunOutcome
     return RunOutcome(job, "waiting", "The operator took the request; waiting for the Job.", final=False)
 
 
+# -- backfills -------------------------------------------------------------------------------------
+
+_OPEN_BACKFILL = frozenset({"Waiting", "Running"})
+
+
+@dataclass(frozen=True)
+class BackfillForm:
+    """The backfill form's values, read as ``kubectl sj backfill --from --to --parallel`` reads its flags."""
+
+    start: datetime
+    end: datetime
+    parallel: int
+
+
+def backfill_form(fields: Mapping[str, str], *, zone: str) -> BackfillForm:
+    """The form's ``from``, ``to`` (RFC 3339, or a local time in the job's ``zone``) and ``parallel``
+    (default 1); :class:`InputError` says which is wrong. Bounds, the future and the 10,000-slot
+    limit are :func:`kubectl_sj.backfill.check_request`'s, as for the command."""
+    start_text, end_text = (fields.get(key, "").strip() for key in ("from", "to"))
+    if not start_text or not end_text:
+        raise InputError("error: give both --from and --to")
+    start = parse_time_flag(start_text, flag="--from", zone=zone)
+    end = parse_time_flag(end_text, flag="--to", zone=zone)
+    parallel_text = fields.get("parallel", "").strip() or "1"
+    try:
+        parallel = int(parallel_text)
+    except ValueError:
+        raise InputError(f"error: --parallel must be a whole number, got {parallel_text!r}") from None
+    return BackfillForm(start=start, end=end, parallel=parallel)
+
+
+@dataclass(frozen=True)
+class BackfillRow:
+    """One entry of ``status.backfills`` on a ScheduledJob's page."""
+
+    token: str
+    state: str
+    start: str
+    end: str
+    parallel: int
+    total: int
+    done: int
+    failed: int
+    running: int
+    pending: int
+    skipped: int
+    message: str
+    open: bool
+    """Waiting or Running: the Cancel button is shown."""
+    cancelling: bool
+    """A cancel of it was sent and the operator has not acted on it yet."""
+    handled: float
+    """The fraction of the slots handled (run, running or skipped), for the progress bar."""
+
+
+def _cancel_sent(sj: ScheduledJob) -> frozenset[str]:
+    annotations = (sj.body.get("metadata") or {}).get("annotations") or {}
+    return parse_cancel(annotations.get(ANNOTATION_BACKFILL_CANCEL))
+
+
+def backfill_rows(sj: ScheduledJob) -> list[BackfillRow]:
+    """``status.backfills`` as the operator keeps them (in the order requested)."""
+    zone = sj.time_zone
+    cancels = _cancel_sent(sj)
+    rows = []
+    for e in sj.status.backfills:
+        is_open = e.state in _OPEN_BACKFILL
+        handled = e.done + e.running + e.skippedExisting
+        rows.append(
+            BackfillRow(
+                token=e.token,
+                state=e.state,
+                start=format_local(e.fromTime, zone) if e.fromTime else "",
+                end=format_local(e.toTime, zone) if e.toTime else "",
+                parallel=e.parallel,
+                total=e.total,
+                done=e.done,
+                failed=e.failed,
+                running=e.running,
+                pending=e.pending,
+                skipped=e.skippedExisting,
+                message=e.message or "",
+                open=is_open,
+                cancelling=is_open and e.token in cancels,
+                handled=min(1.0, handled / e.total) if e.total else (0.0 if is_open else 1.0),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class BackfillOutcome:
+    """What became of a backfill request, as the status says."""
+
+    token: str
+    state: str
+    """``waiting`` (not picked up yet), ``running``, ``cancelling``, ``completed``, ``cancelled``,
+    ``rejected``, or ``gone`` (handled, and no longer in the status)."""
+    text: str
+    final: bool
+
+
+def backfill_outcome(sj: ScheduledJob, token: str) -> BackfillOutcome:
+    """The operator's answer to the backfill request (or cancel) ``token``, in the words of
+    ``kubectl sj backfill``'s progress lines."""
+    entry = next((e for e in sj.status.backfills if e.token == token), None)
+    if entry is None:
+        if sj.status.lastHandledBackfillRequest == token:
+            return BackfillOutcome(token, "gone", f"Backfill {token} was handled; it is no longer in the status.", True)
+        text = f"Backfill {token} requested; waiting for the operator to pick it up."
+        return BackfillOutcome(token, "waiting", text, final=False)
+    line = backfill_progress(entry)
+    text = line[0].upper() + line[1:]
+    if entry.state in _OPEN_BACKFILL:
+        if token in _cancel_sent(sj):
+            return BackfillOutcome(token, "cancelling", f"Cancel requested. {text}", final=False)
+        return BackfillOutcome(token, "running", text, final=False)
+    return BackfillOutcome(token, entry.state.lower(), text, final=True)
+
+
 # -- error pages -----------------------------------------------------------------------------------
 
 
@@ -463,8 +591,11 @@ class ErrorPage:
 
 
 def error_page(error: PluginError | str) -> ErrorPage:
-    """Which page a failure is: forbidden (403), not found (404), API down (502), or another (500)."""
+    """Which page a failure is: a refused input (400), forbidden (403), not found (404), API down
+    (502), or another (500)."""
     text = error.message if isinstance(error, PluginError) else error
+    if isinstance(error, InputError):
+        return ErrorPage(400, "Bad request", text.removeprefix("error: "), "Nothing was sent to the cluster.")
     lower = text.lower()
     if lower.startswith("error: forbidden"):
         detail = text.removeprefix("error: forbidden: ")
@@ -520,4 +651,3 @@ def describe_spec(sj: ScheduledJob) -> list[tuple[str, str]]:
     if sj.spec_error:
         pairs.append(("Invalid spec", sj.spec_error))
     return pairs
-
