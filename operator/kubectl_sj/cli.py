@@ -76,6 +76,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for the run's result; exit 1 if it failed")
     p.add_argument("-f", "--follow", action="store_true", help="stream the run's log while waiting (implies --wait)")
     p.add_argument("--timeout", help="how long to wait: 10m with --wait, else 30s for the operator to answer")
+    overrides = p.add_argument_group(
+        "overrides for this run only (need the same RBAC verb as editing the spec: patch on scheduledjobs)"
+    )
+    overrides.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set an env var (added, or replacing one of that name); repeatable",
+    )
+    overrides.add_argument(
+        "--arg",
+        action="append",
+        default=None,
+        metavar="ARG",
+        help="replace the container's args with these, in order; repeatable (--arg=-v for one starting with -)",
+    )
+    overrides.add_argument("--image", help="replace the container's image")
+    overrides.add_argument(
+        "-c", "--container", help="apply them to this container only (default: every container but init containers)"
+    )
+    p.add_argument(
+        "--dry-run",
+        nargs="?",
+        const="client",
+        default="none",
+        metavar="none|client",
+        help="client: print the Job it would create (with the overrides) and request nothing",
+    )
+    p.add_argument("-o", "--output", choices=["yaml", "json"], help="with --dry-run: the format (default yaml)")
 
     for name in ("list", "get"):
         p = verb(name, "List ScheduledJobs, or show one." if name == "get" else "List ScheduledJobs.")
