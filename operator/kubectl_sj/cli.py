@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="ARG",
-        help="replace the container's args with these, in order; repeatable (--arg=-v for one starting with -)",
+        help="replace the container's args with these, in order; repeatable (--arg -v passes -v)",
     )
     overrides.add_argument("--image", help="replace the container's image")
     overrides.add_argument(
@@ -201,6 +201,22 @@ def _count_flag(argv: list[str]) -> list[str]:
     return out
 
 
+def _arg_values(argv: list[str]) -> list[str]:
+    """``run NAME --arg --full``: the word after ``--arg`` is its value, even one starting with ``-``."""
+    if "run" not in argv:
+        return argv
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--arg" and i + 1 < len(argv):
+            out.append(f"--arg={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -213,7 +229,7 @@ def main(
     err = err or sys.stderr
     raw = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(_count_flag(raw))
+        args = build_parser().parse_args(_arg_values(_count_flag(raw)))
     except SystemExit as exc:  # --help (0) or a usage error (1), already printed
         return int(exc.code or 0)
     if args.verb == "completion":

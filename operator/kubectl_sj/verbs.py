@@ -386,7 +386,7 @@ class _App:
 
 def _run_overrides(a: argparse.Namespace, *, token: str) -> RunOverrides | None:
     """The overrides of ``kubectl sj run``'s flags (None: none), or PluginError naming the bad flag."""
-    from punctual.core.run_request import OverridesError, RunOverrides, check_env_name, check_image
+    from punctual.core.run_request import OverridesError, RunOverrides, check_arg, check_env_name, check_image
 
     env: dict[str, str] = {}
     for item in a.env:
@@ -399,6 +399,11 @@ def _run_overrides(a: argparse.Namespace, *, token: str) -> RunOverrides | None:
             raise PluginError(f"error: --env {item!r}: {exc}") from None
         env.pop(name, None)  # the last --env of a name wins, in its place
         env[name] = value
+    for arg in a.arg or ():
+        try:
+            check_arg(arg)
+        except OverridesError as exc:
+            raise PluginError(f"error: --arg {arg!r}: {exc}") from None
     if a.image is not None:
         try:
             check_image(a.image)

@@ -203,9 +203,8 @@ def test_history_wide_shows_a_runs_overrides_as_the_flags_that_asked_for_them() 
         (None, "<none>"),
         (status.Overrides(image="x:1", container="main"), "--image x:1 --container main"),
         (status.Overrides(args=()), "(no args)"),
-        (status.Overrides(args=("",)), "--arg ''"),
     ],
-    ids=["none", "image in one container", "args emptied", "an empty arg"],
+    ids=["none", "image in one container", "args emptied"],
 )
 def test_overrides_text(overrides: status.Overrides | None, text: str) -> None:
     assert format.overrides_text(overrides) == text

@@ -48,7 +48,7 @@ FULL = {
             "trigger": "manual",
             "job": "x-m1",
             "queuedAt": "2026-11-23T10:31:00Z",
-            "overrides": {"env": ["K=v", "EMPTY="], "args": ["--full", ""], "image": "busybox:1.37"},
+            "overrides": {"env": ["K=v", "EMPTY="], "args": ["--full", "a b"], "image": "busybox:1.37"},
         },
     ],
     "history": [

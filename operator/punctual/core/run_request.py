@@ -29,6 +29,7 @@ __all__ = [
     "OverridesError",
     "RunOverrides",
     "apply_overrides",
+    "check_arg",
     "check_env_name",
     "check_image",
     "encode",
@@ -75,6 +76,17 @@ def check_env_name(name: str) -> None:
         raise OverridesError(f"env {name} is set by Punctual for every run; choose another name")
 
 
+def check_arg(arg: str) -> None:
+    """An argument --arg may set: not empty.
+
+    The history record keeps the args in the ScheduledJob's status, and kube-apiserver 1.20 built
+    with Go >= 1.16 reads an empty string there as null and refuses the whole status write
+    (kubernetes#99804): one empty arg would stop every later status write of the ScheduledJob.
+    """
+    if arg == "":
+        raise OverridesError("an argument must not be empty (the run's record could not be written to its status)")
+
+
 def check_image(image: str) -> None:
     """A non-empty image reference without whitespace."""
     if not image or image != image.strip() or any(c.isspace() for c in image):
@@ -117,6 +129,8 @@ def parse(text: str) -> RunOverrides:
     args = raw.get("args")
     if args is not None and (not isinstance(args, list) or not all(isinstance(a, str) for a in args)):
         raise OverridesError("the run overrides' args must be a list of strings")
+    for arg in args or ():
+        check_arg(arg)
     image = raw.get("image")
     if image is not None:
         if not isinstance(image, str):
