@@ -85,18 +85,19 @@ def test_a_run_with_overrides_gets_them_and_records_them(
 def test_a_queued_run_starts_with_its_overrides(
     emulator: Emulator, operator: OperatorFactory, script: JobScript
 ) -> None:
-    script.duration = 2.0
+    first = manual_job_name("queued", "first")
+    # The first run lasts long enough for the second request to surely come while it is active.
+    script.rule = lambda job, n: (6.0 if job["metadata"]["name"] == first else 0.5, 0)
     operator()
     emulator.create(scheduled_job("queued", YEARLY, concurrencyPolicy="Queue"))
     wait_for(lambda: condition(emulator, "queued", "Ready"), 10, what="the first decision")
     request(emulator, "queued", "first", None)
-    first = manual_job_name("queued", "first")
     wait_for(lambda: status(emulator, "queued").get("active"), 10, what="the first run active")
     request(emulator, "queued", "second", encode(RunOverrides(token="second", image="busybox:1.37")))
     second = manual_job_name("queued", "second")
     waiting = wait_for(lambda: status(emulator, "queued").get("queued"), 10, what="the second run queued")
     assert [(q["job"], q.get("overrides")) for q in waiting] == [(second, {"image": "busybox:1.37"})]
-    wait_for(lambda: any(r["job"] == second for r in records(emulator, "queued", "Succeeded")), 20, what=second)
+    wait_for(lambda: any(r["job"] == second for r in records(emulator, "queued", "Succeeded")), 30, what=second)
     started = next(j for j in jobs_of(emulator, "queued") if j["metadata"]["name"] == second)
     assert container(started)["image"] == "busybox:1.37"
     assert (record_of(emulator, "queued", second) or {})["overrides"] == {"image": "busybox:1.37"}
