@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         const="client",
         default="none",
         metavar="none|client",
-        help="client: print the Job it would create (with the overrides) and request nothing",
+        help="--dry-run or --dry-run=client: print the Job it would create (with the overrides) and request nothing",
     )
     p.add_argument("-o", "--output", choices=["yaml", "json"], help="with --dry-run: the format (default yaml)")
 
@@ -202,7 +202,8 @@ def _count_flag(argv: list[str]) -> list[str]:
 
 
 def _arg_values(argv: list[str]) -> list[str]:
-    """``run NAME --arg --full``: the word after ``--arg`` is its value, even one starting with ``-``."""
+    """``run NAME --arg --full``: the word after ``--arg`` is its value, even one starting with ``-``;
+    a bare ``--dry-run`` is ``--dry-run=client`` and takes no word (as kubectl's: ``--dry-run NAME``)."""
     if "run" not in argv:
         return argv
     out: list[str] = []
@@ -212,7 +213,7 @@ def _arg_values(argv: list[str]) -> list[str]:
             out.append(f"--arg={argv[i + 1]}")
             i += 2
             continue
-        out.append(argv[i])
+        out.append("--dry-run=client" if argv[i] == "--dry-run" else argv[i])
         i += 1
     return out
 

@@ -188,6 +188,13 @@ def test_dry_run_json_of_one_container_and_of_a_plain_run(emulator: Emulator, sj
     assert plain["metadata"]["name"] != job["metadata"]["name"]  # each request its own token, its own Job
 
 
+def test_a_bare_dry_run_takes_no_value_as_kubectls(emulator: Emulator, sj: Sj, report: str) -> None:
+    done = sj("run", "--dry-run", report, "--image", "busybox:1.37")
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["metadata"]["name"].startswith("report-m")
+    assert ANNOTATION_RUN_REQUEST not in annotations(emulator)
+
+
 def test_dry_run_none_is_a_run(emulator: Emulator, sj: Sj, report: str) -> None:
     done = sj("run", report, "--dry-run=none", "--timeout", "1s")
     assert done.returncode == 1 and "timed out waiting for the operator" in done.stderr

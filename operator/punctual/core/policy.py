@@ -150,7 +150,7 @@ class Work:
             )
         )
         bump_counts(self.counts, Result.SKIPPED)
-        self.events.append(Event("Warning", INVALID_RUN_OVERRIDES, message, job=job))
+        self.events.append(Event("Warning", INVALID_RUN_OVERRIDES, message))
 
     def start(
         self,
