@@ -76,6 +76,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for the run's result; exit 1 if it failed")
     p.add_argument("-f", "--follow", action="store_true", help="stream the run's log while waiting (implies --wait)")
     p.add_argument("--timeout", help="how long to wait: 10m with --wait, else 30s for the operator to answer")
+    overrides = p.add_argument_group(
+        "overrides for this run only (need the same RBAC verb as editing the spec: patch on scheduledjobs)"
+    )
+    overrides.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set an env var (added, or replacing one of that name); repeatable",
+    )
+    overrides.add_argument(
+        "--arg",
+        action="append",
+        default=None,
+        metavar="ARG",
+        help="replace the container's args with these, in order; repeatable (--arg -v passes -v)",
+    )
+    overrides.add_argument("--image", help="replace the container's image")
+    overrides.add_argument(
+        "-c", "--container", help="apply them to this container only (default: every container but init containers)"
+    )
+    p.add_argument(
+        "--dry-run",
+        nargs="?",
+        const="client",
+        default="none",
+        metavar="none|client",
+        help="--dry-run or --dry-run=client: print the Job it would create (with the overrides) and request nothing",
+    )
+    p.add_argument("-o", "--output", choices=["yaml", "json"], help="with --dry-run: the format (default yaml)")
 
     for name in ("list", "get"):
         p = verb(name, "List ScheduledJobs, or show one." if name == "get" else "List ScheduledJobs.")
@@ -171,6 +201,23 @@ def _count_flag(argv: list[str]) -> list[str]:
     return out
 
 
+def _arg_values(argv: list[str]) -> list[str]:
+    """``run NAME --arg --full``: the word after ``--arg`` is its value, even one starting with ``-``;
+    a bare ``--dry-run`` is ``--dry-run=client`` and takes no word (as kubectl's: ``--dry-run NAME``)."""
+    if "run" not in argv:
+        return argv
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--arg" and i + 1 < len(argv):
+            out.append(f"--arg={argv[i + 1]}")
+            i += 2
+            continue
+        out.append("--dry-run=client" if argv[i] == "--dry-run" else argv[i])
+        i += 1
+    return out
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -183,7 +230,7 @@ def main(
     err = err or sys.stderr
     raw = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(_count_flag(raw))
+        args = build_parser().parse_args(_arg_values(_count_flag(raw)))
     except SystemExit as exc:  # --help (0) or a usage error (1), already printed
         return int(exc.code or 0)
     if args.verb == "completion":

@@ -17,7 +17,20 @@ __all__ = ["FLAGS", "GLOBAL_FLAGS", "script"]
 
 GLOBAL_FLAGS = ("-n", "--namespace", "-A", "--all-namespaces", "--context", "--kubeconfig", "-h", "--help")
 FLAGS: dict[str, tuple[str, ...]] = {
-    "run": ("--wait", "--follow", "-f", "--timeout"),
+    "run": (
+        "--wait",
+        "--follow",
+        "-f",
+        "--timeout",
+        "--env",
+        "--arg",
+        "--image",
+        "-c",
+        "--container",
+        "--dry-run",
+        "-o",
+        "--output",
+    ),
     "list": ("-o", "--output"),
     "get": ("-o", "--output"),
     "history": ("--limit", "-o", "--output"),
@@ -55,6 +68,7 @@ _kubectl_sj() {
         case "${COMP_WORDS[i]}" in
             -n|--namespace|--context|--kubeconfig|-o|--output) ((i++)) ;;
             --timeout|--limit|--count|--from|--to|--parallel|--run|-c|--container|--filename) ((i++)) ;;
+            --env|--arg|--image) ((i++)) ;;
             --port|--address) ((i++)) ;;
             -*) ;;
             *) verb="${COMP_WORDS[i]}"; break ;;

@@ -8,13 +8,14 @@ durations use kubectl's ``HumanDuration`` rules, so ``5m ago`` here reads like a
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kubectl_sj.objects import TYPE_NAME, ScheduledJob
-from kubectl_sj.status import HistoryRecord, RetryPending
+from kubectl_sj.status import HistoryRecord, Overrides, RetryPending
 from kubectl_sj.tree import upstream_cell
 from punctual.bodies import RawBody
 
@@ -35,6 +36,7 @@ __all__ = [
     "list_document",
     "name_lines",
     "next_table",
+    "overrides_text",
     "relative",
     "render_table",
     "scheduled_jobs_table",
@@ -205,6 +207,21 @@ def _trigger(trigger: str, attempt: int | None, attempts: int | None) -> str:
     return f"{trigger} {attempt}/{attempts}" if attempts else f"{trigger} {attempt}"
 
 
+def overrides_text(overrides: Overrides | None) -> str:
+    """A run's overrides as the ``kubectl sj run`` flags that asked for them (``<none>`` without)."""
+    if overrides is None:
+        return NONE
+    flags = [f"--env {shlex.quote(e)}" for e in overrides.env or ()]
+    flags += [f"--arg {shlex.quote(a)}" for a in overrides.args or ()]
+    if overrides.args is not None and not overrides.args:
+        flags.append("(no args)")
+    if overrides.image is not None:
+        flags.append(f"--image {shlex.quote(overrides.image)}")
+    if overrides.container is not None:
+        flags.append(f"--container {shlex.quote(overrides.container)}")
+    return " ".join(flags) or NONE
+
+
 def history_table(
     records: Sequence[HistoryRecord],
     *,
@@ -224,7 +241,7 @@ def history_table(
         ordered = ordered[:limit]
     headers = ["SLOT", "TRIGGER", "STARTED", "DURATION", "RESULT", "EXIT CODE", "REASON"]
     if wide:
-        headers += ["JOB", "IMAGE", "MESSAGE"]
+        headers += ["JOB", "IMAGE", "OVERRIDES", "MESSAGE"]
     rows = []
     for p in retries:
         # Not run yet: RESULT Pending, REASON when it is due (or why a due one waits).
@@ -232,7 +249,7 @@ def history_table(
         row = [format_local(p.scheduledTime, zone), _trigger("retry", p.attempt, attempts), NONE, NONE]
         row += ["Pending", NONE, due]
         if wide:
-            row += [p.job, NONE, f"retry of {p.retryOf} at {format_local(p.dueTime, zone)}"]
+            row += [p.job, NONE, NONE, f"retry of {p.retryOf} at {format_local(p.dueTime, zone)}"]
         rows.append(row)
     for r in ordered:
         slot = format_local(r.scheduledTime, zone)
@@ -248,7 +265,7 @@ def history_table(
             r.reason or NONE,
         ]
         if wide:
-            row += [r.job, r.image or NONE, r.message or NONE]
+            row += [r.job, r.image or NONE, overrides_text(r.overrides), r.message or NONE]
         rows.append(row)
     return render_table(headers, rows)
 

@@ -36,9 +36,12 @@ _VALUE_FLAGS = (
     "--container",
     "-f",
     "--filename",
+    "--env",
+    "--arg",
+    "--image",
 )
 _NAMED = ("run", "get", "history", "next", "suspend", "resume", "logs", "backfill")
-_OUTPUTS = {"list": ("wide", "json", "yaml", "name"), "get": ("wide", "json", "yaml", "name")}
+_OUTPUTS = {"list": ("wide", "json", "yaml", "name"), "get": ("wide", "json", "yaml", "name"), "run": ("yaml", "json")}
 
 
 def _split(done: Sequence[str]) -> tuple[list[str], str | None]:

@@ -1,10 +1,14 @@
 """On-demand runs and their logs: ``kubectl sj run`` and ``kubectl sj logs`` (I/O through the client).
 
 A run request is a merge patch of the annotation ``punctual.dev/run-requested-at: <token>`` on the
-ScheduledJob. The operator answers by writing ``status.lastHandledRunRequest = <token>`` and,
-unless the concurrency policy skipped, queued or dropped it, by creating the Job
-``manual_job_name(name, token)`` (:mod:`punctual.jobs`). This module polls for those answers; it
-never decides anything the operator decides.
+ScheduledJob, with ``punctual.dev/run-overrides`` in the same patch: the request's overrides
+(``--env``, ``--arg``, ``--image``; :mod:`punctual.core.run_request`), or null, so that a stale
+one never applies. ``--dry-run`` prints the Job the operator would create, built by the same code
+(``build_job`` and ``apply_overrides``), and sends nothing. The operator answers by writing
+``status.lastHandledRunRequest = <token>`` and, unless the concurrency policy skipped, queued or
+dropped it (or its overrides were refused), by creating the Job ``manual_job_name(name, token)``
+(:mod:`punctual.jobs`). This module polls for those answers; it never decides anything the
+operator decides.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from typing import Any, TextIO
 from kubectl_sj.client import Cluster
 from kubectl_sj.errors import PluginError
 from kubectl_sj.objects import TYPE_NAME, ScheduledJob
-from punctual.api import Result
+from punctual.api import Result, Trigger
 from punctual.bodies import Job, Pod
+from punctual.core.run_request import OverridesError, RunOverrides, apply_overrides, encode, requested
 from punctual.durations import format_duration
 from punctual.jobs import (
+    ANNOTATION_RUN_OVERRIDES,
     ANNOTATION_RUN_REQUEST,
     LABEL_SCHEDULED_JOB,
     JobPhase,
+    build_job,
     label_value,
     manual_job_name,
     observe_job,
@@ -36,6 +43,7 @@ __all__ = [
     "RECORD_GRACE",
     "WAIT_TIMEOUT",
     "Waiter",
+    "dry_run_job",
     "job_pods",
     "new_token",
     "pick_container",
@@ -173,6 +181,32 @@ def _outcome(cluster: Cluster, namespace: str, job: str) -> tuple[JobPhase, int 
     return observed.phase, observed.exit_code, observed.reason
 
 
+def _checked(sj: ScheduledJob, overrides: RunOverrides | None) -> None:
+    """Overrides that the operator would refuse for this spec (a --container it does not have) fail here."""
+    if overrides is None:
+        return
+    template = sj.raw_spec.get("jobTemplate")
+    job_spec = template.get("spec") if isinstance(template, dict) else None
+    try:
+        requested(overrides, None, token=overrides.token, job_spec=job_spec if isinstance(job_spec, dict) else {})
+    except OverridesError as exc:
+        raise PluginError(f"error: {exc}") from None
+
+
+def dry_run_job(sj: ScheduledJob, overrides: RunOverrides | None, *, token: str, now: datetime) -> Job:
+    """The Job the operator would create for this run request now (its manifest, with the overrides)."""
+    subject = sj.subject()
+    if subject is None:
+        raise PluginError(f"error: {TYPE_NAME}/{sj.name} has an invalid spec: {sj.spec_error}")
+    _checked(sj, overrides)
+    job = manual_job_name(sj.name, token)
+    manifest = build_job(subject.owner, subject.spec, job_name=job, slot=now, trigger=Trigger.MANUAL)
+    record = overrides.record() if overrides is not None else None
+    if record is not None and (record.env is not None or record.args is not None or record.image is not None):
+        manifest = apply_overrides(manifest, record)
+    return manifest
+
+
 def request_run(
     cluster: Cluster,
     namespace: str,
@@ -184,13 +218,18 @@ def request_run(
     follow: bool,
     timeout: float | None,
     token: str | None = None,
+    overrides: RunOverrides | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Request a run, report the Job it got, and with ``wait`` its result. Returns the exit code."""
+    """Request a run (with ``overrides``: theirs is the token), report the Job it got, and with ``wait``
+    its result. Returns the exit code."""
     wait = wait or follow
-    token = token or new_token()
+    token = overrides.token if overrides is not None else (token or new_token())
     sj = cluster.get_scheduled_job(namespace, name)  # NotFound before anything is written
-    cluster.patch_scheduled_job(namespace, name, {"metadata": {"annotations": {ANNOTATION_RUN_REQUEST: token}}})
+    _checked(sj, overrides)
+    # One merge patch: the request and its overrides (or null: no stale overrides apply) together.
+    annotations = {ANNOTATION_RUN_REQUEST: token, ANNOTATION_RUN_OVERRIDES: encode(overrides) if overrides else None}
+    cluster.patch_scheduled_job(namespace, name, {"metadata": {"annotations": annotations}})
     job = manual_job_name(name, token)
     total = timeout if timeout is not None else (WAIT_TIMEOUT if wait else PICKUP_TIMEOUT)
     pickup = min(PICKUP_TIMEOUT, total) if wait else total

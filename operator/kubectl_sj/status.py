@@ -27,6 +27,7 @@ __all__ = [
     "Backfill",
     "Condition",
     "HistoryRecord",
+    "Overrides",
     "Pause",
     "QueuedSlot",
     "RetryPending",
@@ -79,6 +80,14 @@ class ActiveRun:
 
 
 @dataclass(frozen=True)
+class Overrides:
+    env: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    image: str | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True)
 class QueuedSlot:
     scheduledTime: datetime
     trigger: str
@@ -86,6 +95,7 @@ class QueuedSlot:
     queuedAt: datetime
     dueTime: datetime | None
     reason: str | None = None
+    overrides: Overrides | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class HistoryRecord:
     slotCount: int | None
     attempt: int | None = None
     retryOf: str | None = None
+    overrides: Overrides | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +272,26 @@ def _queued(f: _Fields) -> QueuedSlot:
         queuedAt=f.time("queuedAt", required=True),
         dueTime=f.time("dueTime"),
         reason=f.text("reason"),
+        overrides=_overrides(f),
+    )
+
+
+def _strings(f: _Fields, key: str) -> tuple[str, ...] | None:
+    value = f.raw.get(key)
+    if value is None:
+        return None
+    if type(value) is not list or any(type(v) is not str for v in value):
+        raise _Unsure
+    return tuple(value)
+
+
+def _overrides(f: _Fields) -> Overrides | None:
+    value = f.raw.get("overrides")
+    if value is None:
+        return None
+    o = _Fields(value)
+    return Overrides(
+        env=_strings(o, "env"), args=_strings(o, "args"), image=o.text("image"), container=o.text("container")
     )
 
 
@@ -281,6 +312,7 @@ def _record(f: _Fields) -> HistoryRecord:
         slotCount=f.integer("slotCount"),
         attempt=f.integer("attempt"),
         retryOf=f.text("retryOf"),
+        overrides=_overrides(f),
     )
 
 

@@ -14,13 +14,16 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from kubectl_sj import completion, format
 from kubectl_sj.client import Cluster
 from kubectl_sj.errors import PluginError
 from kubectl_sj.objects import TYPE_NAME, ScheduledJob, status_model
 from punctual.durations import DurationError, parse_duration
+
+if TYPE_CHECKING:
+    from punctual.core.run_request import RunOverrides
 
 __all__ = ["run_verb"]
 
@@ -61,10 +64,26 @@ class _App:
     # -- verbs --------------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from kubectl_sj.runs import request_run
+        from kubectl_sj.runs import dry_run_job, new_token, request_run
 
         a = self.args
+        if a.dry_run not in ("none", "client"):
+            raise PluginError(
+                f'error: --dry-run must be "none" or "client", got "{a.dry_run}" '
+                "(a server-side dry run of the request would create no Job to show)"
+            )
+        dry_run = a.dry_run == "client"
+        if a.output and not dry_run:
+            raise PluginError("error: --output needs --dry-run=client (a run request prints the Job it got)")
+        if dry_run and (a.wait or a.follow):
+            raise PluginError("error: --dry-run runs nothing to --wait for")
         timeout = _seconds(a.timeout, "--timeout") if a.timeout else None
+        token = new_token()
+        overrides = _run_overrides(a, token=token)  # checked before anything is sent
+        if dry_run:
+            manifest = dry_run_job(self.fetch(a.name), overrides, token=token, now=self.now)
+            self.out.write(format.dump(manifest, a.output or "yaml"))
+            return 0
         return request_run(
             self.cluster,
             self.namespace,
@@ -74,6 +93,8 @@ class _App:
             wait=a.wait,
             follow=a.follow,
             timeout=timeout,
+            token=token,
+            overrides=overrides,
         )
 
     def list(self) -> int:
@@ -363,6 +384,46 @@ class _App:
     def completion(self) -> int:
         self.out.write(completion.script(self.args.shell))
         return 0
+
+
+def _run_overrides(a: argparse.Namespace, *, token: str) -> RunOverrides | None:
+    """The overrides of ``kubectl sj run``'s flags (None: none), or PluginError naming the bad flag."""
+    from punctual.core.run_request import OverridesError, RunOverrides, check_arg, check_env_name, check_image
+
+    env: dict[str, str] = {}
+    for item in a.env:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise PluginError(f"error: --env {item!r}: expected NAME=VALUE")
+        try:
+            check_env_name(name)
+        except OverridesError as exc:
+            raise PluginError(f"error: --env {item!r}: {exc}") from None
+        env.pop(name, None)  # the last --env of a name wins, in its place
+        env[name] = value
+    for arg in a.arg or ():
+        try:
+            check_arg(arg)
+        except OverridesError as exc:
+            raise PluginError(f"error: --arg {arg!r}: {exc}") from None
+    if a.image is not None:
+        try:
+            check_image(a.image)
+        except OverridesError as exc:
+            raise PluginError(f"error: --image: {exc}") from None
+    if not env and a.arg is None and a.image is None:
+        if a.container is not None:
+            raise PluginError("error: --container needs --env, --arg or --image")
+        return None
+    if a.container is not None and not a.container:
+        raise PluginError("error: --container must name a container")
+    return RunOverrides(
+        token=token,
+        env=tuple(env.items()),
+        args=tuple(a.arg) if a.arg is not None else None,
+        image=a.image,
+        container=a.container,
+    )
 
 
 def _seconds(text: str, flag: str) -> float:

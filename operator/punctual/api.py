@@ -48,6 +48,7 @@ __all__ = [
     "JobTemplate",
     "ObjectMetaTemplate",
     "Overflow",
+    "Overrides",
     "Pause",
     "QueuedSlot",
     "Result",
@@ -473,6 +474,23 @@ class ActiveRun(_Model):
     startTime: Time | None = None
 
 
+class Overrides(_Model):
+    """What a run on demand ran with instead of its jobTemplate (``kubectl sj run --env/--arg/--image``).
+
+    Recorded in the run's history record and in a queued run's slot; the whole request (with its
+    token) is the Job's ``punctual.dev/run-overrides`` annotation (:mod:`punctual.core.run_request`).
+    """
+
+    env: list[str] | None = Field(
+        default=None, description="Environment variables added or replaced, as NAME=value, in order."
+    )
+    args: list[str] | None = Field(default=None, description="The container's args, replaced by these.")
+    image: str | None = Field(default=None, description="The container's image, replaced by this.")
+    container: str | None = Field(
+        default=None, description="The one container they applied to (none: every container but init containers)."
+    )
+
+
 class QueuedSlot(_Model):
     """A slot waiting for the active run to end (Queue policy, or a serialised catch-up)."""
 
@@ -483,6 +501,9 @@ class QueuedSlot(_Model):
     dueTime: Time | None = None
     reason: str | None = Field(
         default=None, description="WaitingForUpstream: the slot waits for its upstreams (spec.dependsOn)."
+    )
+    overrides: Overrides | None = Field(
+        default=None, description="A queued run on demand's overrides (kubectl sj run): they apply when it starts."
     )
 
 
@@ -506,6 +527,9 @@ class HistoryRecord(_Model):
     )
     attempt: int | None = Field(default=None, description="A retry's attempt of its slot (2, 3, ...; spec.retry).")
     retryOf: str | None = Field(default=None, description="A retry's first attempt: the slot's attempts share it.")
+    overrides: Overrides | None = Field(
+        default=None, description="A run on demand's overrides (kubectl sj run --env/--arg/--image): what it ran with."
+    )
 
 
 class RetryPending(_Model):

@@ -72,6 +72,7 @@ class Container(TypedDict, total=False):
     name: str
     image: str
     env: list[EnvVar]
+    args: list[str]
 
 
 class PodSpec(TypedDict, total=False):

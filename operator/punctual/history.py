@@ -49,6 +49,8 @@ def record_from_job(job: ObservedJob, previous: HistoryRecord | None) -> History
         imageID=job.image_id,
         attempt=job.attempt,
         retryOf=job.retry_of,
+        # The Job's annotation says what it ran with; a Job without one (edited away) keeps the record's.
+        overrides=job.overrides if job.overrides is not None else (previous.overrides if previous else None),
     )
 
 

@@ -15,7 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from punctual.api import API_VERSION, KIND, ScheduledJobSpec, Trigger, format_time, parse_time
+from pydantic import ValidationError
+
+from punctual.api import API_VERSION, KIND, Overrides, ScheduledJobSpec, Trigger, format_time, parse_time
 from punctual.bodies import Container, ContainerStatus, EnvVar, Job, JobSpec, ObjectMeta, Pod
 
 __all__ = [
@@ -25,11 +27,13 @@ __all__ = [
     "ANNOTATION_DURATION_BUDGET",
     "ANNOTATION_RESUME_REQUEST",
     "ANNOTATION_RETRY_OF",
+    "ANNOTATION_RUN_OVERRIDES",
     "ANNOTATION_RUN_REQUEST",
     "ANNOTATION_SCHEDULED_TIME",
     "LABEL_SCHEDULED_JOB",
     "LABEL_TRIGGER",
     "MAX_NAME",
+    "RESERVED_ENV",
     "JobPhase",
     "ObservedJob",
     "Owner",
@@ -47,6 +51,9 @@ LABEL_SCHEDULED_JOB = "punctual.dev/scheduledjob"
 LABEL_TRIGGER = "punctual.dev/trigger"
 ANNOTATION_SCHEDULED_TIME = "punctual.dev/scheduled-time"
 ANNOTATION_RUN_REQUEST = "punctual.dev/run-requested-at"
+ANNOTATION_RUN_OVERRIDES = "punctual.dev/run-overrides"
+"""On a ScheduledJob, beside run-requested-at: the request's overrides, JSON with its token
+(:mod:`punctual.core.run_request`); on a Job, the overrides it was created with (:class:`Overrides`)."""
 ANNOTATION_RESUME_REQUEST = "punctual.dev/resume-requested-at"
 ANNOTATION_DURATION_BUDGET = "punctual.dev/duration-budget"
 ANNOTATION_BACKFILL_REQUEST = "punctual.dev/backfill-request"
@@ -57,6 +64,8 @@ ANNOTATION_ATTEMPT = "punctual.dev/attempt"
 """A retry's attempt of its slot (``2`` for the first retry; spec.retry)."""
 ANNOTATION_RETRY_OF = "punctual.dev/retry-of"
 """A retry's first attempt (its Job name): the attempts of a slot share it."""
+RESERVED_ENV = frozenset({"PUNCTUAL_SCHEDULED_TIME", "PUNCTUAL_TRIGGER", "PUNCTUAL_RUN", "PUNCTUAL_ATTEMPT"})
+"""The env vars :func:`build_job` sets in every container: a run's identity, never overridden."""
 MAX_NAME = 63  # the Job controller copies the Job name into a pod label value: at most 63 characters
 
 
@@ -193,6 +202,8 @@ class ObservedJob:
     deleting: bool = False
     attempt: int | None = None
     retry_of: str | None = None
+    overrides: Overrides | None = None
+    """A run on demand's overrides, from the Job's run-overrides annotation."""
 
     @property
     def finished(self) -> bool:
@@ -296,6 +307,7 @@ def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
     attempt_text = annotations.get(ANNOTATION_ATTEMPT) or ""
     retry_of = annotations.get(ANNOTATION_RETRY_OF) or None
     attempt = int(attempt_text) if attempt_text.isdigit() and retry_of else None
+    overrides = _overrides(annotations.get(ANNOTATION_RUN_OVERRIDES))
     exit_code = image_id = None
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
         code, pod_image_id = _terminated(pod)
@@ -317,4 +329,16 @@ def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
         deleting=bool(meta.get("deletionTimestamp")),
         attempt=attempt,
         retry_of=retry_of if attempt is not None else None,
+        overrides=overrides,
     )
+
+
+def _overrides(text: str | None) -> Overrides | None:
+    # Written by the operator (punctual.core.run_request.apply_overrides); a value edited into
+    # something else is not a fact about the run: it is left out of its record.
+    if not text:
+        return None
+    try:
+        return Overrides.model_validate_json(text)
+    except ValidationError:
+        return None

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from plugin_helpers import scheduled_job
 
-from kubectl_sj import format
+from kubectl_sj import format, status
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.slots import next_slots
 from punctual.api import HistoryRecord
@@ -185,8 +185,29 @@ def test_history_table_newest_first_with_limit() -> None:
 def test_history_wide_names_the_job_and_a_running_run_shows_its_age() -> None:
     running = record("b-4", 2, result="Running", startTime=NOW - timedelta(seconds=90), image="busybox:1.36")
     header, row = format.history_table([running], zone="UTC", now=NOW, wide=True).splitlines()
-    assert header.endswith("JOB   IMAGE          MESSAGE")
-    assert "90s" in row and "b-4   busybox:1.36   <none>" in row
+    assert header.endswith("JOB   IMAGE          OVERRIDES   MESSAGE")
+    assert "90s" in row and "b-4   busybox:1.36   <none>      <none>" in row
+
+
+def test_history_wide_shows_a_runs_overrides_as_the_flags_that_asked_for_them() -> None:
+    overrides = {"env": ["DAY=2026-11-23", "NOTE=a b"], "args": ["--full"], "image": "busybox:1.37"}
+    manual = record("b-m1", 0, result="Running", trigger="manual", image="busybox:1.37", overrides=overrides)
+    header, row = format.history_table([manual], zone="UTC", now=NOW, wide=True).splitlines()
+    assert header.split()[-2:] == ["OVERRIDES", "MESSAGE"]
+    assert row.endswith("--env DAY=2026-11-23 --env 'NOTE=a b' --arg --full --image busybox:1.37   <none>")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "text"),
+    [
+        (None, "<none>"),
+        (status.Overrides(image="x:1", container="main"), "--image x:1 --container main"),
+        (status.Overrides(args=()), "(no args)"),
+    ],
+    ids=["none", "image in one container", "args emptied"],
+)
+def test_overrides_text(overrides: status.Overrides | None, text: str) -> None:
+    assert format.overrides_text(overrides) == text
 
 
 def test_aggregated_missed_record_says_how_many_slots() -> None:

@@ -24,6 +24,9 @@ def test_verbs_flags_names_and_outputs() -> None:
     assert candidates(["list", "-o", ""], _names) == ["wide", "json", "yaml", "name"]
     assert candidates(["-n", ""], _names) == []  # a namespace: nothing to offer
     assert "--wait" in candidates(["run", "x", "--w"], _names)
+    assert {"--env", "--arg", "--image", "--container", "--dry-run"} <= set(candidates(["run", "x", "--"], _names))
+    assert candidates(["run", "x", "--env", ""], _names) == []  # a value, not a name
+    assert candidates(["run", "x", "--dry-run", "-o", ""], _names) == ["yaml", "json"]
     assert candidates(["completion", ""], _names) == ["bash", "zsh"]
 
 

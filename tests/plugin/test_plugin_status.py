@@ -42,7 +42,14 @@ FULL = {
             "trigger": "catchup",
             "job": "x-3",
             "queuedAt": "2026-11-23T10:16:00Z",
-        }
+        },
+        {
+            "scheduledTime": "2026-11-23T10:31:00Z",
+            "trigger": "manual",
+            "job": "x-m1",
+            "queuedAt": "2026-11-23T10:31:00Z",
+            "overrides": {"env": ["K=v", "EMPTY="], "args": ["--full", "a b"], "image": "busybox:1.37"},
+        },
     ],
     "history": [
         {
@@ -57,6 +64,7 @@ FULL = {
         },
         {**RECORD, "result": "Missed", "slotCount": 12, "message": "operator down"},
         {**RECORD, "job": "x-1-r2", "trigger": "retry", "result": "Failed", "attempt": 2, "retryOf": "x-1"},
+        {**RECORD, "job": "x-m2", "trigger": "manual", "overrides": {"args": [], "container": "main"}},
     ],
     "counts": {"Succeeded": 1},
     "activeCount": 1,
@@ -115,6 +123,9 @@ def test_what_the_operator_writes_reads_as_the_model_reads_it(raw: dict[str, Any
             ]
         },
         {"history": None},
+        {"history": [{**RECORD, "overrides": {"env": "K=v"}}]},  # invalid: env is a list
+        {"history": [{**RECORD, "overrides": {"args": [1]}}]},  # invalid: args are strings
+        {"queued": [{**RECORD, "queuedAt": "2026-11-23T10:16:00Z", "overrides": []}]},
         {"history": [{**RECORD, "job": None}]},
         [],
     ],
@@ -135,6 +146,7 @@ def test_the_view_has_the_models_fields_and_values() -> None:
         (status.Backfill, api.BackfillStatus),
         (status.Pause, api.Pause),
         (status.RetryPending, api.RetryPending),
+        (status.Overrides, api.Overrides),
     ]
     for view, model in pairs:
         assert [f.name for f in dataclasses.fields(view)] == list(model.model_fields), view

@@ -34,6 +34,7 @@ from punctual.api import (
     BackfillStatus,
     Condition,
     HistoryRecord,
+    Overrides,
     Pause,
     QueuedSlot,
     RetryPending,
@@ -44,6 +45,8 @@ from punctual.api import (
 EVERY_2S = "*/2 * * * * *"
 EVERY_4S = "*/4 * * * * *"
 NEW_YEAR = "0 0 1 1 *"
+OVERRIDES = ("--env", "DAY=2026-11-23", "--env", "EMPTY=", "--arg", "--full", "--image", "busybox:1.37", "-c", "main")
+"""kubectl sj run's overrides, every field of them (an empty env value too)."""
 Body = dict[str, Any]
 
 
@@ -128,6 +131,8 @@ NESTED: dict[str, type[BaseModel]] = {
     "backfills": BackfillStatus,
     "pause": Pause,
     "retries": RetryPending,
+    "history.overrides": Overrides,
+    "queued.overrides": Overrides,
 }
 
 
@@ -137,8 +142,11 @@ def _fields_seen(statuses: list[Body]) -> dict[str, set[str]]:
     for status in statuses:
         seen[""] |= set(status)
         for key in NESTED:
-            value = status.get(key) or []
+            outer, _, inner = key.partition(".")  # "history.overrides": an object in each record
+            value = status.get(outer) or []
             for item in value if isinstance(value, list) else [value]:  # a list, or one object (pause)
+                if inner:
+                    item = item.get(inner) or {}
                 seen[key] |= set(item)
     return seen
 
@@ -158,6 +166,8 @@ def test_every_status_field_survives_pruning_and_a_restart(
     # paused: one failed run pauses it (pause, consecutiveFailures) and a resume token
     # (lastHandledResumeRequest) is used up; retried: every run fails, each slot is retried (attempt,
     # retryOf) and a due retry waits while the next slot's run is active (status.retries with a reason).
+    # Runs on demand with overrides, every field of them: manual's (a history record's overrides) and
+    # held's, queued behind its long run on demand (a queued slot's overrides).
     bodies = [
         scheduled_job("queue", EVERY_4S, duration="6s", concurrencyPolicy="Queue", historyLimit=100, jitter="1s"),
         scheduled_job("forbid", EVERY_4S, duration="5s", exit_code=3, concurrencyPolicy="Forbid", historyLimit=100),
@@ -175,8 +185,9 @@ def test_every_status_field_survives_pruning_and_a_restart(
             retry={"limit": 1, "delay": "2s"},
             historyLimit=100,
         ),
+        scheduled_job("held", NEW_YEAR, duration="120s", concurrencyPolicy="Queue", historyLimit=100),
     ]
-    bodies[-2]["metadata"]["annotations"] = {"punctual.dev/resume-requested-at": "2026-01-01T00:00:00.000000001Z"}
+    bodies[-3]["metadata"]["annotations"] = {"punctual.dev/resume-requested-at": "2026-01-01T00:00:00.000000001Z"}
     names = [b["metadata"]["name"] for b in bodies]
     for body in bodies:
         apply_in(real_server, namespace, body)
@@ -186,7 +197,7 @@ def test_every_status_field_survives_pruning_and_a_restart(
                         "-p", json.dumps({"status": {"scheduledThrough": format_time(behind)}}))  # fmt: skip
     real_server.kubectl("patch", "sj", "missed", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":false}}')
     process = operator()
-    done = kubectl_sj(real_server, "run", "manual", "--wait", "--timeout", "60s", "-n", namespace)
+    done = kubectl_sj(real_server, "run", "manual", "--wait", "--timeout", "60s", "-n", namespace, *OVERRIDES)
     assert done.returncode == 0, done.stderr
     # A backfill (status.backfills, lastHandledBackfillRequest), then one the operator rejects (a message).
     new_year = "2026-01-01T00:00:00Z"
@@ -196,6 +207,11 @@ def test_every_status_field_survives_pruning_and_a_restart(
     reversed_range = json.dumps({"token": "reversed", "from": "2026-01-02T00:00:00Z", "to": new_year})
     real_server.kubectl("annotate", "--overwrite", "sj", "manual", "-n", namespace,
                         f"punctual.dev/backfill-request={reversed_range}")  # fmt: skip
+    # held: a long run on demand, and one with overrides queued behind it (through the restart too).
+    done = kubectl_sj(real_server, "run", "held", "-n", namespace)
+    assert done.returncode == 0 and done.stdout.endswith(" created\n"), (done.stdout, done.stderr)
+    done = kubectl_sj(real_server, "run", "held", "-n", namespace, *OVERRIDES)
+    assert done.returncode == 0 and " queued (concurrencyPolicy Queue)" in done.stdout, (done.stdout, done.stderr)
 
     every_field = {"": _model_fields(ScheduledJobStatus), **{k: _model_fields(m) for k, m in NESTED.items()}}
     # Fields no run of this test can write: an explicit list, each with why.

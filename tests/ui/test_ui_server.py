@@ -140,7 +140,10 @@ async def test_actions_patch_and_redirect(served: Any) -> None:
     assert response.status == 303 and response.headers["Location"].startswith("/ns/team-a/sj/report?run=")
     (_, _, suspend), (_, _, run) = cluster.patches
     assert suspend == {"spec": {"suspend": True}}
-    assert list(run["metadata"]["annotations"]) == ["punctual.dev/run-requested-at"]
+    # Run now has no overrides: a stale run-overrides annotation goes in the same patch.
+    annotations = run["metadata"]["annotations"]
+    assert list(annotations) == ["punctual.dev/run-requested-at", "punctual.dev/run-overrides"]
+    assert annotations["punctual.dev/run-overrides"] is None
 
 
 @pytest.mark.asyncio

@@ -41,7 +41,13 @@ from kubectl_sj.kubeconfig import Connection
 from kubectl_sj.objects import ScheduledJob
 from kubectl_sj.runs import job_pods, new_token
 from kubectl_sj.ui import views
-from punctual.jobs import ANNOTATION_RUN_REQUEST, LABEL_SCHEDULED_JOB, label_value, manual_job_name
+from punctual.jobs import (
+    ANNOTATION_RUN_OVERRIDES,
+    ANNOTATION_RUN_REQUEST,
+    LABEL_SCHEDULED_JOB,
+    label_value,
+    manual_job_name,
+)
 
 __all__ = ["SERVICE_ACCOUNT_DIR", "UiSettings", "build_app", "in_cluster_connection", "serve"]
 
@@ -225,7 +231,8 @@ class _Pages:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
         await self.call(self.cluster.get_scheduled_job, namespace, name)  # NotFound before any write
         token = new_token()
-        patch = {"metadata": {"annotations": {ANNOTATION_RUN_REQUEST: token}}}
+        # A run without overrides: a stale run-overrides annotation is removed in the same patch.
+        patch = {"metadata": {"annotations": {ANNOTATION_RUN_REQUEST: token, ANNOTATION_RUN_OVERRIDES: None}}}
         await self.call(self.cluster.patch_scheduled_job, namespace, name, patch)
         raise web.HTTPSeeOther(f"/ns/{namespace}/sj/{name}?{urlencode({'run': token})}")
 

@@ -12,7 +12,8 @@ The concepts, a module each:
 * :mod:`~punctual.core.retry`: ``spec.retry``, a failed run's slot retried after a delay;
 * :mod:`~punctual.core.failures`: Jobs the API refused, folded back into a decision;
 * :mod:`~punctual.core.backfill`: backfills, their slots, progress and dry runs;
-  :mod:`~punctual.core.backfill_request` the request annotation's codec.
+  :mod:`~punctual.core.backfill_request` the request annotation's codec;
+* :mod:`~punctual.core.run_request`: a run on demand's overrides (the annotation's codec, applying them).
 
 ``from punctual.core import decide`` is the way in; the names below are the public surface.
 """
@@ -30,6 +31,7 @@ from punctual.core.backfill_request import (
 )
 from punctual.core.failures import after_create_failures
 from punctual.core.fold import JOB_VANISHED_GRACE
+from punctual.core.run_request import OverridesError, RunOverrides, apply_overrides
 from punctual.core.slots import AGGREGATE_MISSED, ENUMERATION_LIMIT, ON_TIME_TOLERANCE
 from punctual.core.spec import (
     SpecError,
@@ -57,10 +59,13 @@ __all__ = [
     "Decision",
     "DeleteJob",
     "Event",
+    "OverridesError",
     "PlannedSlot",
+    "RunOverrides",
     "SpecError",
     "Subject",
     "after_create_failures",
+    "apply_overrides",
     "build_schedule",
     "decide",
     "decide_invalid",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from punctual.api import HistoryRecord, ScheduledJobStatus, Trigger
+from punctual.api import HistoryRecord, Overrides, ScheduledJobStatus, Trigger
 from punctual.bodies import Job
 
 __all__ = ["CreateJob", "Decision", "DeleteJob", "Event"]
@@ -20,6 +20,8 @@ class CreateJob:
     slot: datetime
     trigger: Trigger
     manifest: Job
+    overrides: Overrides | None = None
+    """A run on demand's overrides (kubectl sj run --env/--arg/--image), applied to ``manifest`` already."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from punctual.api import (
     ConcurrencyPolicy,
     HistoryRecord,
     Overflow,
+    Overrides,
     QueuedSlot,
     Result,
     ScheduledJobSpec,
@@ -25,6 +26,7 @@ from punctual.api import (
 )
 from punctual.core.actions import CreateJob, DeleteJob, Event
 from punctual.core.pipeline import Gate
+from punctual.core.run_request import INVALID_RUN_OVERRIDES, OverridesError, apply_overrides
 from punctual.core.spec import Subject, starting_deadline
 from punctual.durations import parse_duration
 from punctual.history import bump_counts
@@ -135,19 +137,48 @@ class Work:
         deadline = starting_deadline(self.spec)
         return deadline is not None and self.now > due + deadline
 
+    def refuse_run(self, *, job: str, slot: datetime, message: str) -> None:
+        """A run request refused for its overrides: recorded Skipped with the reason, a Warning Event; nothing runs."""
+        self.put(
+            HistoryRecord(
+                job=job,
+                scheduledTime=slot,
+                trigger=Trigger.MANUAL,
+                result=Result.SKIPPED,
+                reason=INVALID_RUN_OVERRIDES,
+                message=message,
+            )
+        )
+        bump_counts(self.counts, Result.SKIPPED)
+        self.events.append(Event("Warning", INVALID_RUN_OVERRIDES, message))
+
     def start(
-        self, *, job: str, slot: datetime, trigger: Trigger, attempt: int | None = None, retry_of: str | None = None
+        self,
+        *,
+        job: str,
+        slot: datetime,
+        trigger: Trigger,
+        attempt: int | None = None,
+        retry_of: str | None = None,
+        overrides: Overrides | None = None,
     ) -> None:
         """Start a run, or adopt its Job when one with the derived name exists already."""
         if trigger not in (Trigger.MANUAL, Trigger.BACKFILL):
             self.last_started_slot = max(slot, self.last_started_slot or slot)
         if job in self.existing:
             return  # created before a crash or by an earlier decision: it is ours, never duplicate it
-        self.existing.add(job)
         manifest = build_job(
             self.subject.owner, self.spec, job_name=job, slot=slot, trigger=trigger, attempt=attempt, retry_of=retry_of
         )
-        self.creates.append(CreateJob(name=job, slot=slot, trigger=trigger, manifest=manifest))
+        if overrides is not None:
+            try:
+                manifest = apply_overrides(manifest, overrides)
+            except OverridesError as exc:
+                # A queued run whose jobTemplate changed since its request (its container is gone).
+                self.refuse_run(job=job, slot=slot, message=f"queued run {job} not started: {exc}")
+                return
+        self.existing.add(job)
+        self.creates.append(CreateJob(name=job, slot=slot, trigger=trigger, manifest=manifest, overrides=overrides))
         self.active[job] = ActiveRun(name=job, scheduledTime=slot, trigger=trigger, startTime=self.now)
         self.put(
             HistoryRecord(
@@ -158,6 +189,7 @@ class Work:
                 startTime=self.now,
                 attempt=attempt,
                 retryOf=retry_of,
+                overrides=overrides,
             )
         )
         bump_counts(self.counts, Result.RUNNING)  # "Running" counts runs started
@@ -183,13 +215,16 @@ class Work:
                 imageID=previous.imageID if previous else None,
                 attempt=previous.attempt if previous else None,
                 retryOf=previous.retryOf if previous else None,
+                overrides=previous.overrides if previous else None,
             )
             self.put(replaced)
             bump_counts(self.counts, Result.REPLACED)
             self.events.append(Event("Normal", "RunReplaced", f"Deleted Job {name}: replaced by {by}"))
 
-    def offer(self, *, job: str, slot: datetime, due: datetime, trigger: Trigger) -> None:
-        """Apply the concurrency policy to a slot (or manual run) that wants to start now."""
+    def offer(
+        self, *, job: str, slot: datetime, due: datetime, trigger: Trigger, overrides: Overrides | None = None
+    ) -> None:
+        """Apply the concurrency policy to a slot (or manual run, with its ``overrides``) that wants to start now."""
         if job in self.existing or job in self.history:
             if job in self.existing:
                 self.start(job=job, slot=slot, trigger=trigger)
@@ -234,7 +269,15 @@ class Work:
                 return
             reason = MAX_ACTIVE if full else None
             self.queue.append(
-                QueuedSlot(scheduledTime=slot, trigger=trigger, job=job, queuedAt=self.now, dueTime=due, reason=reason)
+                QueuedSlot(
+                    scheduledTime=slot,
+                    trigger=trigger,
+                    job=job,
+                    queuedAt=self.now,
+                    dueTime=due,
+                    reason=reason,
+                    overrides=overrides,
+                )
             )
             why = f": {len(active)} runs active, maxActive {self.spec.maxActive}" if full else ""
             self.events.append(
@@ -254,7 +297,7 @@ class Work:
             return
         if policy is ConcurrencyPolicy.REPLACE and active:
             self.replace_active(by=job)
-        self.start(job=job, slot=slot, trigger=trigger)
+        self.start(job=job, slot=slot, trigger=trigger, overrides=overrides)
 
     def _through_gate(self, *, job: str, slot: datetime, due: datetime, trigger: Trigger) -> bool:
         """Whether a slot's upstreams let it on to the policy; else it waits (queued) or is Skipped."""
@@ -333,4 +376,4 @@ class Work:
             if ready is None:
                 break
             head = self.queue.pop(ready)
-            self.start(job=head.job, slot=head.scheduledTime, trigger=head.trigger)
+            self.start(job=head.job, slot=head.scheduledTime, trigger=head.trigger, overrides=head.overrides)

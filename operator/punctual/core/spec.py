@@ -16,11 +16,13 @@ from typing import Any
 
 from punctual.api import ScheduledJobSpec, format_time, parse_time
 from punctual.bodies import ScheduledJobBody
+from punctual.core.run_request import OverridesError, RunOverrides, parse
 from punctual.durations import DurationError, parse_duration
 from punctual.jobs import (
     ANNOTATION_BACKFILL_CANCEL,
     ANNOTATION_BACKFILL_REQUEST,
     ANNOTATION_RESUME_REQUEST,
+    ANNOTATION_RUN_OVERRIDES,
     ANNOTATION_RUN_REQUEST,
     Owner,
 )
@@ -65,6 +67,10 @@ class Subject:
     spec: ScheduledJobSpec
     generation: int | None = None
     run_request: str | None = None
+    run_overrides: RunOverrides | None = None
+    """The run-overrides annotation, parsed (:mod:`punctual.core.run_request`); step 6 checks its token."""
+    run_overrides_error: str | None = None
+    """Why the run-overrides annotation could not be parsed (step 6 then refuses the run request)."""
     backfill_request: str | None = None
     """The backfill-request annotation, as written (:mod:`punctual.core.backfill` parses it)."""
     backfill_cancel: str | None = None
@@ -170,6 +176,14 @@ def subject_from_body(body: ScheduledJobBody, *, now: datetime) -> Subject:
     meta = body.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     created = meta.get("creationTimestamp")
+    overrides: RunOverrides | None = None
+    overrides_error: str | None = None
+    overrides_text = annotations.get(ANNOTATION_RUN_OVERRIDES)
+    if overrides_text:
+        try:
+            overrides = parse(overrides_text)
+        except OverridesError as exc:
+            overrides_error = str(exc)
     return Subject(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
@@ -178,6 +192,8 @@ def subject_from_body(body: ScheduledJobBody, *, now: datetime) -> Subject:
         spec=parse_spec(body.get("spec") or {}),
         generation=meta.get("generation"),
         run_request=annotations.get(ANNOTATION_RUN_REQUEST),
+        run_overrides=overrides,
+        run_overrides_error=overrides_error,
         backfill_request=annotations.get(ANNOTATION_BACKFILL_REQUEST),
         backfill_cancel=annotations.get(ANNOTATION_BACKFILL_CANCEL),
         resume_request=annotations.get(ANNOTATION_RESUME_REQUEST),

@@ -25,6 +25,7 @@ from punctual.core.pause import paused_message, update_pause
 from punctual.core.pipeline import Upstreams, depends_on_window
 from punctual.core.policy import Work
 from punctual.core.retry import plan_retries, retry_wakes, run_retries
+from punctual.core.run_request import OverridesError, requested
 from punctual.core.slots import SOON, due_slots
 from punctual.core.spec import SpecError, Subject, build_schedule, schedule_fingerprint, starting_deadline
 from punctual.history import trim
@@ -145,9 +146,25 @@ def decide(
             through = max(through, now)
         new.upstreamThrough = run_after_upstreams(work, upstreams=upstreams, cursor=through)
     # 6. An on-demand run request (the run-requested-at annotation), through the same policy.
+    # Its overrides (the run-overrides annotation) must be this request's and must apply, or nothing runs.
     token = subject.run_request
     if token and token != new.lastHandledRunRequest:
-        work.offer(job=manual_job_name(subject.name, token), slot=now, due=now, trigger=Trigger.MANUAL)
+        job = manual_job_name(subject.name, token)
+        try:
+            overrides = requested(
+                subject.run_overrides,
+                subject.run_overrides_error,
+                token=token,
+                job_spec=subject.spec.jobTemplate.spec,
+            )
+        except OverridesError as exc:
+            if job in work.existing or job in work.history:
+                # Decided before a lost status write (its Job, or its record, exists): never twice.
+                work.offer(job=job, slot=now, due=now, trigger=Trigger.MANUAL)
+            else:
+                work.refuse_run(job=job, slot=now, message=f"run request {token} refused: {exc}; nothing was run")
+        else:
+            work.offer(job=job, slot=now, due=now, trigger=Trigger.MANUAL, overrides=overrides)
         new.lastHandledRunRequest = token
     work.drain_queue(start=not paused)
     # 6a. Due retries, through the concurrency policy; they wait while suspended or paused.
