@@ -32,6 +32,39 @@ def _durations(text: str) -> list[timedelta]:
         raise UsageError(str(exc)) from exc
 
 
+def _run_overrides(args: argparse.Namespace) -> Any:
+    """The --run-env/--run-arg/--run-image/--run-container overrides, checked as the operator checks
+    the run-overrides annotation (punctual.core.run_request); None when none is given."""
+    from punctual.core.run_request import OverridesError, RunOverrides, check_env_name, check_image
+
+    if not (args.run_env or args.run_arg is not None or args.run_image is not None or args.run_container):
+        return None
+    if not args.run_now:
+        raise UsageError("--run-env/--run-arg/--run-image/--run-container apply to --run-now runs: give --run-now too")
+    env = []
+    try:
+        for item in args.run_env:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise OverridesError(f"--run-env {item!r}: use NAME=VALUE")
+            check_env_name(name)
+            env.append((name, value))
+        if args.run_image is not None:
+            check_image(args.run_image)
+        overrides = RunOverrides(
+            token="simulated",
+            env=tuple(env),
+            args=tuple(args.run_arg) if args.run_arg is not None else None,
+            image=args.run_image,
+            container=args.run_container,
+        )
+        from punctual.core.run_request import encode, parse
+
+        return parse(encode(overrides))  # every check the operator applies to the annotation
+    except OverridesError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def _read(path: str) -> str:
     try:
         return sys.stdin.read() if path == "-" else Path(path).read_text()
@@ -159,6 +192,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if until < start:
         raise UsageError("--until is before --from")
     durations = _durations(args.durations or args.duration or "1m")
+    run_overrides = _run_overrides(args)
 
     def numbers(texts: Sequence[str]) -> frozenset[int]:
         try:
@@ -176,6 +210,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 failures=numbers(named_fail.get(name, []) + (plain_fail if not spec.dependsOn else [])),
                 down=down,
                 run_now=runs_of[name],
+                run_overrides=run_overrides,
                 backfill=backfill,
                 backfill_at=backfill_at,
                 backfill_parallel=args.parallel,
@@ -195,6 +230,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print(f"# {', '.join(names)}: times in {zone.key}")
         print(format_table(rows, zone=zone))
+        if run_overrides is not None:
+            shown = run_overrides.record().model_dump(mode="json", exclude_none=True)
+            said = (f"{k} {' '.join(v) if isinstance(v, list) else v}" for k, v in shown.items())
+            print(f"# the --run-now runs override {', '.join(said)}")
         for entry in members[0].status.backfills if not pipeline else ():
             print(f"# backfill {format_backfill(entry)}")
     return 0
@@ -267,6 +306,25 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="a manual run request at this time (repeatable; in a pipeline: of each ScheduledJob without "
         "dependsOn, or NAME=TIME)",
+    )
+    sim.add_argument(
+        "--run-env",
+        metavar="K=V",
+        action="append",
+        default=[],
+        help="an env var the --run-now runs override (kubectl sj run --env; repeatable)",
+    )
+    sim.add_argument(
+        "--run-arg",
+        metavar="A",
+        action="append",
+        default=None,
+        help="the --run-now runs' args (kubectl sj run --arg; repeatable, in order; --run-arg=-v for one "
+        "starting with -)",
+    )
+    sim.add_argument("--run-image", metavar="IMAGE", help="the --run-now runs' image (kubectl sj run --image)")
+    sim.add_argument(
+        "--run-container", metavar="C", help="the container the overrides apply to (kubectl sj run --container)"
     )
     sim.add_argument(
         "--backfill", metavar="FROM..TO", help="a backfill of this range (as kubectl sj backfill), requested at --from"

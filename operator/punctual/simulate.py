@@ -31,6 +31,7 @@ from punctual.core import (
 )
 from punctual.core.exclusions import Calendars
 from punctual.core.pipeline import Upstreams, UpstreamView, view_of_status
+from punctual.core.run_request import RunOverrides
 from punctual.world import SimJob, World
 
 __all__ = [
@@ -72,6 +73,8 @@ class Row:
     """Set in a pipeline's table (several ScheduledJobs in one table)."""
     attempt: int | None = None
     """A retry's attempt of its slot (spec.retry): TRIGGER reads ``retry 2``."""
+    overrides: dict[str, Any] | None = None
+    """What a manual run ran with (``--run-env``/``--run-arg``/``--run-image``), as its history record says."""
 
     def as_json(self) -> dict[str, Any]:
         named = {"scheduledJob": self.scheduledjob} if self.scheduledjob is not None else {}
@@ -87,6 +90,7 @@ class Row:
             "reason": self.reason,
             "slotCount": self.slot_count,
             **({"attempt": self.attempt} if self.attempt is not None else {}),
+            **({"overrides": self.overrides} if self.overrides is not None else {}),
         }
 
 
@@ -101,6 +105,9 @@ class Simulation:
     failures: frozenset[int] = frozenset()
     down: Sequence[tuple[datetime, datetime]] = ()
     run_now: Sequence[datetime] = ()
+    run_overrides: RunOverrides | None = None
+    """The overrides of every run request (``kubectl sj run --env/--arg/--image``; its token is replaced
+    by each request's)."""
     backfill: tuple[datetime, datetime] | None = None
     """A backfill of this range, requested at ``backfill_at`` (default: the start)."""
     backfill_at: datetime | None = None
@@ -203,7 +210,17 @@ class Simulation:
         if not self._up(t):
             return None
         backfill = self._backfill_request if t >= self._backfill_at else None
-        subject = Subject(**{**self.subject.__dict__, "run_request": self._token, "backfill_request": backfill})
+        overrides = None
+        if self.run_overrides is not None and self._token is not None:
+            overrides = RunOverrides(**{**self.run_overrides.__dict__, "token": self._token})
+        subject = Subject(
+            **{
+                **self.subject.__dict__,
+                "run_request": self._token,
+                "run_overrides": overrides,
+                "backfill_request": backfill,
+            }
+        )
         observed = [j.observe(t) for j in self.jobs.values()]
         decision = decide(
             subject,
@@ -254,6 +271,7 @@ class Simulation:
                     reason=r.reason or "",
                     slot_count=r.slotCount or 1,
                     attempt=r.attempt,
+                    overrides=r.overrides.model_dump(mode="json", exclude_none=True) if r.overrides else None,
                 )
             )
         return out
