@@ -325,6 +325,8 @@ def _start_real(tmp: Path, log_dir: Path, stack: contextlib.ExitStack) -> _Api:
     if missing:
         raise SystemExit(f"--api real needs {', '.join(missing)} (kube binaries from $PUNCTUAL_KUBE_BIN, "
                          f"now {default_bin_dir()}; etcd and openssl on PATH)")
+    # The venv's kubectl (the one the real-server tier uses), not whichever is first on PATH.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     server = RealServer(workdir=tmp / "realserver")
     (tmp / "realserver").mkdir()
     server.start(kubelet=False)
