@@ -114,6 +114,8 @@ class Result:
     """Jobs of the window's slots per shard (by the owner's shard)."""
     shard_watch: list[dict[str, float]] = field(default_factory=list)
     """Watch events each shard received in the window, by resource (punctual_watch_events_total)."""
+    not_started: dict[str, int] = field(default_factory=dict)
+    """Punctual only: the window's slots without a Job, by what the ScheduledJobs' histories say (result/reason)."""
 
     @property
     def label(self) -> str:
@@ -363,6 +365,27 @@ def _start_real(tmp: Path, log_dir: Path, stack: contextlib.ExitStack) -> _Api:
     return api
 
 
+async def _not_started(
+    session: aiohttp.ClientSession, url: str, per: Counter[tuple[str, datetime]], want: set[datetime] | None,
+    own: dict[str, set[datetime]],
+) -> dict[str, int]:
+    """Why the window's slots without a Job have none, by the ScheduledJobs' own history records."""
+    async with session.get(f"{url}/apis/punctual.dev/v1/namespaces/{NS}/scheduledjobs") as resp:
+        resp.raise_for_status()
+        items = (await resp.json()).get("items") or []
+    reasons: Counter[str] = Counter()
+    for item in items:
+        name = item["metadata"]["name"]
+        slots = want if want is not None else own.get(name, set())
+        records = {parse_time(r["scheduledTime"]): r for r in (item.get("status") or {}).get("history") or []}
+        for slot in slots:
+            if (name, slot) in per:
+                continue
+            record = records.get(slot)
+            reasons[f"{record['result']}/{record.get('reason') or '-'}" if record else "no record"] += 1
+    return dict(reasons.most_common())
+
+
 def _end(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -505,6 +528,8 @@ async def run(
             result.jobs = sum(per.values())
             result.duplicates = sum(n - 1 for n in per.values() if n > 1)
             result.missing = result.expected - len(per)
+            if design == "punctual" and result.missing:
+                result.not_started = await _not_started(session, url, per, want if not spread else None, own)
             verbs = sorted(set(after) | set(before))
             result.writes = {verb: after.get(verb, 0) - before.get(verb, 0) for verb in verbs}
             result.shard_cpu = [b - a for a, b in zip(shard_cpu0, shard_cpu1, strict=True)]
@@ -569,8 +594,12 @@ def table(results: list[Result]) -> str:
             f"| {r.op_cpu_startup:.2f} | {r.api} | {_per_shard(r)} |"
         )
     parts = [r for r in results if len(r.api_cpu_parts) > 1]
-    if parts:
+    if parts or any(r.not_started for r in results):
         out.append("")
+        for r in results:
+            if r.not_started:
+                why = ", ".join(f"{reason} {n:,}" for reason, n in r.not_started.items())
+                out.append(f"Slots without a Job, {r.label}, by their history records: {why}.")
         for r in parts:
             split = ", ".join(f"{name} {cpu:.2f} s" for name, cpu in r.api_cpu_parts.items())
             out.append(f"API side CPU in the window, {r.label}: {split}.")
