@@ -5,7 +5,11 @@ Runs, one after another (nothing else should run on the machine meanwhile):
 1. ``bench/core.py`` at the core sizes (default 1,000, 10,000 and 100,000);
 2. for each operator size (default 1,000 and 10,000): ``bench/operator_e2e.py`` every minute with
    ``--design punctual,floor,naive`` (one invocation, so the comparison is a ratio), then the
-   seconds-level variant (``*/10 * * * * *``) with ``--design punctual,floor``.
+   seconds-level variant (``*/10 * * * * *``) with ``--design punctual,floor``, then (not with
+   ``--smoke``) Punctual as two shards every minute (``--shards 2``: CPU and watch events per shard).
+
+``--api real`` runs the operator benchmarks against the real-server tier's kube-apiserver instead
+of the emulator (``bench/operator_e2e.py --api real``; binaries from ``$PUNCTUAL_KUBE_BIN``).
 
 The result is a markdown section (date, machine, commit, then each command and its tables); with
 ``--write`` it is appended to ``docs/benchmarks.md``, otherwise printed. The full run takes about an
@@ -33,9 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 
 
-def plan(*, core_sizes: list[int], operator_sizes: list[int], smoke: bool) -> list[list[str]]:
+def plan(*, core_sizes: list[int], operator_sizes: list[int], smoke: bool, api: str = "emulator") -> list[list[str]]:
     """The benchmark commands, as argument lists for ``python``."""
     commands = [["bench/core.py", "--sizes", ",".join(str(n) for n in core_sizes)]]
+    where = ["--api", api] if api != "emulator" else []
     for count in operator_sizes:
         if smoke:
             minute = ["--schedule", "*/3 * * * * *", "--window", "6", "--settle", "2"]
@@ -43,8 +48,11 @@ def plan(*, core_sizes: list[int], operator_sizes: list[int], smoke: bool) -> li
         else:
             minute = ["--schedule", "* * * * *", "--window", "120" if count <= 1000 else "180"]
             seconds = ["--seconds"]
-        commands.append(["bench/operator_e2e.py", "--count", str(count), *minute, "--design", "punctual,floor,naive"])
-        commands.append(["bench/operator_e2e.py", "--count", str(count), *seconds, "--design", "punctual,floor"])
+        e2e = ["bench/operator_e2e.py", *where, "--count", str(count)]
+        commands.append([*e2e, *minute, "--design", "punctual,floor,naive"])
+        commands.append([*e2e, *seconds, "--design", "punctual,floor"])
+        if not smoke:
+            commands.append([*e2e, *minute, "--design", "punctual", "--shards", "2"])
     return commands
 
 
@@ -71,11 +79,22 @@ def _machine() -> str:
     )
 
 
+def _uptime() -> str:
+    """The load averages, as ``uptime`` prints them (the machine may be shared)."""
+    try:
+        one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
+    except (OSError, ValueError):
+        return "?"
+    return f"load average: {one}, {five}, {fifteen}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--core-sizes", default="1000,10000,100000")
     parser.add_argument("--operator-sizes", default="1000,10000")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: core 100, operator 20 (checks the pipeline)")
+    parser.add_argument("--api", choices=("emulator", "real"), default="emulator",
+                        help="the operator benchmarks' API server (real: the real-server tier's kube-apiserver)")
     parser.add_argument("--write", action="store_true", help=f"append the section to {DOC.relative_to(ROOT)}")
     parser.add_argument("--out", type=Path, default=None, help="write the section to this file instead")
     args = parser.parse_args(argv)
@@ -83,11 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     operator_sizes = [20] if args.smoke else [int(n) for n in args.operator_sizes.split(",")]
     started = datetime.now(UTC)
     parts = [
-        f"## Run of `bench/all.py`{' --smoke' if args.smoke else ''}, {started:%Y-%m-%d %H:%M} UTC",
+        f"## Run of `bench/all.py`{' --smoke' if args.smoke else ''}{' --api real' if args.api == 'real' else ''}, "
+        f"{started:%Y-%m-%d %H:%M} UTC",
         "",
-        f"Machine: {_machine()}. Each command below ran alone, in this order; its output follows it.",
+        f"Machine: {_machine()}. Each command below ran alone, in this order; its output follows it. "
+        f"Load at the start (`uptime`): {_uptime()}.",
     ]
-    for command in plan(core_sizes=core_sizes, operator_sizes=operator_sizes, smoke=args.smoke):
+    for command in plan(core_sizes=core_sizes, operator_sizes=operator_sizes, smoke=args.smoke, api=args.api):
         print("running: python " + " ".join(command), file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, check=False)
         shown = " ".join(f"'{a}'" if " " in a else a for a in command)
@@ -99,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             _emit(text, args)
             return 1
         parts.append(done.stdout.strip())
+        parts += ["", f"(`uptime` after it: {_uptime()}.)"]
     minutes = (datetime.now(UTC) - started).total_seconds() / 60
     parts += ["", f"The whole run took {minutes:.1f} minutes."]
     _emit("\n".join(parts) + "\n", args)

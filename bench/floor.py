@@ -5,13 +5,18 @@ the operator's workers, annotated with the slot like Punctual's Jobs. Nothing is
 written besides the Job, so its start lag is what the emulator (and the shared 2 cores) allow any
 operator at that size: the part of Punctual's lag that the emulator causes.
 
-Environment: ``NAIVE_SERVER`` (API URL), ``NAIVE_METRICS_PORT``, ``FLOOR_COUNT``, ``FLOOR_SCHEDULE``.
+Environment: ``NAIVE_SERVER`` (API URL), ``NAIVE_METRICS_PORT``, ``FLOOR_COUNT``, ``FLOOR_SCHEDULE``;
+against a real API server (``--api real``) also ``NAIVE_TOKEN`` (a bearer token) and ``NAIVE_CA``
+(the CA file of its certificate), and ``FLOOR_POD_ANNOTATIONS`` (JSON: the stand-in kubelet's
+duration and exit code, as the benchmark's ScheduledJobs carry them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import ssl
 from datetime import UTC, datetime
 
 import aiohttp
@@ -23,6 +28,15 @@ from punctual.schedule import Schedule
 WORKERS = 32
 CONTAINER = {"name": "c", "image": "busybox"}
 creates = 0
+POD_ANNOTATIONS: dict[str, str] = json.loads(os.environ.get("FLOOR_POD_ANNOTATIONS") or "{}")
+
+
+def client_options() -> dict[str, object]:
+    """aiohttp session options: a bearer token and the server's CA when given (a real API server)."""
+    token, ca = os.environ.get("NAIVE_TOKEN"), os.environ.get("NAIVE_CA")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    return {"headers": headers, "connector": aiohttp.TCPConnector(limit=64, ssl=context if context else True)}
 
 
 async def _serve_metrics(port: int) -> web.AppRunner:
@@ -54,7 +68,12 @@ async def _burst(session: aiohttp.ClientSession, server: str, count: int, slot: 
                     "labels": {"punctual.dev/scheduledjob": name},
                     "annotations": {"punctual.dev/scheduled-time": stamp},
                 },
-                "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [CONTAINER]}}},
+                "spec": {
+                    "template": {
+                        "metadata": {"annotations": POD_ANNOTATIONS},
+                        "spec": {"restartPolicy": "Never", "containers": [CONTAINER]},
+                    }
+                },
             }
             async with session.post(f"{server}/apis/batch/v1/namespaces/default/jobs", json=body) as resp:
                 await resp.read()
@@ -68,7 +87,7 @@ async def main() -> None:
     schedule = Schedule([os.environ["FLOOR_SCHEDULE"]], anchor=datetime.now(UTC), key="floor")
     runner = await _serve_metrics(int(os.environ["NAIVE_METRICS_PORT"]))
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        async with aiohttp.ClientSession(**client_options()) as session:  # type: ignore[arg-type]
             while True:
                 slot = schedule.next_after(datetime.now(UTC))
                 assert slot is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,9 +49,15 @@ async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 async def _post(namespace: str, body: dict[str, Any]) -> None:
     if "http" not in _session:
-        # The kubeconfig's server: the benchmark's emulator speaks plain HTTP without auth.
+        # The kubeconfig's server: the emulator speaks plain HTTP without auth; a real API server
+        # (--api real) wants the token and CA the benchmark passes (NAIVE_TOKEN, NAIVE_CA).
         _session["server"] = os.environ["NAIVE_SERVER"]
-        _session["http"] = aiohttp.ClientSession()
+        token, ca = os.environ.get("NAIVE_TOKEN"), os.environ.get("NAIVE_CA")
+        context = ssl.create_default_context(cafile=ca) if ca else None
+        _session["http"] = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            connector=aiohttp.TCPConnector(ssl=context if context else True),
+        )
     url = f"{_session['server']}/apis/batch/v1/namespaces/{namespace}/jobs"
     async with _session["http"].post(url, data=json.dumps(body), headers={"Content-Type": "application/json"}) as r:
         _writes["create"] += 1

@@ -23,6 +23,16 @@ Usage::
     python bench/operator_e2e.py --count 1000 --design floor ...   # Job creates alone: the emulator's floor
     python bench/operator_e2e.py --count 1000 --design punctual,naive,floor   # one after another, with ratios
     python bench/operator_e2e.py --count 1000 --env PUNCTUAL_EVENT_BURST=0 ... # the event burst spent: steady state
+    python bench/operator_e2e.py --count 1000 --shards 2 ...  # two shard processes: CPU and watch events per shard
+    python bench/operator_e2e.py --count 100 --api real --design punctual,floor   # a real kube-apiserver
+
+``--api real`` runs the same measurement against the real-server test tier instead of the emulator
+(``tests/support/punctual_realserver.py``: etcd, kube-apiserver and kube-controller-manager on
+127.0.0.1, binaries from ``$PUNCTUAL_KUBE_BIN``), with the stand-in kubelet
+(``tests/support/punctual_kubelet.py``) in a process of its own running each Pod for 1 s. Every
+client (the operator, the floor, the driver) uses the admin token; "API side CPU" is then
+kube-apiserver + etcd + kube-controller-manager + the stand-in kubelet (their parts are printed
+under the table), where with the emulator it is the emulator's one process.
 """
 
 from __future__ import annotations
@@ -34,7 +44,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -50,12 +62,17 @@ import aiohttp
 import yaml
 
 from punctual.api import parse_time
+from punctual.core import shard_of
 from punctual.schedule import Schedule
 
 __all__ = ["Result", "main", "run"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD = ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
+CALENDAR_CRD = ROOT / "crds" / "calendars.punctual.dev.yaml"
+SUPPORT = ROOT / "tests" / "support"
+POD_ANNOTATIONS = {"punctual.dev/sandbox-duration": "1s", "punctual.dev/sandbox-exit-code": "0"}
+"""The stand-in kubelet's duration and exit code (--api real): on the Pod, so it needs no read of the Job."""
 NAIVE = Path(__file__).resolve().parent / "naive.py"
 FLOOR = Path(__file__).resolve().parent / "floor.py"
 NS = "default"
@@ -88,6 +105,17 @@ class Result:
     startup_s: float = 0.0
     events: int = 0
     """Events created in the window (counted on the server: the operator's metrics count them as creates)."""
+    api: str = "emulator"
+    api_cpu_parts: dict[str, float] = field(default_factory=dict)
+    """CPU seconds in the window of each API-side process (--api real: kube-apiserver, etcd, ...)."""
+    shard_cpu: list[float] = field(default_factory=list)
+    """Operator CPU seconds in the window, per shard process."""
+    shard_runs: list[int] = field(default_factory=list)
+    """Jobs of the window's slots per shard (by the owner's shard)."""
+    shard_watch: list[dict[str, float]] = field(default_factory=list)
+    """Watch events each shard received in the window, by resource (punctual_watch_events_total)."""
+    not_started: dict[str, int] = field(default_factory=dict)
+    """Punctual only: the window's slots without a Job, by what the ScheduledJobs' histories say (result/reason)."""
 
     @property
     def label(self) -> str:
@@ -141,6 +169,16 @@ async def _scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
     return out
 
 
+async def _scrape_watch(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """Watch events received so far by one operator process, by resource."""
+    async with session.get(url) as resp:
+        text = await resp.text()
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r'^punctual_watch_events_total\{resource="([^"]+)"\} (\S+)$', text, re.M)
+    }
+
+
 async def _scrape_all(session: aiohttp.ClientSession, urls: list[str]) -> dict[str, float]:
     """Requests by verb, summed over every operator process (shards)."""
     total: dict[str, float] = {}
@@ -152,12 +190,17 @@ async def _scrape_all(session: aiohttp.ClientSession, urls: list[str]) -> dict[s
 
 async def _count_events(session: aiohttp.ClientSession, url: str) -> int:
     """Events in the namespace now (the operator's metrics say "create" for Jobs and Events alike)."""
-    async with session.get(f"{url}/api/v1/namespaces/{NS}/events") as resp:
+    # About ScheduledJobs only: a real kube-controller-manager posts Events about the Jobs too.
+    params = {"fieldSelector": "involvedObject.kind=ScheduledJob"}
+    async with session.get(f"{url}/api/v1/namespaces/{NS}/events", params=params) as resp:
         resp.raise_for_status()
         return len((await resp.json()).get("items") or [])
 
 
-def _scheduled_job(name: str, schedule: str) -> dict[str, Any]:
+def _scheduled_job(name: str, schedule: str, *, pod_annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    template: dict[str, Any] = {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}
+    if pod_annotations:
+        template["metadata"] = {"annotations": pod_annotations}
     return {
         "apiVersion": "punctual.dev/v1",
         "kind": "ScheduledJob",
@@ -165,23 +208,21 @@ def _scheduled_job(name: str, schedule: str) -> dict[str, Any]:
         "spec": {
             "schedule": schedule,
             "concurrencyPolicy": "Forbid",
-            "jobTemplate": {
-                "spec": {
-                    "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}
-                }
-            },
+            "jobTemplate": {"spec": {"template": template}},
         },
     }
 
 
-async def _create_all(session: aiohttp.ClientSession, url: str, count: int, schedule: str, *, concurrency: int) -> None:
+async def _create_all(
+    session: aiohttp.ClientSession, url: str, count: int, schedule: str, *, concurrency: int,
+    pod_annotations: dict[str, str] | None = None,
+) -> None:
     names = iter(f"sj-{i:05d}" for i in range(count))
 
     async def worker() -> None:
         for name in names:
-            async with session.post(
-                f"{url}/apis/punctual.dev/v1/namespaces/{NS}/scheduledjobs", json=_scheduled_job(name, schedule)
-            ) as resp:
+            body = _scheduled_job(name, schedule, pod_annotations=pod_annotations)
+            async with session.post(f"{url}/apis/punctual.dev/v1/namespaces/{NS}/scheduledjobs", json=body) as resp:
                 if resp.status >= 300:
                     raise RuntimeError(f"create {name}: {resp.status} {await resp.text()}")
 
@@ -225,6 +266,136 @@ async def _wait_http(
     raise TimeoutError(url)
 
 
+@dataclass
+class _Api:
+    """The API server a run talks to: its URL, how clients authenticate, and its processes' pids."""
+
+    url: str
+    kubeconfig: Path
+    pids: dict[str, int]
+    token: str = ""
+    ca: Path | None = None
+    stop: list[Any] = field(default_factory=list)
+
+    def session(self) -> aiohttp.ClientSession:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        context = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
+        return aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(ssl=context or True))
+
+    def client_env(self) -> dict[str, str]:
+        """What the floor and naive designs need to reach it (besides NAIVE_SERVER and KUBECONFIG)."""
+        if not self.token:
+            return {}
+        annotations = json.dumps(POD_ANNOTATIONS)
+        return {"NAIVE_TOKEN": self.token, "NAIVE_CA": str(self.ca), "FLOOR_POD_ANNOTATIONS": annotations}
+
+    def close(self) -> None:
+        for stop in reversed(self.stop):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+async def _start_emulator(tmp: Path, log_dir: Path, stack: contextlib.ExitStack) -> _Api:
+    kubeconfig = tmp / "kubeconfig"
+    emu = subprocess.Popen(
+        [sys.executable, "-m", "kube_emulator.emulator", "--port", "0", "--kubeconfig-out", str(kubeconfig),
+         "--jobs", "--job-duration", "1s"],
+        stdout=subprocess.PIPE, stderr=stack.enter_context(open(log_dir / "emulator.log", "wb")),  # noqa: SIM115
+    )
+    api = _Api(url="", kubeconfig=kubeconfig, pids={"emulator": emu.pid}, stop=[lambda: _end(emu)])
+    assert emu.stdout is not None
+    line = emu.stdout.readline().decode().strip()
+    if not line.startswith("READY "):
+        api.close()
+        raise RuntimeError(f"emulator did not start: {line!r}")
+    api.url = line.split()[1]
+    async with api.session() as session:
+        crd = yaml.safe_load(CRD.read_text())
+        async with session.post(f"{api.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd) as r:
+            assert r.status < 300, await r.text()
+    return api
+
+
+def _start_real(tmp: Path, log_dir: Path, stack: contextlib.ExitStack) -> _Api:
+    """The real-server test tier's etcd, kube-apiserver and kube-controller-manager, the CRDs, and the
+    stand-in kubelet in its own process (its Python threads would otherwise share this driver's GIL)."""
+    if str(SUPPORT) not in sys.path:
+        sys.path.insert(0, str(SUPPORT))
+    from punctual_realserver import RealServer, default_bin_dir, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        raise SystemExit(f"--api real needs {', '.join(missing)} (kube binaries from $PUNCTUAL_KUBE_BIN, "
+                         f"now {default_bin_dir()}; etcd and openssl on PATH)")
+    # The venv's kubectl (the one the real-server tier uses), not whichever is first on PATH.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    server = RealServer(workdir=tmp / "realserver")
+    (tmp / "realserver").mkdir()
+    server.start(kubelet=False)
+    api = _Api(url=server.url, kubeconfig=server.admin_kubeconfig, pids={}, token=server.admin_token,
+               ca=server.ca_path, stop=[server.stop])
+    try:
+        server.kubectl("apply", "-f", str(CRD), "-f", str(CALENDAR_CRD))
+        for crd in ("crd/scheduledjobs.punctual.dev", "crd/calendars.punctual.dev"):
+            server.kubectl("wait", "--for=condition=Established", crd, "--timeout=60s")
+        code = (
+            "import signal, sys, threading; sys.path.insert(0, sys.argv[1]); "
+            "from punctual_kubelet import StandInKubelet; "
+            "k = StandInKubelet(sys.argv[2], default_duration=1.0); k.start(); print('READY', flush=True); "
+            "done = threading.Event(); signal.signal(signal.SIGTERM, lambda *_: done.set()); done.wait(); k.stop()"
+        )
+        kubelet = subprocess.Popen(
+            [sys.executable, "-c", code, str(SUPPORT), str(server.admin_kubeconfig)], stdout=subprocess.PIPE,
+            stderr=stack.enter_context(open(log_dir / "kubelet.log", "wb")),  # noqa: SIM115
+        )
+        api.stop.append(lambda: _end(kubelet))
+        assert kubelet.stdout is not None
+        if kubelet.stdout.readline().decode().strip() != "READY":
+            raise RuntimeError(f"the stand-in kubelet did not start (see {log_dir / 'kubelet.log'})")
+        for name in ("kube-apiserver", "etcd", "kube-controller-manager"):
+            proc = server.processes[name].proc
+            assert proc is not None
+            api.pids[name] = proc.pid
+        api.pids["stand-in kubelet"] = kubelet.pid
+    except BaseException:
+        api.close()
+        raise
+    if log_dir != tmp:  # --logs: keep the servers' logs too
+        api.stop.insert(0, lambda: [shutil.copy(p, log_dir) for p in (tmp / "realserver").glob("*.log")])
+    return api
+
+
+async def _not_started(
+    session: aiohttp.ClientSession, url: str, per: Counter[tuple[str, datetime]], want: set[datetime] | None,
+    own: dict[str, set[datetime]],
+) -> dict[str, int]:
+    """Why the window's slots without a Job have none, by the ScheduledJobs' own history records."""
+    async with session.get(f"{url}/apis/punctual.dev/v1/namespaces/{NS}/scheduledjobs") as resp:
+        resp.raise_for_status()
+        items = (await resp.json()).get("items") or []
+    reasons: Counter[str] = Counter()
+    for item in items:
+        name = item["metadata"]["name"]
+        slots = want if want is not None else own.get(name, set())
+        records = {parse_time(r["scheduledTime"]): r for r in (item.get("status") or {}).get("history") or []}
+        for slot in slots:
+            if (name, slot) in per:
+                continue
+            record = records.get(slot)
+            reasons[f"{record['result']}/{record.get('reason') or '-'}" if record else "no record"] += 1
+    return dict(reasons.most_common())
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 async def _sleep_until(moment: datetime) -> None:
     await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
@@ -233,34 +404,24 @@ async def run(
     *, count: int, schedule: str, window: float, design: str = "punctual", settle: float = 5.0,
     concurrency: int = 8, log_dir: Path | None = None, profile: Path | None = None,
     extra_env: dict[str, str] | None = None,
-    shards: int = 1,
+    shards: int = 1, api_kind: str = "emulator",
 ) -> Result:
     if shards > 1 and design != "punctual":
         raise ValueError("--shards applies to the punctual design only")
-    result = Result(design=design, count=count, schedule=schedule, window=window, shards=shards)
+    result = Result(design=design, count=count, schedule=schedule, window=window, shards=shards, api=api_kind)
     tmp = Path(tempfile.mkdtemp(prefix="punctual-bench-"))
     log_dir = log_dir or tmp
-    kubeconfig = tmp / "kubeconfig"
     python = sys.executable
     stack = contextlib.ExitStack()
-    emu = subprocess.Popen(
-        [python, "-m", "kube_emulator.emulator", "--port", "0", "--kubeconfig-out", str(kubeconfig),
-         "--jobs", "--job-duration", "1s"],
-        stdout=subprocess.PIPE, stderr=stack.enter_context(open(log_dir / "emulator.log", "wb")),  # noqa: SIM115
-    )
     ops: list[subprocess.Popen[bytes]] = []
     watcher: asyncio.Task[None] | None = None
+    api: _Api | None = None
     try:
-        assert emu.stdout is not None
-        line = emu.stdout.readline().decode().strip()
-        if not line.startswith("READY "):
-            raise RuntimeError(f"emulator did not start: {line!r}")
-        url = line.split()[1]
-        async with aiohttp.ClientSession() as session:
-            crd = yaml.safe_load(CRD.read_text())
-            async with session.post(f"{url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd) as r:
-                assert r.status < 300, await r.text()
-            await _create_all(session, url, count, schedule, concurrency=concurrency)
+        api = _start_real(tmp, log_dir, stack) if api_kind == "real" else await _start_emulator(tmp, log_dir, stack)
+        url, kubeconfig = api.url, api.kubeconfig
+        async with api.session() as session:
+            await _create_all(session, url, count, schedule, concurrency=concurrency,
+                              pod_annotations=POD_ANNOTATIONS if api_kind == "real" else None)
             seen: Seen = {}
             watcher = asyncio.create_task(_watch_jobs(session, url, seen))
 
@@ -270,7 +431,7 @@ async def run(
                    "PUNCTUAL_METRICS_HOST": "127.0.0.1", "PUNCTUAL_WATCH_TIMEOUT": "60",
                    "PUNCTUAL_LOG_LEVEL": "WARNING",
                    "KUBECONFIG": str(kubeconfig), "NAIVE_METRICS_PORT": str(port), "NAIVE_SERVER": url,
-                   **(extra_env or {})}
+                   **api.client_env(), **(extra_env or {})}
             if design == "punctual":
                 punctual = shutil.which("punctual", path=str(Path(python).parent)) or "punctual"
                 cmd = [punctual, "run"]
@@ -320,7 +481,9 @@ async def run(
             await _sleep_until(first - timedelta(seconds=0.5))
             result.op_cpu_startup = sum(_cpu(p) for p in pids)
             result.op_rss_ready_mb = max(_hwm_mb(p) for p in pids)
-            cpu_op0, cpu_emu0 = sum(_cpu(p) for p in pids), _cpu(emu.pid)
+            shard_cpu0 = [_cpu(p) for p in pids]
+            api_cpu0 = {name: _cpu(p) for name, p in api.pids.items()}
+            watch0 = [await _scrape_watch(session, u) for u in metrics_urls] if design == "punctual" else []
             before = await _scrape_all(session, metrics_urls)
             events0 = await _count_events(session, url)
             spy: subprocess.Popen[bytes] | None = None
@@ -332,7 +495,9 @@ async def run(
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )
             await _sleep_until(end)
-            cpu_op1, cpu_emu1 = sum(_cpu(p) for p in pids), _cpu(emu.pid)
+            shard_cpu1 = [_cpu(p) for p in pids]
+            api_cpu1 = {name: _cpu(p) for name, p in api.pids.items()}
+            watch1 = [await _scrape_watch(session, u) for u in metrics_urls] if design == "punctual" else []
             after = await _scrape_all(session, metrics_urls)
             events1 = await _count_events(session, url)
             result.op_rss_mb = max(_hwm_mb(p) for p in pids)
@@ -363,25 +528,31 @@ async def run(
             result.jobs = sum(per.values())
             result.duplicates = sum(n - 1 for n in per.values() if n > 1)
             result.missing = result.expected - len(per)
+            if design == "punctual" and result.missing:
+                result.not_started = await _not_started(session, url, per, want if not spread else None, own)
             verbs = sorted(set(after) | set(before))
             result.writes = {verb: after.get(verb, 0) - before.get(verb, 0) for verb in verbs}
-            result.op_cpu = cpu_op1 - cpu_op0
-            # Only the operator posts Events here (naive's kopf posting is off, the floor posts none).
+            result.shard_cpu = [b - a for a, b in zip(shard_cpu0, shard_cpu1, strict=True)]
+            result.op_cpu = sum(result.shard_cpu)
+            # Only the operator posts Events about ScheduledJobs (naive's kopf posting is off, the floor posts none).
             result.events = events1 - events0
-            result.emu_cpu = cpu_emu1 - cpu_emu0
+            result.api_cpu_parts = {name: api_cpu1[name] - api_cpu0[name] for name in api.pids}
+            result.emu_cpu = sum(result.api_cpu_parts.values())
+            runs = Counter(shard_of(NS, owner, shards) for owner, _ in per)
+            result.shard_runs = [runs.get(k, 0) for k in range(shards)]
+            result.shard_watch = [
+                {r: w1.get(r, 0.0) - w0.get(r, 0.0) for r in sorted(set(w0) | set(w1))}
+                for w0, w1 in zip(watch0, watch1, strict=True)
+            ]
     finally:
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(BaseException):
                 await watcher
-        for proc in (*ops, emu):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        for proc in ops:
+            _end(proc)
+        if api is not None:
+            api.close()
         stack.close()
         # The work folder (kubeconfig, and the logs unless --logs) goes with the run; after a failure
         # the logs are kept for the post-mortem and their folder is named on stderr.
@@ -398,11 +569,12 @@ def table(results: list[Result]) -> str:
         "| design | ScheduledJobs | schedule | window (s) | slots | Jobs / expected | missing | duplicates "
         "| lag p50 (s) | lag p99 (s) | lag max (s) | lag max, creationTimestamp (s) | API writes / run "
         "| writes by verb (per run) | of which Events / run | writes / run without Events |"
-        " operator CPU (ms / run) | emulator CPU (ms / run) | operator CPU in window (s) "
-        "| emulator CPU in window (s) | operator peak RSS (MB) | peak RSS, all processes (MB) "
+        " operator CPU (ms / run) | API side CPU (ms / run) | operator CPU in window (s) "
+        "| API side CPU in window (s) | operator peak RSS (MB) | peak RSS, all processes (MB) "
         "| peak RSS before the window (MB) | RSS at the end (MB) | operator startup (s) "
-        "| operator CPU at startup (s) |",
-        "|" + "---|" * 26,
+        "| operator CPU at startup (s) | API | runs per shard | operator CPU per shard (ms / run) "
+        "| watch events per shard in window (jobs / pods / scheduledjobs) |",
+        "|" + "---|" * 30,
     ]
     for r in results:
         runs = max(r.jobs, 1)
@@ -419,9 +591,34 @@ def table(results: list[Result]) -> str:
             f"| {r.op_cpu / runs * 1000:.2f} | {r.emu_cpu / runs * 1000:.2f} | {r.op_cpu:.2f} | {r.emu_cpu:.2f} "
             f"| {r.op_rss_mb:.0f} | {r.op_rss_all_mb:.0f} | {r.op_rss_ready_mb:.0f} | {r.op_rss_end_mb:.0f} "
             f"| {r.startup_s:.1f} "
-            f"| {r.op_cpu_startup:.2f} |"
+            f"| {r.op_cpu_startup:.2f} | {r.api} | {_per_shard(r)} |"
         )
+    parts = [r for r in results if len(r.api_cpu_parts) > 1]
+    if parts or any(r.not_started for r in results):
+        out.append("")
+        for r in results:
+            if r.not_started:
+                why = ", ".join(f"{reason} {n:,}" for reason, n in r.not_started.items())
+                out.append(f"Slots without a Job, {r.label}, by their history records: {why}.")
+        for r in parts:
+            split = ", ".join(f"{name} {cpu:.2f} s" for name, cpu in r.api_cpu_parts.items())
+            out.append(f"API side CPU in the window, {r.label}: {split}.")
     return "\n".join(out)
+
+
+def _per_shard(r: Result) -> str:
+    """Runs, CPU per run and watch events of each shard process, as ``a / b`` (one entry unsharded)."""
+    if not r.shard_runs:
+        return "- | - | -"
+    runs = " / ".join(f"{n:,}" for n in r.shard_runs)
+    cpu = " / ".join(f"{c / max(n, 1) * 1000:.2f}" for c, n in zip(r.shard_cpu, r.shard_runs, strict=True))
+    if r.shard_watch:
+        watch = " ; ".join(
+            " / ".join(f"{w.get(k, 0):,.0f}" for k in ("jobs", "pods", "scheduledjobs")) for w in r.shard_watch
+        )
+    else:
+        watch = "-"
+    return f"{runs} | {cpu} | {watch}"
 
 
 def ratios(results: list[Result]) -> str:
@@ -461,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
                              "and prints their ratios to the first")
     parser.add_argument("--shards", type=int, default=1,
                         help="run the punctual design as this many operator processes (PUNCTUAL_SHARDS)")
+    parser.add_argument("--api", choices=("emulator", "real"), default="emulator",
+                        help="the API server: the emulator (default), or the real-server tier's kube-apiserver "
+                             "(binaries from $PUNCTUAL_KUBE_BIN)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after readiness before the window")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the operator, e.g. PUNCTUAL_EVENT_BURST=0 (repeatable)")
@@ -488,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(asyncio.run(
             run(count=args.count, schedule=schedule, window=window, design=design, settle=args.settle,
                 log_dir=log_dir, profile=args.profile if design == "punctual" else None, extra_env=extra_env,
-                shards=args.shards if design == "punctual" else 1)
+                shards=args.shards if design == "punctual" else 1, api_kind=args.api)
         ))
         print(f"{design}: {results[-1].jobs} Jobs; lag samples: {len(results[-1].lag_watch)}; "
               f"mean {statistics.fmean(results[-1].lag_watch or [0]):.3f} s", file=sys.stderr)

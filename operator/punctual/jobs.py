@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,8 @@ __all__ = [
     "ANNOTATION_RUN_OVERRIDES",
     "ANNOTATION_RUN_REQUEST",
     "ANNOTATION_SCHEDULED_TIME",
+    "BUCKETS",
+    "LABEL_BUCKET",
     "LABEL_SCHEDULED_JOB",
     "LABEL_TRIGGER",
     "MAX_NAME",
@@ -37,6 +40,8 @@ __all__ = [
     "JobPhase",
     "ObservedJob",
     "Owner",
+    "bucket_of",
+    "buckets_of_shard",
     "build_job",
     "label_value",
     "manual_job_name",
@@ -45,10 +50,15 @@ __all__ = [
     "slim_job",
     "slim_pod",
     "slot_job_name",
+    "watch_selectors",
 ]
 
 LABEL_SCHEDULED_JOB = "punctual.dev/scheduledjob"
 LABEL_TRIGGER = "punctual.dev/trigger"
+LABEL_BUCKET = "punctual.dev/bucket"
+"""On every Job Punctual creates and its Pod template: the owner's :func:`bucket_of`, in decimal."""
+BUCKETS = 256
+"""Buckets of the name hash; a shard owns those with ``bucket % shards == shard`` (so at most 256 shards)."""
 ANNOTATION_SCHEDULED_TIME = "punctual.dev/scheduled-time"
 ANNOTATION_RUN_REQUEST = "punctual.dev/run-requested-at"
 ANNOTATION_RUN_OVERRIDES = "punctual.dev/run-overrides"
@@ -105,6 +115,38 @@ def retry_job_name(first: str, attempt: int) -> str:
     return _fit(first, f"r{attempt}")
 
 
+def bucket_of(namespace: str, name: str) -> int:
+    """The bucket of the ScheduledJob ``namespace/name``: crc32 of it modulo :data:`BUCKETS`.
+
+    Fixed whatever the shard count, so the label on a Job never needs rewriting when the count
+    changes; a shard is a set of buckets (:func:`buckets_of_shard`). Python's ``hash`` is salted
+    per process, crc32 is not.
+    """
+    return zlib.crc32(f"{namespace}/{name}".encode()) % BUCKETS
+
+
+def buckets_of_shard(shard: int, shards: int) -> tuple[int, ...]:
+    """The buckets shard ``shard`` of ``shards`` handles (every bucket, unsharded)."""
+    if not 1 <= shards <= BUCKETS or not 0 <= shard < shards:
+        raise ValueError(f"shard must be in 0..shards-1 and shards in 1..{BUCKETS}, got shard {shard} of {shards}")
+    return tuple(b for b in range(BUCKETS) if b % shards == shard)
+
+
+def watch_selectors(shard: int, shards: int) -> tuple[str, ...]:
+    """The label selectors of a shard's Job and Pod watches: together, exactly its own.
+
+    Unsharded, one: every Punctual Job. Sharded, two: the shard's buckets, selected by the API
+    server, and the Jobs (and Pods) without a bucket label, which Punctual created before it set
+    one: every shard receives those and keeps its own (by the owner's name), so nothing created
+    before an upgrade is lost; once they are gone that watch is quiet.
+    """
+    buckets = buckets_of_shard(shard, shards)
+    if shards == 1:
+        return (LABEL_SCHEDULED_JOB,)
+    listed = ",".join(str(b) for b in buckets)
+    return (f"{LABEL_SCHEDULED_JOB},{LABEL_BUCKET} in ({listed})", f"{LABEL_SCHEDULED_JOB},!{LABEL_BUCKET}")
+
+
 @dataclass(frozen=True)
 class Owner:
     """The ScheduledJob a Job belongs to."""
@@ -126,7 +168,11 @@ def build_job(
 ) -> Job:
     """The batch/v1 Job manifest for one run (a retry's carries its attempt and first attempt)."""
     template = spec.jobTemplate
-    ours = {LABEL_SCHEDULED_JOB: label_value(owner.name), LABEL_TRIGGER: trigger.value}
+    ours = {
+        LABEL_SCHEDULED_JOB: label_value(owner.name),
+        LABEL_TRIGGER: trigger.value,
+        LABEL_BUCKET: str(bucket_of(owner.namespace, owner.name)),
+    }
     # The user's Job spec (validated by the API model to have a pod template with containers),
     # typed from here on; its fields Punctual does not read pass through untouched.
     job_spec = cast(JobSpec, copy.deepcopy(template.spec))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +55,15 @@ def _cells(out: str) -> list[dict[str, str]]:
 
 def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
     out = _run(
-        "bench/operator_e2e.py", "--count", "20", "--schedule", "*/2 * * * * *", "--window", "8", "--settle", "3",
+        "bench/operator_e2e.py",
+        "--count",
+        "20",
+        "--schedule",
+        "*/2 * * * * *",
+        "--window",
+        "8",
+        "--settle",
+        "3",
         timeout=50,
     )
     (cell,) = _cells(out)
@@ -72,8 +82,22 @@ def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None
     # Punctual as two shard processes with its Normal-Event burst at 0, and the floor (Job creates
     # alone): both rows, then the ratio table against the first design.
     out = _run(
-        "bench/operator_e2e.py", "--design", "punctual,floor", "--count", "20", "--schedule", "*/2 * * * * *",
-        "--window", "6", "--settle", "2", "--env", "PUNCTUAL_EVENT_BURST=0", "--shards", "2", timeout=100,
+        "bench/operator_e2e.py",
+        "--design",
+        "punctual,floor",
+        "--count",
+        "20",
+        "--schedule",
+        "*/2 * * * * *",
+        "--window",
+        "6",
+        "--settle",
+        "2",
+        "--env",
+        "PUNCTUAL_EVENT_BURST=0",
+        "--shards",
+        "2",
+        timeout=100,
     )
     punctual, floor = _cells(out)
     assert (punctual["design"], floor["design"]) == ("punctual (2 shards)", "floor")
@@ -86,6 +110,16 @@ def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None
     assert "floor / punctual (2 shards)" in out
     # Two processes: the peak of all of them is more than one's.
     assert float(punctual["peak RSS, all processes (MB)"]) > float(punctual["operator peak RSS (MB)"])
+    # Per shard: its runs (each run is one shard's), CPU per run, and the watch events it received.
+    runs = [int(n.replace(",", "")) for n in punctual["runs per shard"].split(" / ")]
+    assert len(runs) == 2 and sum(runs) == 60 and all(runs)
+    assert all(float(ms) > 0 for ms in punctual["operator CPU per shard (ms / run)"].split(" / "))
+    watched = punctual["watch events per shard in window (jobs / pods / scheduledjobs)"].split(" ; ")
+    assert len(watched) == 2
+    for shard_events, own in zip(watched, runs, strict=True):
+        jobs, pods, _ = (float(n.replace(",", "")) for n in shard_events.split(" / "))
+        assert jobs >= own and pods >= own  # at least each own Job's and Pod's creation
+    assert punctual["API"] == floor["API"] == "emulator"
     ratio_rows = [line for line in out.split("\n\n", 1)[1].splitlines() if line.startswith("| API writes per run |")]
     (ratio_row,) = ratio_rows
     ours, theirs, ratio = (float(c.split()[0]) for c in ratio_row.strip("|").split("|")[1:])
@@ -115,3 +149,34 @@ def test_the_one_command_runs_every_benchmark_and_writes_them_down(tmp_path: Pat
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[7] == "0", row  # duplicates
     assert "The whole run took" in text
+
+
+def _all_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_all", ROOT / "bench" / "all.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_full_plan_measures_two_shards_and_can_aim_at_the_real_server() -> None:
+    plan = _all_module().plan
+    full = plan(core_sizes=[1000], operator_sizes=[1000], smoke=False)
+    assert [
+        "bench/operator_e2e.py",
+        "--count",
+        "1000",
+        "--schedule",
+        "* * * * *",
+        "--window",
+        "120",
+        "--design",
+        "punctual",
+        "--shards",
+        "2",
+    ] in full
+    assert not any("--api" in command for command in full)
+    real = plan(core_sizes=[1000], operator_sizes=[1000], smoke=False, api="real")
+    operator_runs = [c for c in real if c[0] == "bench/operator_e2e.py"]
+    assert len(operator_runs) == 3 and all(c[1:3] == ["--api", "real"] for c in operator_runs)
+    assert not any("--shards" in c for c in plan(core_sizes=[100], operator_sizes=[20], smoke=True))

@@ -59,6 +59,7 @@ def test_bad_setting_is_named(tmp_path: Path) -> None:
         ({"PUNCTUAL_METRICS_PORT": "http"}, "PUNCTUAL_METRICS_PORT"),
         ({"PUNCTUAL_WORKERS": "0"}, "PUNCTUAL_WORKERS"),
         ({"PUNCTUAL_SHARDS": "0"}, "PUNCTUAL_SHARDS"),
+        ({"PUNCTUAL_SHARDS": "257"}, r"PUNCTUAL_SHARDS: .*less than or equal to 256"),
         ({"PUNCTUAL_SHARDS": "2", "PUNCTUAL_SHARD": "2"}, r"PUNCTUAL_SHARD: .*shard 2 is not below PUNCTUAL_SHARDS"),
         ({"PUNCTUAL_SHARD": "1"}, r"PUNCTUAL_SHARD: .*not below PUNCTUAL_SHARDS \(1\)"),
         ({"PUNCTUAL_SHARD": "-1"}, "PUNCTUAL_SHARD"),

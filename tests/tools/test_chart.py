@@ -721,6 +721,7 @@ def test_aggregated_roles(helm: str, helm_home: Path) -> None:
         (["--set-string", "shards=2"], "shards"),
         (["--set-json", "shards=1.5"], "shards"),
         (["--set", "shards=null"], "shards"),
+        (["--set", "shards=257"], "shards"),
     ],
     ids=[
         "unknown top-level key",
@@ -733,6 +734,7 @@ def test_aggregated_roles(helm: str, helm_home: Path) -> None:
         "shards string",
         "shards fractional",
         "shards removed",
+        "shards above the 256 buckets",
     ],
 )
 def test_values_schema_rejects(helm: str, helm_home: Path, args: list[str], named: str | None) -> None:

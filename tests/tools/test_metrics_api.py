@@ -240,6 +240,9 @@ def test_operator_level_metrics() -> None:
     m.api_request("create", error_code=0)
     m.set_heap_size(7)
     m.set_scheduledjobs(3)
+    m.watch_event("jobs")
+    m.watch_event("jobs")
+    m.watch_event("pods")
     assert value(m, "punctual_reconcile_duration_seconds_count") == 1
     assert value(m, "punctual_reconcile_duration_seconds_bucket", le="0.025") == 1
     assert value(m, "punctual_api_requests_total", verb="list") == 1
@@ -249,6 +252,9 @@ def test_operator_level_metrics() -> None:
     assert value(m, "punctual_api_request_errors_total", verb="list", code="409") is None
     assert value(m, "punctual_scheduler_heap_size") == 7
     assert value(m, "punctual_scheduledjobs") == 3
+    assert value(m, "punctual_watch_events_total", resource="jobs") == 2
+    assert value(m, "punctual_watch_events_total", resource="pods") == 1
+    assert value(m, "punctual_watch_events_total", resource="scheduledjobs") is None
 
 
 def test_set_shard_reports_this_shard_and_the_configured_count() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,7 @@ from unit_support import TEMPLATE, make_spec
 from punctual.api import Trigger, parse_time
 from punctual.jobs import (
     ANNOTATION_SCHEDULED_TIME,
+    LABEL_BUCKET,
     LABEL_SCHEDULED_JOB,
     LABEL_TRIGGER,
     JobPhase,
@@ -29,6 +31,7 @@ from punctual.jobs import (
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SLOT = datetime(2026, 1, 5, 10, 30, 15, tzinfo=UTC)
 OWNER = Owner(namespace="team-a", name="nightly-report", uid="0f6a-uid")
+BUCKET = str(zlib.crc32(b"team-a/nightly-report") % 256)  # the owner's bucket, as the shards select it
 
 
 def test_slot_job_name_uses_epoch_minutes_or_seconds() -> None:
@@ -112,7 +115,8 @@ def test_job_manifest_labels_annotation_and_owner() -> None:
     assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
     assert meta["name"] == slot_job_name(OWNER.name, SLOT, seconds=True)
     assert meta["namespace"] == "team-a"
-    assert meta["labels"] == {"team": "a", LABEL_SCHEDULED_JOB: "nightly-report", LABEL_TRIGGER: "schedule"}
+    ours = {LABEL_SCHEDULED_JOB: "nightly-report", LABEL_TRIGGER: "schedule", LABEL_BUCKET: BUCKET}
+    assert meta["labels"] == {"team": "a", **ours}
     assert meta["annotations"] == {"note": "n", ANNOTATION_SCHEDULED_TIME: "2026-01-05T10:30:15Z"}
     assert parse_time(meta["annotations"][ANNOTATION_SCHEDULED_TIME]) == SLOT
     (owner,) = meta["ownerReferences"]
@@ -125,7 +129,7 @@ def test_job_manifest_labels_annotation_and_owner() -> None:
         "blockOwnerDeletion": True,
     }
     pod_labels = job["spec"]["template"]["metadata"]["labels"]
-    assert pod_labels == {"app": "report", LABEL_SCHEDULED_JOB: "nightly-report", LABEL_TRIGGER: "schedule"}
+    assert pod_labels == {"app": "report", **ours}
     assert job["spec"]["backoffLimit"] == 2
 
 

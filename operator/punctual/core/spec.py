@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import functools
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from punctual.jobs import (
     ANNOTATION_RUN_OVERRIDES,
     ANNOTATION_RUN_REQUEST,
     Owner,
+    bucket_of,
 )
 from punctual.schedule import Schedule, ScheduleError
 
@@ -88,12 +88,13 @@ class Subject:
 def shard_of(namespace: str, name: str, shards: int) -> int:
     """Which of ``shards`` operator shards handles this ScheduledJob: stable across processes and restarts.
 
-    A hash of namespace and name (not the uid): a ScheduledJob deleted and created again stays on its
-    shard, as do its Jobs, whose owner reference names it. Python's ``hash`` is salted per process.
+    Its bucket (a hash of namespace and name, not the uid) modulo ``shards``: a ScheduledJob deleted
+    and created again stays on its shard, as do its Jobs, whose owner reference and bucket label
+    name it; the shard's watches select those buckets (:func:`punctual.jobs.watch_selectors`).
     """
     if shards <= 1:
         return 0
-    return zlib.crc32(f"{namespace}/{name}".encode()) % shards
+    return bucket_of(namespace, name) % shards
 
 
 def parse_spec(raw: Mapping[str, Any]) -> ScheduledJobSpec:

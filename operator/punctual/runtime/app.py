@@ -30,9 +30,9 @@ from aiohttp import web
 from punctual.api import CALENDAR_PLURAL, GROUP, PLURAL, VERSION, ScheduledJobStatus
 from punctual.bodies import Job, ScheduledJobBody
 from punctual.core import Event, shard_of
-from punctual.jobs import LABEL_SCHEDULED_JOB
+from punctual.jobs import watch_selectors
 from punctual.runtime.background import Background
-from punctual.runtime.cache import Cache, Key, key_of
+from punctual.runtime.cache import Cache, Key, Scope, bucket_labelled, key_of, unlabelled
 from punctual.runtime.http import make_app
 from punctual.runtime.kube import Credentials, Kube, load_credentials
 from punctual.runtime.leadership import Election, Elector
@@ -180,6 +180,8 @@ class Operator:
         # the scheduler belong to the event loop's thread.
         @kopf.on.event(GROUP, VERSION, PLURAL, registry=reg)
         async def scheduledjob_event(event: Mapping[str, Any], **_: Any) -> None:
+            if event.get("type") is not None:  # None: kopf's initial listing, not a watch event
+                self.metrics.watch_event(PLURAL)
             self.on_scheduledjob(event.get("type"), cast(ScheduledJobBody, dict(event["object"])))
 
     def _credentials(self) -> Credentials:
@@ -282,35 +284,42 @@ class Operator:
     # -- running ------------------------------------------------------------------------------------
 
     def _start_watches(self, kube: Kube) -> tuple[list[asyncio.Task[None]], list[asyncio.Event]]:
-        """Our Jobs and Pods: a list-and-watch loop per namespace (or one for the cluster) and kind.
+        """Our Jobs and Pods: list-and-watch loops per namespace (or for the cluster), kind and selector.
 
         Their first lists finish before the first reconcile: kopf delivers ScheduledJobs on its own
         watch, and a reconcile that ran before the Jobs arrived would not see a Job created just
         before a restart and would decide its slot again (Skipped under Forbid while it runs).
+        A shard selects its buckets on the server (``punctual.dev/bucket in (...)``), plus the Jobs
+        and Pods with no bucket label, made before Punctual set one (:func:`punctual.jobs.watch_selectors`);
+        each loop's fresh list replaces only what that selector covers.
         """
         tasks: list[asyncio.Task[None]] = []
         listed: list[asyncio.Event] = []
+        selectors = watch_selectors(self.settings.shard, self.settings.shards)
+        # Sharded, the two selectors are the shard's buckets and the objects with no bucket label.
+        scopes: tuple[Scope | None, ...] = (None,) if len(selectors) == 1 else (bucket_labelled, unlabelled)
         for namespace in self.settings.namespaces or (None,):
             prefix = f"/namespaces/{namespace}" if namespace else ""
             for path, on_list, on_event in (
                 (f"/apis/batch/v1{prefix}/jobs", self.cache.on_jobs_listed, self.cache.on_job),
                 (f"/api/v1{prefix}/pods", self.cache.on_pods_listed, self.cache.on_pod),
             ):
-                done = asyncio.Event()
-                listed.append(done)
-                tasks.append(
-                    asyncio.create_task(
-                        kube.list_and_watch(
-                            path,
-                            label_selector=LABEL_SCHEDULED_JOB,
-                            on_list=functools.partial(on_list, namespace),
-                            on_event=on_event,
-                            timeout_seconds=self.settings.watch_timeout,
-                            listed=done,
-                        ),
-                        name=f"punctual-watch-{path}",
+                for selector, scope in zip(selectors, scopes, strict=True):
+                    done = asyncio.Event()
+                    listed.append(done)
+                    tasks.append(
+                        asyncio.create_task(
+                            kube.list_and_watch(
+                                path,
+                                label_selector=selector,
+                                on_list=functools.partial(on_list, namespace, scope=scope),
+                                on_event=on_event,
+                                timeout_seconds=self.settings.watch_timeout,
+                                listed=done,
+                            ),
+                            name=f"punctual-watch-{path}?{selector}",
+                        )
                     )
-                )
             # Calendars (spec.calendars): listed before the first reconcile too, or a ScheduledJob
             # decided meanwhile would take its Calendar for missing. Without the Calendar CRD the
             # list fails, the start-up goes on and the watch retries.

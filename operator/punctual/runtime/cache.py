@@ -22,6 +22,7 @@ from punctual.jobs import (
     ANNOTATION_DURATION_BUDGET,
     ANNOTATION_RUN_OVERRIDES,
     ANNOTATION_RUN_REQUEST,
+    LABEL_BUCKET,
     LABEL_SCHEDULED_JOB,
     MAX_NAME,
     ObservedJob,
@@ -33,7 +34,17 @@ from punctual.runtime.calendars import CalendarIndex
 from punctual.runtime.upstreams import Upstreams
 from punctual.runtime.versions import Source, Versions
 
-__all__ = ["GONE_MEMORY", "Cache", "Key", "Kubernetes", "controller_of", "key_of"]
+__all__ = [
+    "GONE_MEMORY",
+    "Cache",
+    "Key",
+    "Kubernetes",
+    "Scope",
+    "bucket_labelled",
+    "controller_of",
+    "key_of",
+    "unlabelled",
+]
 
 Key = tuple[str, str]
 Kubernetes = Job | Pod | ScheduledJobBody
@@ -65,6 +76,20 @@ def controller_of(body: Kubernetes) -> tuple[str, str] | None:
         if ref.get("controller") and ref.get("kind") == "ScheduledJob" and ref.get("apiVersion", "").startswith(GROUP):
             return str(ref.get("name")), str(ref.get("uid"))
     return None
+
+
+Scope = Callable[[Job | Pod], bool]
+"""Which cached objects a watch's selector covers: its fresh list replaces those only."""
+
+
+def bucket_labelled(body: Job | Pod) -> bool:
+    """Whether the object carries the bucket label (a sharded watch of the shard's buckets covers it)."""
+    return LABEL_BUCKET in ((body.get("metadata") or {}).get("labels") or {})
+
+
+def unlabelled(body: Job | Pod) -> bool:
+    """Whether the object has no bucket label (made before Punctual set one: the second sharded watch's)."""
+    return not bucket_labelled(body)
 
 
 def _job_phase(body: Job) -> str:
@@ -237,13 +262,13 @@ class Cache:
 
     # -- fresh lists --------------------------------------------------------------------------------
 
-    def on_jobs_listed(self, namespace: str | None, items: list[Job]) -> None:
-        """A fresh list of our Jobs (in one namespace, or all): the cache becomes exactly that."""
-        self._relisted(self.jobs, namespace, items, self.on_job)
+    def on_jobs_listed(self, namespace: str | None, items: list[Job], *, scope: Scope | None = None) -> None:
+        """A fresh list of our Jobs (in one namespace, or all): what ``scope`` covers becomes exactly that."""
+        self._relisted(self.jobs, namespace, items, self.on_job, scope)
 
-    def on_pods_listed(self, namespace: str | None, items: list[Pod]) -> None:
-        """A fresh list of our Pods: the cache becomes exactly that."""
-        self._relisted(self.pods, namespace, items, self.on_pod)
+    def on_pods_listed(self, namespace: str | None, items: list[Pod], *, scope: Scope | None = None) -> None:
+        """A fresh list of our Pods: what ``scope`` covers (all, by default) becomes exactly that."""
+        self._relisted(self.pods, namespace, items, self.on_pod, scope)
 
     @staticmethod
     def _relisted(
@@ -251,14 +276,17 @@ class Cache:
         namespace: str | None,
         items: list[_Cached],
         handle: Callable[[str | None, _Cached], None],
+        scope: Scope | None,
     ) -> None:
         # Both caches are keyed by namespace first and object name inside: what the list does not
         # have went while nobody watched (DELETED), the rest is (re)added (as kopf's listings, kind None).
+        # A sharded shard lists with two selectors (its buckets; no bucket label): each list speaks
+        # for its own selector only, or one would drop what the other's watch brought.
         listed = {key_of(item) for item in items}
         for (ns, _), bodies in list(cache.items()):
             if namespace is None or ns == namespace:
                 for name, body in list(bodies.items()):
-                    if (ns, name) not in listed:
+                    if (ns, name) not in listed and (scope is None or scope(body)):
                         handle("DELETED", body)
         for item in items:
             handle(None, item)

@@ -58,6 +58,8 @@ class RequestCounter(Protocol):
 
     def api_request(self, verb: str, *, error_code: int | None = None) -> None: ...
 
+    def watch_event(self, resource: str) -> None: ...
+
 
 class Kube:
     """A small async client for the calls the operator makes."""
@@ -198,6 +200,7 @@ class Kube:
         (RBAC, say), so that a start-up can go on with what the watch brings later.
         """
         params = {"labelSelector": label_selector}
+        resource = path.rsplit("/", 1)[-1]
         version = ""
         backoff = first_retry
         while True:
@@ -215,6 +218,8 @@ class Kube:
                 ):
                     version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                     if kind != "BOOKMARK":
+                        if self._counter:
+                            self._counter.watch_event(resource)
                         on_event(kind, cast(_Watched, obj))
                     backoff = first_retry
                 continue  # the server ended the stream: watch on from the last version

@@ -189,6 +189,13 @@ class MetricFamilies:
             ["verb", "code"],
             registry=r,
         )
+        # Per resource, not per object: what a shard's watches carry (server-side bucket selection).
+        self.watch_events: Final = Counter(
+            "punctual_watch_events",
+            "Watch events received (ADDED, MODIFIED, DELETED; not bookmarks), by resource.",
+            ["resource"],
+            registry=r,
+        )
         self.heap_size: Final = Gauge(
             "punctual_scheduler_heap_size", "Wake-ups pending in the scheduler's heap.", registry=r
         )

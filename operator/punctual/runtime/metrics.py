@@ -68,6 +68,7 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
         "punctual_reconcile_duration_seconds",
         "punctual_api_requests_total",
         "punctual_api_request_errors_total",
+        "punctual_watch_events_total",
         "punctual_scheduler_heap_size",
         "punctual_scheduledjobs",
         "punctual_build_info",
@@ -248,6 +249,10 @@ class Metrics(MetricFamilies):
         self.api_requests.labels(verb).inc()
         if error_code is not None:
             self.api_request_errors.labels(verb, str(error_code)).inc()
+
+    def watch_event(self, resource: str) -> None:
+        """Count one watch event received of ``resource`` (``jobs``, ``pods``, ``scheduledjobs``, ...)."""
+        self.watch_events.labels(resource).inc()
 
     def set_heap_size(self, n: int) -> None:
         self.heap_size.set(n)

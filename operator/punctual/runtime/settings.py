@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from punctual.jobs import BUCKETS
 from punctual.schedule import ScheduleError, load_zone
 
 __all__ = ["Settings", "SettingsError"]
@@ -53,8 +54,8 @@ class Settings(BaseModel):
     shards: int = Field(
         default=1,
         ge=1,
-        le=1000,
-        description="Operator processes splitting the ScheduledJobs by a hash of namespace/name.",
+        le=BUCKETS,
+        description="Operator processes splitting the ScheduledJobs by the bucket of namespace/name (at most 256).",
     )
     shard: int = Field(default=0, ge=0, description="This process's shard, 0 to shards-1.")
 
