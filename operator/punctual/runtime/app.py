@@ -124,7 +124,9 @@ class Operator:
             background=self.background,
             current=lambda key: (self.sjs.get(key) or {}).get("status") or {},
             patch=lambda ns, name, patch: self._api().patch_status(ns, name, patch),
-            on_written=lambda body, ticket: self.on_scheduledjob("MODIFIED", body, written=ticket),
+            on_written=lambda body, ticket, status: self.on_scheduledjob(
+                "MODIFIED", body, written=ticket, parsed=status
+            ),
             ticket=self.cache.scheduledjob_ticket,
         )
         self.recorder = EventRecorder(
@@ -196,9 +198,16 @@ class Operator:
         shards = self.settings.shards
         return shards <= 1 or shard_of(key[0], key[1], shards) == self.settings.shard
 
-    def on_scheduledjob(self, kind: str | None, body: ScheduledJobBody, *, written: int | None = None) -> None:
+    def on_scheduledjob(
+        self,
+        kind: str | None,
+        body: ScheduledJobBody,
+        *,
+        written: int | None = None,
+        parsed: ScheduledJobStatus | None = None,
+    ) -> None:
         """A ScheduledJob from kopf (``kind`` None: listed), or the answer to our own status write
-        (``written``: the ticket taken before it)."""
+        (``written``: the ticket taken before it; ``parsed``: the status written, if the answer has exactly it)."""
         key = key_of(body)
         self.cache.upstreams.on_scheduledjob(kind, body)  # every shard's: a downstream here may need it
         if not self.mine(key):
@@ -212,7 +221,7 @@ class Operator:
             self.metrics.set_scheduledjobs(len(self.sjs))
             return
         source = Source.OWN if written is not None else Source.LISTING if kind is None else Source.WATCH
-        wanted = self.cache.put_scheduledjob(body, source=source, ticket=written)
+        wanted = self.cache.put_scheduledjob(body, source=source, ticket=written, parsed=parsed)
         self.metrics.set_scheduledjobs(len(self.sjs))
         if wanted:
             self.scheduler.wake(key)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
-from punctual.api import GROUP
+from punctual.api import GROUP, ScheduledJobStatus
 from punctual.bodies import Job, ObjectMeta, Pod, ScheduledJobBody
 from punctual.jobs import (
     ANNOTATION_BACKFILL_CANCEL,
@@ -92,6 +92,10 @@ def unlabelled(body: Job | Pod) -> bool:
     return not bucket_labelled(body)
 
 
+def _version_of(meta: ObjectMeta) -> tuple[str, str]:
+    return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+
+
 def _job_phase(body: Job) -> str:
     observed = observe_job(body)
     return observed.phase.value if observed else "?"
@@ -117,6 +121,10 @@ class Cache:
         self.refused: dict[tuple[Key, str], datetime] = {}
         self._sj_versions = Versions()
         self._job_versions = Versions()
+        # Each ScheduledJob's status as the model, with the (uid, resourceVersion) it was read at:
+        # pydantic validates a status once per version, not at every reconcile; our own writes'
+        # answers come with the model we wrote (put_scheduledjob's ``parsed``).
+        self._statuses: dict[Key, tuple[tuple[str, str], ScheduledJobStatus]] = {}
 
     def scheduledjob_ticket(self) -> int:
         """Taken before our own write of a ScheduledJob, given back with its answer."""
@@ -129,14 +137,21 @@ class Cache:
     # -- ScheduledJobs ------------------------------------------------------------------------------
 
     def put_scheduledjob(
-        self, body: ScheduledJobBody, *, source: Source = Source.WATCH, ticket: int | None = None
+        self,
+        body: ScheduledJobBody,
+        *,
+        source: Source = Source.WATCH,
+        ticket: int | None = None,
+        parsed: ScheduledJobStatus | None = None,
     ) -> bool:
         """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads).
 
         ``source`` and ``ticket`` say where it comes from (:mod:`punctual.runtime.versions`): an
         event older than our own status write's answer is dropped. kopf (1.45) hands the handler
         every event in order, but the rule does not count on seeing our own version: an event that
-        carries the status we wrote is as new (only the leader writes status).
+        carries the status we wrote is as new (only the leader writes status). ``parsed``: the
+        body's status as the model, when the caller has it (our own write, whose answer says what
+        we sent): :meth:`status_of` then needs no validation of this version.
         """
         key = key_of(body)
         old = self.sjs.get(key)
@@ -144,7 +159,26 @@ class Cache:
         if not self._sj_versions.admit(key, meta, source, ticket=ticket, content=body.get("status") or {}):
             return False
         self.sjs[key] = body
+        version = _version_of(meta)
+        if parsed is not None and version[1]:
+            self._statuses[key] = (version, parsed)
         return old is None or self._wants_reconcile(old, body)
+
+    def status_of(self, key: Key, body: ScheduledJobBody) -> ScheduledJobStatus:
+        """``body``'s status as the model (pydantic's ValidationError if unreadable), validated once per version.
+
+        A resourceVersion names one content of the object (compared for equality only), so the
+        model read at a version serves every reconcile until the next one. The model is shared:
+        the core never changes a status in place (``decide`` copies it), as with a pending status.
+        """
+        version = _version_of(body.get("metadata") or {})
+        known = self._statuses.get(key)
+        if known is not None and version[1] and known[0] == version:
+            return known[1]
+        status = ScheduledJobStatus.model_validate(body.get("status") or {})
+        if version[1]:
+            self._statuses[key] = (version, status)
+        return status
 
     def release_waits(self) -> None:
         """This replica stops writing (it is no longer the leader): the watch alone is the truth from now on.
@@ -157,6 +191,7 @@ class Cache:
     def forget_scheduledjob(self, key: Key) -> None:
         """The ScheduledJob was deleted."""
         self.sjs.pop(key, None)
+        self._statuses.pop(key, None)
         self._sj_versions.forget(key)
         for refused in [r for r in self.refused if r[0] == key]:
             del self.refused[refused]

@@ -108,8 +108,10 @@ class Kube:
             raise RuntimeError("Kube used outside 'async with'")
         verb = verb or method.lower()
         url = self.credentials.server + path
-        data = json.dumps(body) if body is not None else None
-        headers = {"Content-Type": content_type} if data is not None else {}
+        # Bytes, not a str: aiohttp then skips a StringPayload's re-encoding (a few per cent of the
+        # operator's CPU at 1,000 runs a minute, each run being a few requests).
+        data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else None
         try:
             async with self._session.request(method, url, data=data, params=params, headers=headers) as resp:
                 text = await resp.text()

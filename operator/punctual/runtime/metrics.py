@@ -79,6 +79,13 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
 )
 
 
+_UNSEEN: Final = object()
+"""A gauge's value that set_state has not published (or that another method has changed since)."""
+_LAST_SUCCESS: Final = 8
+_LAST_FAILURE: Final = 9
+"""The positions of last_success and last_failure in set_state's values (run_finished sets them too)."""
+
+
 def _epoch(ts: Timestamp) -> float:
     """Seconds since the epoch; a naive datetime is refused, as everywhere in Punctual."""
     if isinstance(ts, datetime):
@@ -108,6 +115,11 @@ class Metrics(MetricFamilies):
         super().__init__(version=version)
         self.max_objects: Final = max_objects
         self._objects: set[tuple[str, str]] = set()
+        # What set_state last published per object, gauge by gauge (None: no series), so that an
+        # unchanged value costs no labels() lookup and a series absent twice is not removed (and a
+        # child re-created) at every reconcile. _UNSEEN: not known (never published, or written by
+        # another method since).
+        self._published: dict[tuple[str, str], list[object]] = {}
         self._shard = "0"
 
     # -- bookkeeping ------------------------------------------------------------------------------
@@ -139,6 +151,7 @@ class Metrics(MetricFamilies):
     def forget(self, namespace: str, name: str) -> None:
         """Remove every series of a ScheduledJob (call it when the object is deleted)."""
         self._objects.discard((namespace, name))
+        self._published.pop((namespace, name), None)
         labels = {"namespace": namespace, "scheduledjob": name}
         for metric in self._per_object_metrics:
             metric.remove_by_labels(labels)
@@ -175,8 +188,10 @@ class Metrics(MetricFamilies):
             self.run_duration.labels(namespace, name, result).observe(max(0.0, duration_seconds))
         if result == "Succeeded":
             self.last_success.labels(namespace, name).set(when)
+            self._unpublish(namespace, name, _LAST_SUCCESS)
         elif result == "Failed":
             self.last_failure.labels(namespace, name).set(when)
+            self._unpublish(namespace, name, _LAST_FAILURE)
         if result != "Replaced":
             # A replaced run was killed by us: its exit code says nothing about the workload.
             if exit_code is None:
@@ -230,12 +245,23 @@ class Metrics(MetricFamilies):
             (self.last_success, None if last_success is None else _epoch(last_success)),
             (self.last_failure, None if last_failure is None else _epoch(last_failure)),
         )
-        for gauge, value in values:
+        published = self._published.get((namespace, name))
+        if published is None:
+            published = self._published[(namespace, name)] = [_UNSEEN] * len(values)
+        for i, (gauge, value) in enumerate(values):
+            if published[i] == value:
+                continue  # unchanged (_UNSEEN equals nothing)
+            published[i] = value
             if value is None:
                 # remove(), not remove_by_labels(): the latter scans every series, O(N) per call.
                 gauge.remove(namespace, name)
             else:
                 gauge.labels(namespace, name).set(value)
+
+    def _unpublish(self, namespace: str, name: str, index: int) -> None:
+        published = self._published.get((namespace, name))
+        if published is not None:
+            published[index] = _UNSEEN
 
     # -- operator-level ---------------------------------------------------------------------------
 

@@ -108,7 +108,7 @@ async def reconcile(
         status = pending  # decided but not yet written: newer than the API's copy
     else:
         try:
-            status = ScheduledJobStatus.model_validate(body.get("status") or {})
+            status = cache.status_of(key, body)  # validated once per resourceVersion
         except ValidationError:
             log.warning("%s/%s: unreadable status, rebuilding it from the Jobs", ns, name)
             status = ScheduledJobStatus()

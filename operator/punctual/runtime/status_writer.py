@@ -39,14 +39,16 @@ class StatusWriter:
         background: Background,
         current: Callable[[Key], Mapping[str, object]],
         patch: Patch,
-        on_written: Callable[[ScheduledJobBody, int], None],
+        on_written: Callable[[ScheduledJobBody, int, ScheduledJobStatus | None], None],
         ticket: Callable[[], int] = lambda: 0,
     ) -> None:
         self.delay = delay
         self.background = background
         self.current = current  # the status the API has (from the cache), to skip unchanged writes
         self.patch = patch
-        self.on_written = on_written  # the answer, and the ticket taken before the write (punctual.runtime.versions)
+        # The answer, the ticket taken before the write (punctual.runtime.versions), and the status
+        # written when the answer's status is exactly it (the caches need not validate it again).
+        self.on_written = on_written
         self.ticket = ticket
         self.pending: dict[Key, ScheduledJobStatus] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
@@ -130,4 +132,4 @@ class StatusWriter:
                 return  # deleted meanwhile
             raise
         if updated:
-            self.on_written(updated, ticket)
+            self.on_written(updated, ticket, status if updated.get("status") == new else None)
