@@ -134,3 +134,32 @@ def test_the_metrics_cap_setting_reaches_the_metrics() -> None:
     assert 'scheduledjob="a"' in text and 'scheduledjob="b"' not in text
     assert "punctual_metrics_objects_overflow_total 1.0" in text
     assert Operator(Settings()).metrics.max_objects is None
+
+
+TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+
+
+def sj(name: str, namespace: str = "default", rv: str = "1", status: dict[str, Any] | None = None) -> dict[str, Any]:
+    meta = {"name": name, "namespace": namespace, "uid": f"u-{namespace}-{name}", "resourceVersion": rv}
+    return {"metadata": meta, "spec": {"schedule": "* * * * *", "jobTemplate": TEMPLATE}, "status": status or {}}
+
+
+def test_a_status_is_validated_once_per_resource_version() -> None:
+    op = Operator(Settings())
+    first = {"lastScheduleTime": "2026-01-01T00:00:00Z"}
+    op.on_scheduledjob("ADDED", sj("a", rv="1", status=first))
+    key = ("default", "a")
+    parsed = op.cache.status_of(key, op.sjs[key])
+    assert op.cache.status_of(key, op.sjs[key]) is parsed  # same version: the same model
+    assert parsed.lastScheduleTime is not None and parsed.lastScheduleTime.minute == 0
+    op.on_scheduledjob("MODIFIED", sj("a", rv="2", status={"lastScheduleTime": "2026-01-01T00:05:00Z"}))
+    again = op.cache.status_of(key, op.sjs[key])
+    assert again is not parsed and again.lastScheduleTime is not None and again.lastScheduleTime.minute == 5
+    # Our own write's answer comes with the model written: no validation of that version.
+    mine = again.model_copy(update={"nextScheduleTime": None})
+    op.on_scheduledjob(
+        "MODIFIED", sj("a", rv="3", status={"lastScheduleTime": "2026-01-01T00:05:00Z"}), written=0, parsed=mine
+    )
+    assert op.cache.status_of(key, op.sjs[key]) is mine
+    op.on_scheduledjob("DELETED", sj("a", rv="4"))
+    assert op.cache._statuses == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -338,3 +339,28 @@ def test_invalid_input_is_refused(call: object) -> None:
     with pytest.raises(ValueError):
         call(m)  # type: ignore[operator]
     assert series_of(m, NS, NAME) == []
+
+
+def test_set_state_twice_keeps_the_series_and_a_finished_run_still_moves_the_last_success() -> None:
+    m = Metrics()
+    state: dict[str, Any] = dict(
+        active=1, queued=0, next_run=100.0, interval_seconds=60.0, budget_seconds=None,
+        oldest_active_start=50.0, suspended=False, paused=False, last_success=10.0, last_failure=None,
+    )  # fmt: skip
+    m.set_state("ns", "a", **state)
+    m.set_state("ns", "a", **{**state, "oldest_active_start": None, "active": 0})
+    m.set_state("ns", "a", **{**state, "oldest_active_start": None, "active": 0})
+    value = m.registry.get_sample_value
+    labels = {"namespace": "ns", "scheduledjob": "a"}
+    assert value("punctual_active_runs", labels) == 0
+    assert value("punctual_oldest_active_run_start_timestamp_seconds", labels) is None
+    m.run_finished("ns", "a", result="Succeeded", duration_seconds=1.0, exit_code=0, finished_at=20.0)
+    assert value("punctual_last_success_timestamp_seconds", labels) == 20.0
+    # The status says 10 again (as set_state was last told): published again, not skipped as unchanged.
+    m.set_state("ns", "a", **state)
+    assert value("punctual_last_success_timestamp_seconds", labels) == 10.0
+    assert value("punctual_oldest_active_run_start_timestamp_seconds", labels) == 50.0
+    m.forget("ns", "a")
+    assert value("punctual_active_runs", labels) is None
+    m.set_state("ns", "a", **state)  # after forget, everything is published afresh
+    assert value("punctual_active_runs", labels) == 1
