@@ -11,12 +11,15 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from punctual import __version__
 from punctual.durations import DurationError, parse_duration
+
+if TYPE_CHECKING:
+    from punctual.core.run_request import RunOverrides
 
 __all__ = ["UsageError", "main"]
 
@@ -32,10 +35,10 @@ def _durations(text: str) -> list[timedelta]:
         raise UsageError(str(exc)) from exc
 
 
-def _run_overrides(args: argparse.Namespace) -> Any:
+def _run_overrides(args: argparse.Namespace) -> RunOverrides | None:
     """The --run-env/--run-arg/--run-image/--run-container overrides, checked as the operator checks
     the run-overrides annotation (punctual.core.run_request); None when none is given."""
-    from punctual.core.run_request import OverridesError, RunOverrides, check_env_name, check_image
+    from punctual.core.run_request import OverridesError, RunOverrides, check_env_name, check_image, encode, parse
 
     if not (args.run_env or args.run_arg is not None or args.run_image is not None or args.run_container):
         return None
@@ -58,8 +61,6 @@ def _run_overrides(args: argparse.Namespace) -> Any:
             image=args.run_image,
             container=args.run_container,
         )
-        from punctual.core.run_request import encode, parse
-
         return parse(encode(overrides))  # every check the operator applies to the annotation
     except OverridesError as exc:
         raise UsageError(str(exc)) from exc

@@ -194,16 +194,20 @@ def test_a_queued_run_whose_container_is_gone_when_it_starts_is_refused() -> Non
     assert any(e.type == "Warning" and e.reason == INVALID_RUN_OVERRIDES for e in later.events)
 
 
+RUNNING_WITH_OVERRIDES = ObservedJob(
+    name=JOB,
+    scheduled_time=NOW,
+    trigger=Trigger.MANUAL,
+    phase=JobPhase.ACTIVE,
+    created=NOW,
+    start_time=NOW,
+    overrides=RECORD,
+)
+"""The manual run's Job, running, with the overrides recorded in its annotation."""
+
+
 def test_a_replaced_run_keeps_its_overrides_in_its_record() -> None:
-    manual = ObservedJob(
-        name=JOB,
-        scheduled_time=NOW,
-        trigger=Trigger.MANUAL,
-        phase=JobPhase.ACTIVE,
-        created=NOW,
-        start_time=NOW,
-        overrides=RECORD,
-    )
+    manual = RUNNING_WITH_OVERRIDES
     status = make_status(through=at("10:00"), jobs=(manual,))
     status.history[0] = status.history[0].model_copy(update={"overrides": RECORD})
     decision = decide_at(
@@ -215,15 +219,7 @@ def test_a_replaced_run_keeps_its_overrides_in_its_record() -> None:
 
 
 def test_a_lost_status_is_rebuilt_with_the_overrides_from_the_job() -> None:
-    manual = ObservedJob(
-        name=JOB,
-        scheduled_time=NOW,
-        trigger=Trigger.MANUAL,
-        phase=JobPhase.ACTIVE,
-        created=NOW,
-        start_time=NOW,
-        overrides=RECORD,
-    )
+    manual = RUNNING_WITH_OVERRIDES
     decision = decide_at(subject(None, token=None), at("10:11"), status=make_status(through=None), jobs=(manual,))
     assert history_of(decision)[JOB].overrides == RECORD
     assert JOB not in {c.name for c in decision.creates}  # adopted, never created twice

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
@@ -48,6 +48,9 @@ from punctual.jobs import (
     label_value,
     manual_job_name,
 )
+
+if TYPE_CHECKING:
+    from punctual.core import BackfillPlan
 
 __all__ = ["SERVICE_ACCOUNT_DIR", "UiSettings", "build_app", "in_cluster_connection", "serve"]
 
@@ -254,16 +257,7 @@ class _Pages:
         fields = {key: str(value) for key, value in (await request.post()).items()}
         sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
         try:
-            form = views.backfill_form(fields, zone=sj.time_zone)
-            await self.call(
-                backfill.check_request,
-                self.cluster,
-                sj,
-                start=form.start,
-                end=form.end,
-                parallel=form.parallel,
-                now=self.clock(),
-            )
+            form, _ = await self.checked_backfill(sj, fields)
         except InputError as exc:
             return self.refused(request, sj, exc)
         token = new_token()
@@ -279,20 +273,28 @@ class _Pages:
         fields = {key: str(value) for key, value in request.query.items()}
         sj = await self.call(self.cluster.get_scheduled_job, namespace, name)
         try:
-            form = views.backfill_form(fields, zone=sj.time_zone)
-            plan = await self.call(
-                backfill.check_request,
-                self.cluster,
-                sj,
-                start=form.start,
-                end=form.end,
-                parallel=form.parallel,
-                now=self.clock(),
-            )
+            form, plan = await self.checked_backfill(sj, fields)
         except InputError as exc:
             return self.refused(request, sj, exc)
         summary = f"{backfill.plan_summary(plan, zone=sj.time_zone)}; parallel {form.parallel}"
         return self.render("backfill_plan.html", request, sj=sj, plan=plan, summary=summary, fields=fields)
+
+    async def checked_backfill(
+        self, sj: ScheduledJob, fields: Mapping[str, str]
+    ) -> tuple[views.BackfillForm, BackfillPlan]:
+        """The form's fields read and checked as ``kubectl sj backfill`` checks its flags: (form, plan),
+        or InputError."""
+        form = views.backfill_form(fields, zone=sj.time_zone)
+        plan = await self.call(
+            backfill.check_request,
+            self.cluster,
+            sj,
+            start=form.start,
+            end=form.end,
+            parallel=form.parallel,
+            now=self.clock(),
+        )
+        return form, plan
 
     async def cancel_backfill(self, request: web.Request) -> web.Response:
         """A backfill's Cancel button: ``kubectl sj backfill NAME --cancel TOKEN``."""
