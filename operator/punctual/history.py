@@ -44,9 +44,12 @@ def record_from_job(job: ObservedJob, previous: HistoryRecord | None) -> History
         durationSeconds=duration,
         reason=job.reason if job.finished else None,
         message=job.message if job.finished else None,
-        exitCode=job.exit_code,
+        # A run's exit code and image ID are its outcome's: read once its Job has finished. A Pod
+        # that ended before the Job controller marked the Job finished (a real server's order, the
+        # Job's next update seconds later) would otherwise cost the run a status write of its own.
+        exitCode=job.exit_code if job.finished else None,
         image=job.image,
-        imageID=job.image_id,
+        imageID=job.image_id if job.finished else None,
         attempt=job.attempt,
         retryOf=job.retry_of,
         # The Job's annotation says what it ran with; a Job without one (edited away) keeps the record's.

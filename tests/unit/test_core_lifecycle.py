@@ -331,3 +331,35 @@ def test_duration_is_the_jobs_own_not_the_recorded_start_to_a_truncated_completi
     assert record.startTime == created  # the recorded start is kept (no extra status write)
     without_start = record_from_job(replace(job, start_time=None), previous)
     assert without_start.durationSeconds == (job.completion_time - created).total_seconds()  # type: ignore[operator]
+
+
+def test_a_pod_ending_before_its_job_is_marked_finished_changes_no_record() -> None:
+    """A real server's order: the kubelet ends the Pod, the Job controller marks the Job seconds later.
+
+    The Pod's exit code and image ID belong to the finished run: read while the Job is still active,
+    they changed the record, and so cost every run a status write between its start and its end.
+    """
+    from punctual.history import record_from_job
+    from punctual.jobs import JobPhase
+
+    created = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+    previous = HistoryRecord(
+        job="heartbeat-1", scheduledTime=created, trigger=Trigger.SCHEDULE, result=Result.RUNNING, startTime=created
+    )
+    running = ObservedJob(
+        name="heartbeat-1",
+        scheduled_time=created,
+        trigger=Trigger.SCHEDULE,
+        phase=JobPhase.ACTIVE,
+        start_time=created,
+        exit_code=0,  # its Pod has terminated
+        image_id="docker-pullable://busybox@sha256:0",
+    )
+    assert record_from_job(running, previous) == previous
+    finished = replace(running, phase=JobPhase.SUCCEEDED, completion_time=created + timedelta(seconds=2))
+    record = record_from_job(finished, previous)
+    assert (record.result, record.exitCode, record.imageID) == (
+        Result.SUCCEEDED,
+        0,
+        "docker-pullable://busybox@sha256:0",
+    )
