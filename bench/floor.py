@@ -3,7 +3,8 @@
 At each slot this process POSTs one Job per ScheduledJob name (``sj-00000`` ...), 32 at a time like
 the operator's workers, annotated with the slot like Punctual's Jobs. Nothing is decided, read or
 written besides the Job, so its start lag is what the emulator (and the shared 2 cores) allow any
-operator at that size: the part of Punctual's lag that the emulator causes.
+operator at that size: the part of Punctual's lag that the emulator causes. A schedule with ``H``
+is spread as Punctual spreads it: each name has its own slots, hashed from ``default/<name>``.
 
 Environment: ``NAIVE_SERVER`` (API URL), ``NAIVE_METRICS_PORT``, ``FLOOR_COUNT``, ``FLOOR_SCHEDULE``;
 against a real API server (``--api real``) also ``NAIVE_TOKEN`` (a bearer token) and ``NAIVE_CA``
@@ -14,6 +15,7 @@ duration and exit code, as the benchmark's ScheduledJobs carry them).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import os
 import ssl
@@ -51,9 +53,9 @@ async def _serve_metrics(port: int) -> web.AppRunner:
     return runner
 
 
-async def _burst(session: aiohttp.ClientSession, server: str, count: int, slot: datetime) -> None:
+async def _burst(session: aiohttp.ClientSession, server: str, numbers: list[int], slot: datetime) -> None:
     global creates
-    names = iter(range(count))
+    names = iter(numbers)
     stamp = format_time(slot)
 
     async def worker() -> None:
@@ -84,15 +86,31 @@ async def _burst(session: aiohttp.ClientSession, server: str, count: int, slot: 
 
 async def main() -> None:
     server, count = os.environ["NAIVE_SERVER"], int(os.environ["FLOOR_COUNT"])
-    schedule = Schedule([os.environ["FLOOR_SCHEDULE"]], anchor=datetime.now(UTC), key="floor")
+    expression = os.environ["FLOOR_SCHEDULE"]
+    anchor = datetime.now(UTC)
+    # Without H every name shares one schedule; with H each has its own (the key Punctual hashes).
+    keys = [f"default/sj-{i:05d}" for i in range(count)] if "H" in expression else ["floor"]
+    schedules = [Schedule([expression], anchor=anchor, key=key) for key in keys]
     runner = await _serve_metrics(int(os.environ["NAIVE_METRICS_PORT"]))
     try:
         async with aiohttp.ClientSession(**client_options()) as session:  # type: ignore[arg-type]
+            due: list[tuple[datetime, int]] = []  # (next slot, schedule index), a heap
+            now = datetime.now(UTC)
+            for k, schedule in enumerate(schedules):
+                first = schedule.next_after(now)
+                assert first is not None
+                heapq.heappush(due, (first, k))
             while True:
-                slot = schedule.next_after(datetime.now(UTC))
-                assert slot is not None
+                slot = due[0][0]
                 await asyncio.sleep(max(0.0, (slot - datetime.now(UTC)).total_seconds()))
-                await _burst(session, server, count, slot)
+                ready: list[int] = []
+                while due and due[0][0] == slot:
+                    _, k = heapq.heappop(due)
+                    ready.append(k)
+                    following = schedules[k].next_after(slot)
+                    assert following is not None
+                    heapq.heappush(due, (following, k))
+                await _burst(session, server, ready if len(schedules) > 1 else list(range(count)), slot)
     finally:
         await runner.cleanup()
 

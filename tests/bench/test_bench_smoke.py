@@ -178,5 +178,38 @@ def test_the_full_plan_measures_two_shards_and_can_aim_at_the_real_server() -> N
     assert not any("--api" in command for command in full)
     real = plan(core_sizes=[1000], operator_sizes=[1000], smoke=False, api="real")
     operator_runs = [c for c in real if c[0] == "bench/operator_e2e.py"]
-    assert len(operator_runs) == 3 and all(c[1:3] == ["--api", "real"] for c in operator_runs)
+    assert len(operator_runs) == 4 and all(c[1:3] == ["--api", "real"] for c in operator_runs)
     assert not any("--shards" in c for c in plan(core_sizes=[100], operator_sizes=[20], smoke=True))
+
+
+def test_the_full_plan_has_the_issues_measurements_at_each_size() -> None:
+    plan = _all_module().plan
+    full = plan(core_sizes=[1000], operator_sizes=[1000, 10000], smoke=False, real_sizes=[1000])
+    e2e = [c for c in full if c[0] == "bench/operator_e2e.py"]
+    for count, window in (("1000", "120"), ("10000", "180")):
+        mine = [c for c in e2e if c[c.index("--count") + 1] == count and "--api" not in c]
+        schedules = [(c[c.index("--schedule") + 1] if "--schedule" in c else "--seconds") for c in mine]
+        assert schedules[:3] == ["* * * * *", "H * * * * *", "* * * * *"]  # minute, spread with H, shards
+        assert mine[0][-1] == "punctual,floor,naive" and mine[1][-1] == "punctual,floor"
+        assert all(c[c.index("--window") + 1] == window for c in mine if "--window" in c)
+    # The seconds variant at 1,000 only; the real server every minute with the floor beside it.
+    assert [c[c.index("--count") + 1] for c in e2e if "--seconds" in c] == ["1000"]
+    real = [c for c in e2e if "--api" in c]
+    assert real == [
+        ["bench/operator_e2e.py", "--api", "real", "--count", "1000", "--schedule", "* * * * *",
+         "--window", "120", "--design", "punctual,floor"]
+    ]  # fmt: skip
+    assert not any("3600" in c for c in full)
+    (hour,) = [c for c in plan(core_sizes=[1000], operator_sizes=[1000], smoke=False, long=True) if "3600" in c]
+    assert hour[hour.index("--count") + 1] == "10000"
+
+
+def test_the_real_server_runs_need_the_kube_binaries(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PUNCTUAL_KUBE_BIN"}
+    done = subprocess.run(
+        [sys.executable, "bench/all.py", "--core-sizes", "100", "--operator-sizes", "20", "--out", str(tmp_path / "x")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "PUNCTUAL_KUBE_BIN" in done.stderr and "--real-sizes ''" in done.stderr
+    assert not (tmp_path / "x").exists()  # refused before running anything

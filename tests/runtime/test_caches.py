@@ -163,3 +163,14 @@ def test_a_status_is_validated_once_per_resource_version() -> None:
     assert op.cache.status_of(key, op.sjs[key]) is mine
     op.on_scheduledjob("DELETED", sj("a", rv="4"))
     assert op.cache._statuses == {}
+
+
+def test_a_scheduledjob_is_cached_without_its_managed_fields() -> None:
+    op = Operator(Settings())
+    body = sj("a", rv="1", status={"lastScheduleTime": "2026-01-01T00:00:00Z"})
+    body["metadata"]["managedFields"] = [{"manager": "kubectl-client-side-apply", "fieldsV1": {"f:spec": {}}}]
+    op.on_scheduledjob("ADDED", body)
+    cached = op.sjs[("default", "a")]
+    assert "managedFields" not in cached["metadata"]
+    assert cached["metadata"]["resourceVersion"] == "1" and cached["status"] == body["status"]
+    assert "managedFields" in body["metadata"]  # the event's own body is left as it came

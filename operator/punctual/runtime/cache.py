@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from punctual.api import GROUP, ScheduledJobStatus
 from punctual.bodies import Job, ObjectMeta, Pod, ScheduledJobBody
@@ -96,6 +96,16 @@ def _version_of(meta: ObjectMeta) -> tuple[str, str]:
     return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
 
 
+def _without_managed_fields(body: ScheduledJobBody) -> ScheduledJobBody:
+    """The body as cached: a real API server's ``managedFields`` (server-side apply's bookkeeping,
+    KBs per object that nothing here reads) left out, the rest shared with the event's."""
+    meta = body.get("metadata")
+    if not meta or "managedFields" not in meta:
+        return body
+    kept = cast(ObjectMeta, {k: v for k, v in meta.items() if k != "managedFields"})
+    return cast(ScheduledJobBody, {**body, "metadata": kept})
+
+
 def _job_phase(body: Job) -> str:
     observed = observe_job(body)
     return observed.phase.value if observed else "?"
@@ -158,7 +168,7 @@ class Cache:
         meta: ObjectMeta = body.get("metadata") or {}
         if not self._sj_versions.admit(key, meta, source, ticket=ticket, content=body.get("status") or {}):
             return False
-        self.sjs[key] = body
+        self.sjs[key] = _without_managed_fields(body)
         version = _version_of(meta)
         if parsed is not None and version[1]:
             self._statuses[key] = (version, parsed)
