@@ -7,11 +7,12 @@ I/O and no clock. Every instance owns its own ``CollectorRegistry`` (never the p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -59,21 +60,22 @@ _OBJ: Final = ("namespace", "scheduledjob")
 
 
 class _WithoutCreated(Collector):
-    """The registry minus the ``*_created`` samples.
+    """Some of the registry's families minus the ``*_created`` samples.
 
     prometheus-client adds a ``<name>_created`` gauge per counter and histogram series (an
     OpenMetrics feature). In the classic text format they only double the series count, and nothing
     of Punctual's queries them, so they are left out of the exposition.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
+    def __init__(self, families: Callable[[], Iterable[Collector]]) -> None:
+        self._families = families
 
     def collect(self) -> Iterable[Metric]:
-        for metric in self._registry.collect():
-            created = metric.name + "_created"
-            metric.samples = [s for s in metric.samples if s.name != created]
-            yield metric
+        for family in self._families():
+            for metric in family.collect():
+                created = metric.name + "_created"
+                metric.samples = [s for s in metric.samples if s.name != created]
+                yield metric
 
 
 class MetricFamilies:
@@ -84,7 +86,9 @@ class MetricFamilies:
 
     def __init__(self, *, version: str = __version__) -> None:
         self.registry: Final = CollectorRegistry(auto_describe=True)
-        self._exposed: Final = _WithoutCreated(self.registry)
+        # The process-wide families, for generate_latest; the per-object ones are written by
+        # punctual.runtime.exposition (Metrics.exposition).
+        self._process_wide: Final = _WithoutCreated(self._process_wide_families)
         r = self.registry
 
         # Per-ScheduledJob counters.
@@ -256,3 +260,8 @@ class MetricFamilies:
             self.suspended,
             self.paused,
         )
+
+    def _process_wide_families(self) -> list[Collector]:
+        """Every family of this registry that is not per-ScheduledJob, in the order they were made."""
+        per_object = {id(m) for m in self._per_object_metrics}
+        return [m for m in vars(self).values() if isinstance(m, MetricWrapperBase) and id(m) not in per_object]

@@ -28,6 +28,7 @@ from prometheus_client import Gauge
 from prometheus_client.exposition import generate_latest
 
 from punctual import __version__
+from punctual.runtime.exposition import render
 from punctual.runtime.metric_families import (
     OUTCOMES,
     RESULTS,
@@ -303,5 +304,10 @@ class Metrics(MetricFamilies):
         self.leader.labels(shard=self._shard).set(1 if leader else 0)
 
     def exposition(self) -> bytes:
-        """The registry in the Prometheus text format (version 0.0.4)."""
-        return generate_latest(self._exposed)
+        """The registry in the Prometheus text format (version 0.0.4), without ``*_created``.
+
+        The process-wide families by generate_latest, then the per-ScheduledJob ones (550,000 lines
+        at 10,000 ScheduledJobs) by :func:`punctual.runtime.exposition.render`, which writes the
+        same bytes many times faster. Safe to call from another thread than the one updating.
+        """
+        return generate_latest(self._process_wide) + render(self._per_object_metrics).encode()
