@@ -51,6 +51,8 @@ CHART = REPO_ROOT / "charts" / "punctual"
 _FORBIDDEN = re.compile(r"(?<![,.:])\b403\b|[Ff]orbidden")
 # The operator's line for a Job create RBAC refused and retried (punctual.runtime.reconcile.RBAC_GRACE).
 _RBAC_WARMUP = "until its RBAC caches are filled"
+# kopf's line for its ScheduledJob watch refused meanwhile and tried again (KOPF_ERROR_BACKOFFS).
+_KOPF_RETRY = re.compile(r"Request attempt #\d+/\d+ failed; will retry: .* APIForbiddenError")
 
 
 def helm_binary() -> str:
@@ -211,7 +213,8 @@ class OperatorFactory:
             bad = [
                 line
                 for line in process.log().splitlines()
-                if _FORBIDDEN.search(line) and not (self.rbac_warmup and _RBAC_WARMUP in line)
+                if _FORBIDDEN.search(line)
+                and not (self.rbac_warmup and (_RBAC_WARMUP in line or _KOPF_RETRY.search(line)))
             ]
             assert not bad, "the operator was refused by RBAC:\n" + "\n".join(bad[:10])
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import kopf
 from aiohttp import web
@@ -52,6 +52,14 @@ log = logging.getLogger("punctual")
 
 class MetricsPortUnavailable(OSError):
     """The metrics/health port cannot be bound (another operator has it, say): one line, exit 1."""
+
+
+KOPF_ERROR_BACKOFFS: Final = (1, 1, 2, 3, 5, 8, 13, 21, 30, 30, 30, 30)
+"""kopf's pauses between tries of a failed request (its default, 54 s in all, then four more of 30 s).
+
+A kube-apiserver that has just restarted refuses requests with 403 until its RBAC caches are filled
+(kubernetes/kubernetes#121635); on a loaded machine that outlasted kopf's default tries, and its
+ScheduledJob watch gave up. 174 s covers it, and Job creates are retried for RBAC_GRACE likewise."""
 
 
 class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -160,6 +168,7 @@ class Operator:
         s.watching.client_timeout = self.settings.watch_timeout + 10
         s.watching.connect_timeout = 10
         s.networking.request_timeout = 30
+        s.networking.error_backoffs = KOPF_ERROR_BACKOFFS
         return s
 
     def _register(self) -> None:
