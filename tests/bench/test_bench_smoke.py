@@ -213,3 +213,11 @@ def test_the_real_server_runs_need_the_kube_binaries(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "PUNCTUAL_KUBE_BIN" in done.stderr and "--real-sizes ''" in done.stderr
     assert not (tmp_path / "x").exists()  # refused before running anything
+
+
+def test_the_exposition_benchmark_writes_what_generate_latest_writes() -> None:
+    out = _run("bench/exposition.py", "--sizes", "30,60", timeout=60)
+    rows = [line for line in out.splitlines() if line.startswith("| 30 |") or line.startswith("| 60 |")]
+    assert len(rows) == 2
+    assert all(row.endswith("| same bytes |") for row in rows)
+    assert "1,727 lines" in rows[0] and "3,377 lines" in rows[1]  # 77 process-wide, 55 per ScheduledJob
