@@ -45,7 +45,7 @@ from punctual.runtime.settings import Settings
 from punctual.runtime.status_writer import StatusWriter
 from punctual.runtime.versions import Source
 
-__all__ = ["ApiJobControl", "MetricsPortUnavailable", "Operator"]
+__all__ = ["KOPF_ERROR_BACKOFFS", "ApiJobControl", "MetricsPortUnavailable", "Operator"]
 
 log = logging.getLogger("punctual")
 
