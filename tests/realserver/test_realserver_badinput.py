@@ -106,7 +106,9 @@ def test_bad_specs_get_conditions_events_and_one_log_line_while_a_good_one_runs(
     cases = _judged_by_the_operator()
     for case_id, spec, _ in cases:
         assert _create(real_server, _body(_name(case_id), spec, namespace)).returncode == 0, case_id
-    good = scheduled_job("good", EVERY_2S, duration="0.5s", concurrencyPolicy="Forbid", successfulJobsHistoryLimit=20)
+    # Allow, not Forbid: under load the stand-in kubelet may take over 2 s to finish a run, and a
+    # Forbid skip then would be correct behaviour, not a missed cadence.
+    good = scheduled_job("good", EVERY_2S, duration="0.5s", concurrencyPolicy="Allow", successfulJobsHistoryLimit=20)
     real_server.apply(good | {"metadata": {"name": "good", "namespace": namespace}})
     process = operator()
 

@@ -168,12 +168,15 @@ class RealServer:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def restart_apiserver(self, *, down_for: float = 0.0, ready_timeout: float = 90.0) -> None:
-        """Stop kube-apiserver (etcd and everything else keep running), wait, start it again."""
+    def restart_apiserver(self, *, down_for: float = 0.0, ready_timeout: float = 90.0) -> float:
+        """Stop kube-apiserver (etcd and everything else keep running), wait, start it again.
+        Returns the wall time at which the new process was started (it served nothing before)."""
         self.processes["kube-apiserver"].stop()
         time.sleep(down_for)
+        started_at = time.time()
         self.processes["kube-apiserver"].start()
         self.wait_ready(ready_timeout)
+        return started_at
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
