@@ -1,5 +1,6 @@
-"""/metrics: the per-ScheduledJob families written by punctual.runtime.exposition, byte for byte
-what prometheus_client's generate_latest writes for them, and nothing of the registry lost."""
+"""/metrics: the per-ScheduledJob families written by ObjectSeries.render, byte for byte what
+prometheus_client's generate_latest writes for them, nothing of the registry lost, and the same
+series as prometheus_client's own Counter, Gauge and Histogram would hold for the same reports."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from punctual.runtime.metric_families import _WithoutCreated
+from punctual.runtime.metric_families import PER_OBJECT, _WithoutCreated
 from punctual.runtime.metrics import Metrics
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ def _varied() -> Metrics:
 
 def _reference(m: Metrics) -> bytes:
     """generate_latest of the same families in the same order (without *_created, as exposed)."""
-    families = _WithoutCreated(lambda: [*m._process_wide_families(), *m._per_object_metrics])
+    families = _WithoutCreated(lambda: [*m._process_wide_families(), m._series])
     return generate_latest(families)
 
 
@@ -90,7 +91,7 @@ def test_nothing_of_the_registry_is_lost() -> None:
 def test_an_empty_metrics_exposes_every_family() -> None:
     m = Metrics()
     assert m.exposition() == _reference(m)
-    assert m.exposition().count(b"# TYPE ") == len(m._process_wide_families()) + len(m._per_object_metrics)
+    assert m.exposition().count(b"# TYPE ") == len(m._process_wide_families()) + len(PER_OBJECT)
 
 
 def test_it_can_be_written_from_a_thread_while_the_loop_updates() -> None:

@@ -8,6 +8,7 @@ I/O and no clock. Every instance owns its own ``CollectorRegistry`` (never the p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, get_args
 
@@ -22,10 +23,12 @@ __all__ = [
     "DURATION_BUCKETS",
     "LAG_BUCKETS",
     "OUTCOMES",
+    "PER_OBJECT",
     "RECONCILE_BUCKETS",
     "RESULTS",
     "TRIGGERS",
     "MetricFamilies",
+    "PerObjectFamily",
     "Result",
     "SlotOutcome",
     "Timestamp",
@@ -56,7 +59,82 @@ RECONCILE_BUCKETS: Final[tuple[float, ...]] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 
-_OBJ: Final = ("namespace", "scheduledjob")
+
+@dataclass(frozen=True)
+class PerObjectFamily:
+    """A per-ScheduledJob family: labels ``namespace``, ``scheduledjob`` and, if ``label``, that one
+    with the closed set ``values``. Its series live in :mod:`punctual.runtime.object_series`."""
+
+    name: str
+    doc: str
+    kind: Literal["counter", "gauge", "histogram"]
+    label: str = ""
+    values: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+
+def _gauge(name: str, doc: str) -> PerObjectFamily:
+    return PerObjectFamily(name, doc, "gauge")
+
+
+#: The per-ScheduledJob families, in the order exposed. The counters always exist once an object is
+#: tracked (so that increase() sees the first event: a series born at 1 shows no increase); a
+#: histogram's series from its first observation; a gauge's while it has a value.
+PER_OBJECT: Final[tuple[PerObjectFamily, ...]] = (
+    PerObjectFamily(
+        "punctual_runs_started", "Runs (Jobs) started, by what triggered them.", "counter", "trigger", TRIGGERS
+    ),
+    PerObjectFamily(
+        "punctual_runs_finished", "Runs that reached a final state, by result.", "counter", "result", RESULTS
+    ),
+    PerObjectFamily(
+        "punctual_slots_skipped",
+        "Schedule slots deliberately skipped by policy (e.g. concurrencyPolicy Forbid).",
+        "counter",
+    ),
+    PerObjectFamily(
+        "punctual_slots_missed",
+        "Schedule slots that could not be started in time (past the starting deadline).",
+        "counter",
+    ),
+    PerObjectFamily("punctual_slots_dropped", "Queued schedule slots dropped because the queue was full.", "counter"),
+    PerObjectFamily(
+        "punctual_runs_replaced",
+        "Active runs deleted to make room for a newer slot (concurrencyPolicy Replace).",
+        "counter",
+    ),
+    PerObjectFamily(
+        "punctual_run_duration_seconds",
+        "Wall-clock duration of finished runs, by result.",
+        "histogram",
+        "result",
+        RESULTS,
+        DURATION_BUCKETS,
+    ),
+    PerObjectFamily(
+        "punctual_start_lag_seconds",
+        "Delay between a slot's scheduled time and the creation of its Job.",
+        "histogram",
+        buckets=LAG_BUCKETS,
+    ),
+    _gauge("punctual_active_runs", "Runs currently active."),
+    _gauge("punctual_queued_slots", "Slots queued waiting to start."),
+    _gauge("punctual_last_success_timestamp_seconds", "When the last successful run finished."),
+    _gauge("punctual_last_failure_timestamp_seconds", "When the last failed run finished."),
+    _gauge("punctual_next_run_timestamp_seconds", "When the next slot is scheduled to start."),
+    _gauge("punctual_last_run_exit_code", "Exit code of the main container of the last finished run."),
+    _gauge("punctual_schedule_interval_seconds", "Nominal spacing between consecutive schedule slots."),
+    _gauge(
+        "punctual_run_duration_budget_seconds",
+        "Run duration budget from the punctual.dev/duration-budget annotation (absent if unset).",
+    ),
+    _gauge(
+        "punctual_oldest_active_run_start_timestamp_seconds",
+        "When the oldest still-active run started (absent when none is active).",
+    ),
+    _gauge("punctual_suspended", "1 when the ScheduledJob is suspended, else 0."),
+    _gauge("punctual_paused", "1 while runs are paused after spec.pauseAfterFailures consecutive failures, else 0."),
+)
 
 
 class _WithoutCreated(Collector):
@@ -81,101 +159,17 @@ class _WithoutCreated(Collector):
 class MetricFamilies:
     """Every metric family of Punctual, on a registry of their own.
 
-    The families only: :class:`punctual.runtime.metrics.Metrics` (a subclass) fills in their series.
+    The process-wide families only: :class:`punctual.runtime.metrics.Metrics` (a subclass) fills
+    in their series and adds the per-ScheduledJob ones (``PER_OBJECT``, kept by
+    :class:`punctual.runtime.object_series.ObjectSeries`) to the registry.
     """
 
     def __init__(self, *, version: str = __version__) -> None:
         self.registry: Final = CollectorRegistry(auto_describe=True)
         # The process-wide families, for generate_latest; the per-object ones are written by
-        # punctual.runtime.exposition (Metrics.exposition).
+        # ObjectSeries.render (Metrics.exposition).
         self._process_wide: Final = _WithoutCreated(self._process_wide_families)
         r = self.registry
-
-        # Per-ScheduledJob counters.
-        self.runs_started: Final = Counter(
-            "punctual_runs_started",
-            "Runs (Jobs) started, by what triggered them.",
-            [*_OBJ, "trigger"],
-            registry=r,
-        )
-        self.runs_finished: Final = Counter(
-            "punctual_runs_finished",
-            "Runs that reached a final state, by result.",
-            [*_OBJ, "result"],
-            registry=r,
-        )
-        self.slots_skipped: Final = Counter(
-            "punctual_slots_skipped",
-            "Schedule slots deliberately skipped by policy (e.g. concurrencyPolicy Forbid).",
-            _OBJ,
-            registry=r,
-        )
-        self.slots_missed: Final = Counter(
-            "punctual_slots_missed",
-            "Schedule slots that could not be started in time (past the starting deadline).",
-            _OBJ,
-            registry=r,
-        )
-        self.slots_dropped: Final = Counter(
-            "punctual_slots_dropped",
-            "Queued schedule slots dropped because the queue was full.",
-            _OBJ,
-            registry=r,
-        )
-        self.runs_replaced: Final = Counter(
-            "punctual_runs_replaced",
-            "Active runs deleted to make room for a newer slot (concurrencyPolicy Replace).",
-            _OBJ,
-            registry=r,
-        )
-
-        # Per-ScheduledJob histograms.
-        self.run_duration: Final = Histogram(
-            "punctual_run_duration_seconds",
-            "Wall-clock duration of finished runs, by result.",
-            [*_OBJ, "result"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.start_lag: Final = Histogram(
-            "punctual_start_lag_seconds",
-            "Delay between a slot's scheduled time and the creation of its Job.",
-            _OBJ,
-            buckets=LAG_BUCKETS,
-            registry=r,
-        )
-
-        # Per-ScheduledJob gauges.
-        def gauge(name: str, doc: str) -> Gauge:
-            return Gauge(name, doc, _OBJ, registry=r)
-
-        self.active_runs: Final = gauge("punctual_active_runs", "Runs currently active.")
-        self.queued_slots: Final = gauge("punctual_queued_slots", "Slots queued waiting to start.")
-        self.last_success: Final = gauge(
-            "punctual_last_success_timestamp_seconds", "When the last successful run finished."
-        )
-        self.last_failure: Final = gauge(
-            "punctual_last_failure_timestamp_seconds", "When the last failed run finished."
-        )
-        self.next_run: Final = gauge("punctual_next_run_timestamp_seconds", "When the next slot is scheduled to start.")
-        self.last_exit_code: Final = gauge(
-            "punctual_last_run_exit_code", "Exit code of the main container of the last finished run."
-        )
-        self.schedule_interval: Final = gauge(
-            "punctual_schedule_interval_seconds", "Nominal spacing between consecutive schedule slots."
-        )
-        self.duration_budget: Final = gauge(
-            "punctual_run_duration_budget_seconds",
-            "Run duration budget from the punctual.dev/duration-budget annotation (absent if unset).",
-        )
-        self.oldest_active_start: Final = gauge(
-            "punctual_oldest_active_run_start_timestamp_seconds",
-            "When the oldest still-active run started (absent when none is active).",
-        )
-        self.suspended: Final = gauge("punctual_suspended", "1 when the ScheduledJob is suspended, else 0.")
-        self.paused: Final = gauge(
-            "punctual_paused", "1 while runs are paused after spec.pauseAfterFailures consecutive failures, else 0."
-        )
 
         # Operator-level metrics.
         self.reconcile_duration: Final = Histogram(
@@ -234,34 +228,6 @@ class MetricFamilies:
             registry=r,
         )
 
-        # Counters that always exist once an object is tracked, so that increase() sees the
-        # first event (a series born at 1 shows no increase in Prometheus).
-        self._per_object_counters: Final[tuple[Counter, ...]] = (
-            self.slots_skipped,
-            self.slots_missed,
-            self.slots_dropped,
-            self.runs_replaced,
-        )
-        self._per_object_metrics: Final[tuple[Counter | Gauge | Histogram, ...]] = (
-            self.runs_started,
-            self.runs_finished,
-            *self._per_object_counters,
-            self.run_duration,
-            self.start_lag,
-            self.active_runs,
-            self.queued_slots,
-            self.last_success,
-            self.last_failure,
-            self.next_run,
-            self.last_exit_code,
-            self.schedule_interval,
-            self.duration_budget,
-            self.oldest_active_start,
-            self.suspended,
-            self.paused,
-        )
-
     def _process_wide_families(self) -> list[Collector]:
-        """Every family of this registry that is not per-ScheduledJob, in the order they were made."""
-        per_object = {id(m) for m in self._per_object_metrics}
-        return [m for m in vars(self).values() if isinstance(m, MetricWrapperBase) and id(m) not in per_object]
+        """Every prometheus_client family of this registry (the per-ScheduledJob ones are not), in the order made."""
+        return [m for m in vars(self).values() if isinstance(m, MetricWrapperBase)]

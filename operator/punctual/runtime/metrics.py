@@ -24,11 +24,9 @@ import math
 from datetime import datetime
 from typing import Final
 
-from prometheus_client import Gauge
 from prometheus_client.exposition import generate_latest
 
 from punctual import __version__
-from punctual.runtime.exposition import render
 from punctual.runtime.metric_families import (
     OUTCOMES,
     RESULTS,
@@ -39,6 +37,7 @@ from punctual.runtime.metric_families import (
     Timestamp,
     Trigger,
 )
+from punctual.runtime.object_series import COUNTER_AT, GAUGE_AT, HISTOGRAM_AT, ObjectSeries, Series
 
 __all__ = ["METRIC_NAMES", "Metrics"]
 
@@ -80,11 +79,28 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
 )
 
 
-_UNSEEN: Final = object()
-"""A gauge's value that set_state has not published (or that another method has changed since)."""
-_LAST_SUCCESS: Final = 8
-_LAST_FAILURE: Final = 9
-"""The positions of last_success and last_failure in set_state's values (run_finished sets them too)."""
+# Where each per-object number lives in a Series (punctual.runtime.object_series).
+_STARTED: Final = COUNTER_AT["punctual_runs_started"]
+_FINISHED: Final = COUNTER_AT["punctual_runs_finished"]
+_OUTCOME_AT: Final[dict[str, int]] = {
+    "Skipped": COUNTER_AT["punctual_slots_skipped"],
+    "Missed": COUNTER_AT["punctual_slots_missed"],
+    "Dropped": COUNTER_AT["punctual_slots_dropped"],
+    "Replaced": COUNTER_AT["punctual_runs_replaced"],
+}
+_DURATION: Final = HISTOGRAM_AT["punctual_run_duration_seconds"]
+_LAG: Final = HISTOGRAM_AT["punctual_start_lag_seconds"]
+_ACTIVE: Final = GAUGE_AT["punctual_active_runs"]
+_QUEUED: Final = GAUGE_AT["punctual_queued_slots"]
+_LAST_SUCCESS: Final = GAUGE_AT["punctual_last_success_timestamp_seconds"]
+_LAST_FAILURE: Final = GAUGE_AT["punctual_last_failure_timestamp_seconds"]
+_NEXT_RUN: Final = GAUGE_AT["punctual_next_run_timestamp_seconds"]
+_EXIT_CODE: Final = GAUGE_AT["punctual_last_run_exit_code"]
+_INTERVAL: Final = GAUGE_AT["punctual_schedule_interval_seconds"]
+_BUDGET: Final = GAUGE_AT["punctual_run_duration_budget_seconds"]
+_OLDEST: Final = GAUGE_AT["punctual_oldest_active_run_start_timestamp_seconds"]
+_SUSPENDED: Final = GAUGE_AT["punctual_suspended"]
+_PAUSED: Final = GAUGE_AT["punctual_paused"]
 
 
 def _epoch(ts: Timestamp) -> float:
@@ -115,59 +131,45 @@ class Metrics(MetricFamilies):
             raise ValueError("max_objects must be >= 0")
         super().__init__(version=version)
         self.max_objects: Final = max_objects
-        self._objects: set[tuple[str, str]] = set()
-        # What set_state last published per object, gauge by gauge (None: no series), so that an
-        # unchanged value costs no labels() lookup and a series absent twice is not removed (and a
-        # child re-created) at every reconcile. _UNSEEN: not known (never published, or written by
-        # another method since).
-        self._published: dict[tuple[str, str], list[object]] = {}
+        self._series: Final = ObjectSeries()
+        self.registry.register(self._series)
         self._shard = "0"
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
-    def _track(self, namespace: str, name: str) -> bool:
-        """Start tracking an object if there is room; False means: ignore this update."""
+    def _track(self, namespace: str, name: str) -> Series | None:
+        """The object's series, tracked from now on if there is room; None means: ignore this update."""
         if not namespace or not name:
             raise ValueError("namespace and name must be non-empty")
         key = (namespace, name)
-        if key in self._objects:
-            return True
-        if self.max_objects is not None and len(self._objects) >= self.max_objects:
+        series = self._series.get(key)
+        if series is not None:
+            return series
+        if self.max_objects is not None and len(self._series) >= self.max_objects:
             self.objects_overflow.inc()
-            return False
-        self._objects.add(key)
-        for trigger in TRIGGERS:
-            self.runs_started.labels(namespace, name, trigger)
-        for result in RESULTS:
-            self.runs_finished.labels(namespace, name, result)
-        for counter in self._per_object_counters:
-            counter.labels(namespace, name)
-        return True
+            return None
+        return self._series.add(key)
 
     @property
     def tracked(self) -> frozenset[tuple[str, str]]:
         """The (namespace, name) pairs that currently have series."""
-        return frozenset(self._objects)
+        return self._series.keys()
 
     def forget(self, namespace: str, name: str) -> None:
         """Remove every series of a ScheduledJob (call it when the object is deleted)."""
-        self._objects.discard((namespace, name))
-        self._published.pop((namespace, name), None)
-        labels = {"namespace": namespace, "scheduledjob": name}
-        for metric in self._per_object_metrics:
-            metric.remove_by_labels(labels)
+        self._series.forget((namespace, name))
 
     # -- per-ScheduledJob events ------------------------------------------------------------------
 
     def run_started(self, namespace: str, name: str, *, trigger: Trigger, lag_seconds: float | None) -> None:
         """A run's Job was created; ``lag_seconds`` is start minus scheduled time (None: manual, backfill)."""
         _check(trigger, TRIGGERS, "trigger")
-        if not self._track(namespace, name):
+        if (series := self._track(namespace, name)) is None:
             return
-        self.runs_started.labels(namespace, name, trigger).inc()
+        series.counters[_STARTED + TRIGGERS.index(trigger)] += 1.0
         if lag_seconds is not None:
             # A clock skew can make the lag slightly negative; it is still "on time".
-            self.start_lag.labels(namespace, name).observe(max(0.0, lag_seconds))
+            series.observe(_LAG, max(0.0, lag_seconds))
 
     def run_finished(
         self,
@@ -182,38 +184,28 @@ class Metrics(MetricFamilies):
         """A run reached a final state. Succeeded/Failed also move the last-success/failure time."""
         _check(result, RESULTS, "result")
         when = _epoch(finished_at)
-        if not self._track(namespace, name):
+        if (series := self._track(namespace, name)) is None:
             return
-        self.runs_finished.labels(namespace, name, result).inc()
+        which = RESULTS.index(result)
+        series.counters[_FINISHED + which] += 1.0
         if duration_seconds is not None:
-            self.run_duration.labels(namespace, name, result).observe(max(0.0, duration_seconds))
+            series.observe(_DURATION, max(0.0, duration_seconds), which)
         if result == "Succeeded":
-            self.last_success.labels(namespace, name).set(when)
-            self._unpublish(namespace, name, _LAST_SUCCESS)
+            series.gauges[_LAST_SUCCESS] = when
         elif result == "Failed":
-            self.last_failure.labels(namespace, name).set(when)
-            self._unpublish(namespace, name, _LAST_FAILURE)
+            series.gauges[_LAST_FAILURE] = when
         if result != "Replaced":
             # A replaced run was killed by us: its exit code says nothing about the workload.
-            if exit_code is None:
-                self.last_exit_code.remove(namespace, name)
-            else:
-                self.last_exit_code.labels(namespace, name).set(exit_code)
+            series.gauges[_EXIT_CODE] = None if exit_code is None else float(exit_code)
 
     def slot_outcome(self, namespace: str, name: str, *, outcome: SlotOutcome, n: int = 1) -> None:
         """Count ``n`` slots that did not start normally."""
         _check(outcome, OUTCOMES, "outcome")
         if n < 0:
             raise ValueError("n must be >= 0")
-        if not self._track(namespace, name):
+        if (series := self._track(namespace, name)) is None:
             return
-        counter = {
-            "Skipped": self.slots_skipped,
-            "Missed": self.slots_missed,
-            "Dropped": self.slots_dropped,
-            "Replaced": self.runs_replaced,
-        }[outcome]
-        counter.labels(namespace, name).inc(n)
+        series.counters[_OUTCOME_AT[outcome]] += n
 
     def set_state(
         self,
@@ -232,37 +224,19 @@ class Metrics(MetricFamilies):
         last_failure: Timestamp | None,
     ) -> None:
         """Publish the state of a ScheduledJob after a reconcile; None removes that series."""
-        if not self._track(namespace, name):
+        if (series := self._track(namespace, name)) is None:
             return
-        values: tuple[tuple[Gauge, float | None], ...] = (
-            (self.active_runs, None if active is None else float(active)),
-            (self.queued_slots, None if queued is None else float(queued)),
-            (self.next_run, None if next_run is None else _epoch(next_run)),
-            (self.schedule_interval, interval_seconds),
-            (self.duration_budget, budget_seconds),
-            (self.oldest_active_start, None if oldest_active_start is None else _epoch(oldest_active_start)),
-            (self.suspended, None if suspended is None else float(suspended)),
-            (self.paused, None if paused is None else float(paused)),
-            (self.last_success, None if last_success is None else _epoch(last_success)),
-            (self.last_failure, None if last_failure is None else _epoch(last_failure)),
-        )
-        published = self._published.get((namespace, name))
-        if published is None:
-            published = self._published[(namespace, name)] = [_UNSEEN] * len(values)
-        for i, (gauge, value) in enumerate(values):
-            if published[i] == value:
-                continue  # unchanged (_UNSEEN equals nothing)
-            published[i] = value
-            if value is None:
-                # remove(), not remove_by_labels(): the latter scans every series, O(N) per call.
-                gauge.remove(namespace, name)
-            else:
-                gauge.labels(namespace, name).set(value)
-
-    def _unpublish(self, namespace: str, name: str, index: int) -> None:
-        published = self._published.get((namespace, name))
-        if published is not None:
-            published[index] = _UNSEEN
+        gauges = series.gauges
+        gauges[_ACTIVE] = None if active is None else float(active)
+        gauges[_QUEUED] = None if queued is None else float(queued)
+        gauges[_NEXT_RUN] = None if next_run is None else _epoch(next_run)
+        gauges[_INTERVAL] = None if interval_seconds is None else float(interval_seconds)
+        gauges[_BUDGET] = None if budget_seconds is None else float(budget_seconds)
+        gauges[_OLDEST] = None if oldest_active_start is None else _epoch(oldest_active_start)
+        gauges[_SUSPENDED] = None if suspended is None else float(suspended)
+        gauges[_PAUSED] = None if paused is None else float(paused)
+        gauges[_LAST_SUCCESS] = None if last_success is None else _epoch(last_success)
+        gauges[_LAST_FAILURE] = None if last_failure is None else _epoch(last_failure)
 
     # -- operator-level ---------------------------------------------------------------------------
 
@@ -307,7 +281,7 @@ class Metrics(MetricFamilies):
         """The registry in the Prometheus text format (version 0.0.4), without ``*_created``.
 
         The process-wide families by generate_latest, then the per-ScheduledJob ones (550,000 lines
-        at 10,000 ScheduledJobs) by :func:`punctual.runtime.exposition.render`, which writes the
-        same bytes many times faster. Safe to call from another thread than the one updating.
+        at 10,000 ScheduledJobs) by :meth:`punctual.runtime.object_series.ObjectSeries.render`, which
+        writes what generate_latest would, many times faster. Safe to call from another thread than the one updating.
         """
-        return generate_latest(self._process_wide) + render(self._per_object_metrics).encode()
+        return generate_latest(self._process_wide) + self._series.render().encode()
