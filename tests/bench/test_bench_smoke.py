@@ -102,9 +102,9 @@ def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None
     punctual, floor = _cells(out)
     assert (punctual["design"], floor["design"]) == ("punctual (2 shards)", "floor")
     for cell in (punctual, floor):
-        assert cell["Jobs / expected"] == "60 / 60"
-        assert cell["duplicates"] == "0"
-    assert float(floor["API writes / run"]) == 1.0  # the Job create and nothing else
+        assert cell["Jobs / expected"] == "60 / 60", out
+        assert cell["duplicates"] == "0", out
+    assert float(floor["API writes / run"]) == 1.0, out  # the Job create and nothing else
     # With the burst at 0 the operator posts no Normal Event in the window: its creates are the Jobs.
     assert "create 1.00" in punctual["writes by verb (per run)"]
     assert "floor / punctual (2 shards)" in out
