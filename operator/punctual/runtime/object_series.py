@@ -72,6 +72,19 @@ def _escape_help(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n")
 
 
+def _extras(family: PerObjectFamily) -> list[str]:
+    """The family's own label as written, one per value (``[""]`` when it has none)."""
+    return [f'{family.label}="{_escape(v)}"' for v in family.values] if family.label else [""]
+
+
+def _joined(namespace: str, name: str, extra: str) -> str:
+    """The labels of a sample without ``le``, in generate_latest's order (sorted by name):
+    namespace < result < scheduledjob < trigger."""
+    if not extra:
+        return f"{namespace},{name}"
+    return f"{namespace},{extra},{name}" if extra < "scheduledjob" else f"{namespace},{name},{extra}"
+
+
 class Series:
     """One ScheduledJob's series.
 
@@ -108,9 +121,6 @@ class ObjectSeries:
 
     def __len__(self) -> int:
         return len(self._objects)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._objects
 
     def get(self, key: tuple[str, str]) -> Series | None:
         return self._objects.get(key)
@@ -187,17 +197,10 @@ class ObjectSeries:
             exposed = family.name + "_total" if family.kind == "counter" else family.name
             out.append(f"# HELP {exposed} {_escape_help(family.doc)}\n# TYPE {exposed} {family.kind}\n")
             if family.kind == "counter":
-                at = COUNTER_AT[family.name]
-                if not family.label:
-                    for (nsl, namel), (_, s) in zip(names, objects, strict=True):
-                        out.append(f"{exposed}{{{nsl},{namel}}} {_go(s.counters[at])}\n")
-                    continue
-                pairs = [(i, f'{family.label}="{_escape(v)}"') for i, v in enumerate(family.values)]
-                before = family.label < "scheduledjob"
+                at, extras = COUNTER_AT[family.name], _extras(family)
                 for (nsl, namel), (_, s) in zip(names, objects, strict=True):
-                    for i, extra in pairs:
-                        labels = f"{nsl},{extra},{namel}" if before else f"{nsl},{namel},{extra}"
-                        out.append(f"{exposed}{{{labels}}} {_go(s.counters[at + i])}\n")
+                    for i, extra in enumerate(extras):
+                        out.append(f"{exposed}{{{_joined(nsl, namel, extra)}}} {_go(s.counters[at + i])}\n")
             elif family.kind == "gauge":
                 at = GAUGE_AT[family.name]
                 for (nsl, namel), (_, s) in zip(names, objects, strict=True):
@@ -216,16 +219,12 @@ class ObjectSeries:
     ) -> None:
         bucket, count, sum_ = f"{family.name}_bucket", f"{family.name}_count", f"{family.name}_sum"
         at, les = HISTOGRAM_AT[family.name], _LES[family.name]
-        extras = [f'{family.label}="{_escape(v)}"' for v in family.values] if family.label else [""]
-        before = bool(family.label) and family.label < "scheduledjob"
+        extras = _extras(family)
         for (nsl, namel), (_, s) in zip(names, objects, strict=True):
             for extra, counts in zip(extras, s.histograms[at], strict=True):
                 if counts is None:
                     continue
-                if not extra:
-                    plain = f"{nsl},{namel}"
-                else:
-                    plain = f"{nsl},{extra},{namel}" if before else f"{nsl},{namel},{extra}"
+                plain = _joined(nsl, namel, extra)
                 total = 0.0
                 for le, n in zip(les, counts, strict=False):
                     total += n
