@@ -49,8 +49,9 @@ OPERATOR_NAMESPACE = "punctual-system"
 CHART = REPO_ROOT / "charts" / "punctual"
 # A 403 status, not the milliseconds of a log line's timestamp ("19:38:19,403 WARNING ...").
 _FORBIDDEN = re.compile(r"(?<![,.:])\b403\b|[Ff]orbidden")
-# The operator's line for a Job create RBAC refused and retried (punctual.runtime.reconcile.RBAC_GRACE).
-_RBAC_WARMUP = "until its RBAC caches are filled"
+# The operator's line for a Job create a just-started API server refused (RBAC, or the owner-reference
+# admission plugin before discovery found the ScheduledJob kind) and retried (reconcile.RBAC_GRACE).
+_RBAC_WARMUP = "until its RBAC and discovery caches are filled"
 # kopf's line for its ScheduledJob watch refused meanwhile and tried again (KOPF_ERROR_BACKOFFS).
 _KOPF_RETRY = re.compile(r"Request attempt #\d+/\d+ failed; will retry: .* APIForbiddenError")
 

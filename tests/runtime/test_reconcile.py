@@ -75,6 +75,13 @@ RBAC_REFUSAL = (
     'jobs.batch is forbidden: User "system:serviceaccount:punctual-system:punctual" cannot create resource '
     '"jobs" in API group "batch" in the namespace "default"'
 )
+# The OwnerReferencesPermissionEnforcement plugin of a kube-apiserver whose discovery has not found the
+# CRD yet (seen after a restart on the real-server tier).
+RESTMAPPING_REFUSAL = (
+    'jobs.batch "report-1" is forbidden: cannot set blockOwnerDeletion in this case because cannot find '
+    'RESTMapping for APIVersion punctual.dev/v1 Kind ScheduledJob: no matches for kind "ScheduledJob" in '
+    'version "punctual.dev/v1"'
+)
 
 # (name, spec fields, status, create answers, jobs the API holds, now) -> expectations
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Exception], dict[str, Body], dict[str, Any]]] = [
@@ -142,6 +149,14 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Exception], dic
         {},
         THROUGH,
         {job_name("10:30"): ApiError(403, "Forbidden", RBAC_REFUSAL)},
+        {},
+        {"created": [], "written": False, "wake": at("10:30") + RETRY},
+    ),
+    (
+        "an owner-reference refusal before discovery found the kind (a restarted API server): retried",
+        {},
+        THROUGH,
+        {job_name("10:30"): ApiError(403, "Forbidden", RESTMAPPING_REFUSAL)},
         {},
         {"created": [], "written": False, "wake": at("10:30") + RETRY},
     ),
@@ -251,9 +266,10 @@ def test_a_job_of_an_earlier_object_with_the_same_name_is_not_ours() -> None:
     assert control.created_names == [job_name("10:30")], "the earlier object's Job does not hold the slot back"
 
 
-def test_an_rbac_refusal_that_lasts_beyond_the_grace_is_recorded_failed_with_the_api_message() -> None:
+@pytest.mark.parametrize("refusal", [RBAC_REFUSAL, RESTMAPPING_REFUSAL], ids=["rbac", "restmapping"])
+def test_a_warmup_refusal_that_lasts_beyond_the_grace_is_recorded_failed_with_the_api_message(refusal: str) -> None:
     cache = cache_with(scheduledjob(status=THROUGH))
-    control = FakeJobControl(answers={job_name("10:30"): ApiError(403, "Forbidden", RBAC_REFUSAL)})
+    control = FakeJobControl(answers={job_name("10:30"): ApiError(403, "Forbidden", refusal)})
     now = at("10:30")
     while now - at("10:30") < RBAC_GRACE:
         assert run(cache, control, now).wake_at == now + RETRY
@@ -262,7 +278,7 @@ def test_an_rbac_refusal_that_lasts_beyond_the_grace_is_recorded_failed_with_the
     run(cache, control, now)
     (written,) = control.statuses
     record = {r.job: r for r in written.history}[job_name("10:30")]
-    assert (record.result, record.message) == (Result.FAILED, RBAC_REFUSAL)
+    assert (record.result, record.message) == (Result.FAILED, refusal)
     assert [e.reason for e in control.events] == ["JobCreateFailed"]
     assert cache.refused == {}
 

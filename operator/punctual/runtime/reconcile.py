@@ -5,7 +5,8 @@
 3. call the pure core (``punctual.core.decide``) with ``now`` from the injected clock,
 4. create Jobs (AlreadyExists with our owner reference: adopt it), then delete Jobs; the Jobs the
    API refused go back to the core (``after_create_failures``), which records them; server errors
-   are retried, and so is an RBAC refusal for up to :data:`RBAC_GRACE`,
+   are retried, and so is a just-started API server's refusal (RBAC, discovery) for up to
+   :data:`RBAC_GRACE`,
 5. write status (only when it changed),
 6. emit Events (metrics are the caller's, from the returned :class:`Reconciled`),
 7. requeue at the core's next wake-up.
@@ -48,14 +49,19 @@ log = logging.getLogger("punctual")
 RBAC_GRACE = timedelta(seconds=60)
 """How long a Job create that RBAC refuses is retried before the run is recorded Failed: a
 kube-apiserver that has just (re)started answers 403 until its RBAC informers are synced
-(kubernetes/kubernetes#121635; newer servers say "informers not synced"), and a slot must not be
-lost to that. A refusal that lasts is a missing grant, recorded with the API's message."""
+(kubernetes/kubernetes#121635; newer servers say "informers not synced"), and until its discovery
+knows the owner's kind (the owner-reference admission plugin); a slot must not be lost to that.
+A refusal that lasts is a missing grant, recorded with the API's message."""
 
 
-def _rbac_refusal(exc: ApiError) -> bool:
-    """A 403 from the authorizer (``User "..." cannot create resource ...``), not from admission
-    (a quota's "exceeded quota" is also 403, and is recorded at once)."""
-    return exc.status == 403 and "cannot create resource" in exc.message
+def _warmup_refusal(exc: ApiError) -> bool:
+    """A 403 a just-started kube-apiserver gives until its caches are filled, not a lasting refusal:
+    from the authorizer (``User "..." cannot create resource ...``) before its RBAC informers are
+    synced, or from the OwnerReferencesPermissionEnforcement admission plugin (``cannot set
+    blockOwnerDeletion ... cannot find RESTMapping for ... Kind ScheduledJob``) before its discovery
+    has found the ScheduledJob kind again. Other 403s from admission (a quota's "exceeded quota") are
+    recorded at once."""
+    return exc.status == 403 and ("cannot create resource" in exc.message or "cannot find RESTMapping" in exc.message)
 
 
 class JobControl(Protocol):
@@ -153,10 +159,10 @@ async def reconcile(
             elif exc.transient:
                 log.warning("%s/%s: creating Job %s: %s; retrying", ns, name, create.name, exc)
                 return Reconciled(wake_at=now + RETRY)  # no status write: the slot is decided again
-            elif _rbac_refusal(exc) and now - cache.refused.setdefault((key, create.name), now) < RBAC_GRACE:
+            elif _warmup_refusal(exc) and now - cache.refused.setdefault((key, create.name), now) < RBAC_GRACE:
                 log.warning(
                     "%s/%s: creating Job %s: %s; retrying for up to %ds (a restarted API server refuses "
-                    "until its RBAC caches are filled)",
+                    "until its RBAC and discovery caches are filled)",
                     ns,
                     name,
                     create.name,
