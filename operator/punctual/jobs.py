@@ -43,6 +43,7 @@ __all__ = [
     "bucket_of",
     "buckets_of_shard",
     "build_job",
+    "job_image",
     "label_value",
     "manual_job_name",
     "observe_job",
@@ -290,6 +291,12 @@ def _containers(job: Job) -> list[Container]:
     return (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
 
 
+def job_image(job: Job) -> str | None:
+    """The image of the Job's first container: what its run's history record shows as ``image``."""
+    containers = _containers(job)
+    return containers[0].get("image") if containers else None
+
+
 def slim_job(job: Job) -> Job:
     """The part of a Job that :func:`observe_job` and the operator read (what a cache keeps).
 
@@ -348,8 +355,7 @@ def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
             reason = cond.get("reason") or "Failed"
             message = cond.get("message")
             finished_at = finished_at or _time(cond.get("lastTransitionTime"))
-    containers = _containers(job)
-    image = containers[0].get("image") if containers else None
+    image = job_image(job)
     attempt_text = annotations.get(ANNOTATION_ATTEMPT) or ""
     retry_of = annotations.get(ANNOTATION_RETRY_OF) or None
     attempt = int(attempt_text) if attempt_text.isdigit() and retry_of else None

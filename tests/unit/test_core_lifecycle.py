@@ -363,3 +363,20 @@ def test_a_pod_ending_before_its_job_is_marked_finished_changes_no_record() -> N
         0,
         "docker-pullable://busybox@sha256:0",
     )
+
+
+def test_the_started_runs_job_seen_active_changes_no_record() -> None:
+    """The decision that starts a run records what its Job will show once the API has it: seeing the
+    Job (created, then picked up by the Job controller) changes nothing, so a run costs no status
+    write between its start and its end. The record's image was left for the Job to fill in: a write
+    of its own, seconds after the start, on a real server (traced there, 2.98 patches per run)."""
+    subject = make_subject()
+    first = decide_at(subject, at("10:30"), status=make_status(through=at("10:00")))
+    assert created(first) == [(at("10:30"), S)]
+    (record,) = [r for r in first.status.history if r.job == slot_name(at("10:30"))]
+    assert record.image is not None
+    jobs = as_observed(first.creates, now=at("10:30:01"))
+    later = decide_at(subject, at("10:30:02"), status=first.status, jobs=jobs)
+    assert later.creates == ()
+    assert later.status.history == first.status.history
+    assert later.status.active == first.status.active

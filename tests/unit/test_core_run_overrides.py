@@ -22,7 +22,7 @@ from unit_support import (
 from punctual.api import Overrides, Result, Trigger
 from punctual.core import Subject, subject_from_body
 from punctual.core.run_request import INVALID_RUN_OVERRIDES, RunOverrides, encode
-from punctual.jobs import ANNOTATION_RUN_OVERRIDES, ANNOTATION_RUN_REQUEST, JobPhase, ObservedJob
+from punctual.jobs import ANNOTATION_RUN_OVERRIDES, ANNOTATION_RUN_REQUEST, JobPhase, ObservedJob, job_image
 
 TOKEN = "2026-01-05T10:10:00.000000001Z"
 NOW = at("10:10")
@@ -236,6 +236,7 @@ def test_a_record_stays_the_same_while_its_job_runs() -> None:
         phase=JobPhase.ACTIVE,
         created=NOW,
         start_time=NOW,
+        image=job_image(create.manifest),  # the Job's, as observe_job reads it
         overrides=Overrides.model_validate_json(create.manifest["metadata"]["annotations"][ANNOTATION_RUN_OVERRIDES]),
     )
     again = decide_at(subject(), at("10:11"), status=first.status, jobs=(observed,))

@@ -30,7 +30,7 @@ from punctual.core.run_request import INVALID_RUN_OVERRIDES, OverridesError, app
 from punctual.core.spec import Subject, starting_deadline
 from punctual.durations import parse_duration
 from punctual.history import bump_counts
-from punctual.jobs import build_job, slot_job_name
+from punctual.jobs import build_job, job_image, slot_job_name
 from punctual.schedule import Schedule, jitter_offset
 
 __all__ = ["MAX_ACTIVE", "WAITING_FOR_UPSTREAM", "Work"]
@@ -187,6 +187,8 @@ class Work:
                 trigger=trigger,
                 result=Result.RUNNING,
                 startTime=self.now,
+                # The Job's, as observe_job will read it: the Job seen later changes nothing.
+                image=job_image(manifest),
                 attempt=attempt,
                 retryOf=retry_of,
                 overrides=overrides,
