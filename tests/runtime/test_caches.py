@@ -144,25 +144,53 @@ def sj(name: str, namespace: str = "default", rv: str = "1", status: dict[str, A
     return {"metadata": meta, "spec": {"schedule": "* * * * *", "jobTemplate": TEMPLATE}, "status": status or {}}
 
 
-def test_a_status_is_validated_once_per_resource_version() -> None:
+ACTIVE = [
+    {"name": "a-1", "scheduledTime": "2026-01-01T00:00:00Z", "trigger": "schedule", "startTime": "2026-01-01T00:00:01Z"}
+]
+
+
+def test_a_status_with_runs_active_is_validated_once_per_resource_version() -> None:
     op = Operator(Settings())
-    first = {"lastScheduleTime": "2026-01-01T00:00:00Z"}
+    first = {"lastScheduleTime": "2026-01-01T00:00:00Z", "active": ACTIVE}
     op.on_scheduledjob("ADDED", sj("a", rv="1", status=first))
     key = ("default", "a")
     parsed = op.cache.status_of(key, op.sjs[key])
     assert op.cache.status_of(key, op.sjs[key]) is parsed  # same version: the same model
     assert parsed.lastScheduleTime is not None and parsed.lastScheduleTime.minute == 0
-    op.on_scheduledjob("MODIFIED", sj("a", rv="2", status={"lastScheduleTime": "2026-01-01T00:05:00Z"}))
+    op.on_scheduledjob(
+        "MODIFIED", sj("a", rv="2", status={"lastScheduleTime": "2026-01-01T00:05:00Z", "active": ACTIVE})
+    )
+    assert op.cache._statuses == {}, "the older version's model is dropped with it"
     again = op.cache.status_of(key, op.sjs[key])
     assert again is not parsed and again.lastScheduleTime is not None and again.lastScheduleTime.minute == 5
     # Our own write's answer comes with the model written: no validation of that version.
     mine = again.model_copy(update={"nextScheduleTime": None})
     op.on_scheduledjob(
-        "MODIFIED", sj("a", rv="3", status={"lastScheduleTime": "2026-01-01T00:05:00Z"}), written=0, parsed=mine
+        "MODIFIED",
+        sj("a", rv="3", status={"lastScheduleTime": "2026-01-01T00:05:00Z", "active": ACTIVE}),
+        written=0,
+        parsed=mine,
     )
     assert op.cache.status_of(key, op.sjs[key]) is mine
     op.on_scheduledjob("DELETED", sj("a", rv="4"))
     assert op.cache._statuses == {}
+
+
+def test_an_idle_status_model_is_not_kept() -> None:
+    """No run active: no Job events to come, so the model (larger than the body's dict) is not held
+    between a ScheduledJob's runs; the next reconcile validates that version again."""
+    op = Operator(Settings())
+    key = ("default", "a")
+    op.on_scheduledjob("ADDED", sj("a", rv="1", status={"lastScheduleTime": "2026-01-01T00:00:00Z"}))
+    first = op.cache.status_of(key, op.sjs[key])
+    assert op.cache._statuses == {}
+    second = op.cache.status_of(key, op.sjs[key])
+    assert second is not first and second == first
+    op.on_scheduledjob("MODIFIED", sj("a", rv="2", status={"active": ACTIVE}), written=0, parsed=None)
+    assert op.cache.status_of(key, op.sjs[key]) is op.cache.status_of(key, op.sjs[key])
+    ended = op.cache.status_of(key, op.sjs[key]).model_copy(update={"active": []})
+    op.on_scheduledjob("MODIFIED", sj("a", rv="3", status={}), written=0, parsed=ended)
+    assert op.cache._statuses == {}, "the run ended: its model goes"
 
 
 def test_a_scheduledjob_is_cached_without_its_managed_fields() -> None:

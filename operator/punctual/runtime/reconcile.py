@@ -114,7 +114,7 @@ async def reconcile(
         status = pending  # decided but not yet written: newer than the API's copy
     else:
         try:
-            status = cache.status_of(key, body)  # validated once per resourceVersion
+            status = cache.status_of(key, body)  # validated once per resourceVersion while runs are active
         except ValidationError:
             log.warning("%s/%s: unreadable status, rebuilding it from the Jobs", ns, name)
             status = ScheduledJobStatus()
