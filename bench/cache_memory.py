@@ -16,9 +16,10 @@ import gc
 import json
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from punctual.api import HistoryRecord, Result, ScheduledJobStatus, Trigger
+from punctual.bodies import ScheduledJobBody
 from punctual.runtime.app import Operator
 from punctual.runtime.settings import Settings
 
@@ -65,7 +66,7 @@ def measure(count: int, records: int) -> float:
             "spec": {"schedule": "* * * * *", "jobTemplate": TEMPLATE},
             "status": json.loads(text),
         }
-        op.on_scheduledjob("ADDED", body)  # type: ignore[arg-type]
+        op.on_scheduledjob("ADDED", cast(ScheduledJobBody, body))
         key = ("default", f"sj-{n:05d}")
         op.cache.status_of(key, op.sjs[key])
     del texts

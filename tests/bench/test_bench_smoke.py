@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -224,8 +225,6 @@ def test_the_exposition_benchmark_writes_what_generate_latest_writes() -> None:
 
 
 def test_the_cache_memory_benchmark_measures_what_an_idle_scheduledjob_holds() -> None:
-    import re
-
     out = _run("bench/cache_memory.py", "--count", "300", timeout=60)
     found = re.search(r"300 idle ScheduledJobs with 20 history records each: ([0-9.]+) KiB each", out)
     assert found is not None, out

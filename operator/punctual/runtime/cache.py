@@ -126,8 +126,8 @@ class Cache:
         # The Calendars (spec.calendars) of every namespace watched, and who to wake when one changes.
         self.calendars = CalendarIndex(sjs=self.sjs, mine=mine, wake=wake)
         self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted Jobs, newest last
-        # Job creates RBAC refused, and since when (punctual.runtime.reconcile.RBAC_GRACE): a
-        # restarted API server refuses requests until its RBAC caches are filled.
+        # Job creates a just-started API server refused, and since when (reconcile.RBAC_GRACE):
+        # it refuses them until its RBAC and discovery caches are filled.
         self.refused: dict[tuple[Key, str], datetime] = {}
         self._sj_versions = Versions()
         self._job_versions = Versions()
