@@ -19,7 +19,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from punctual.api import API_VERSION, KIND, Overrides, ScheduledJobSpec, Trigger, format_time, parse_time
-from punctual.bodies import Container, ContainerStatus, EnvVar, Job, JobSpec, ObjectMeta, Pod
+from punctual.bodies import Container, ContainerStatus, EnvVar, Job, JobSpec, JobStatus, ObjectMeta, Pod
 
 __all__ = [
     "ANNOTATION_ATTEMPT",
@@ -306,7 +306,22 @@ def slim_job(job: Job) -> Job:
     """
     containers = _containers(job)
     spec: JobSpec = {"template": {"spec": {"containers": [_image_only(containers[0])]}}} if containers else {}
-    return {"metadata": _slim_metadata(job.get("metadata") or {}), "spec": spec, "status": job.get("status") or {}}
+    return {"metadata": _slim_metadata(job.get("metadata") or {}), "spec": spec, "status": _slim_job_status(job)}
+
+
+def _slim_job_status(job: Job) -> JobStatus:
+    # What observe_job reads: the times and the conditions that hold (status "True"), each with the
+    # fields it reads; the counters, uncountedTerminatedPods and false conditions are left out.
+    status = cast(Mapping[str, Any], job.get("status") or {})
+    kept: dict[str, Any] = {k: status[k] for k in ("startTime", "completionTime") if k in status}
+    if conditions := status.get("conditions"):
+        kept["conditions"] = [
+            {k: cond[k] for k in _CONDITION_FIELDS if k in cond} for cond in conditions if cond.get("status") == "True"
+        ]
+    return cast(JobStatus, kept)
+
+
+_CONDITION_FIELDS = ("type", "status", "reason", "message", "lastTransitionTime")
 
 
 def _image_only(container: Container) -> Container:
@@ -314,18 +329,34 @@ def _image_only(container: Container) -> Container:
     return cast(Container, {"image": container.get("image")})
 
 
-def _slim_container_status(status: ContainerStatus) -> ContainerStatus:
-    kept = cast(Mapping[str, object], status)
-    return cast(ContainerStatus, {k: kept[k] for k in ("state", "lastState", "imageID") if k in kept})
+def _slim_container_status(status: ContainerStatus) -> ContainerStatus | None:
+    # The exit code _terminated would read from it, and the image ID; None if it has none (then
+    # _terminated passes over it, as over the full one).
+    terminated = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated")
+    if not terminated or "exitCode" not in terminated:
+        return None
+    kept: dict[str, Any] = {"state": {"terminated": {"exitCode": terminated["exitCode"]}}}
+    if "imageID" in status:
+        kept["imageID"] = status["imageID"]
+    return cast(ContainerStatus, kept)
+
+
+_POD_LABELS = ("batch.kubernetes.io/job-name", "job-name", LABEL_SCHEDULED_JOB, LABEL_BUCKET)
+"""The Pod labels the caches read: its Job, its ScheduledJob (shards) and its bucket (relists)."""
 
 
 def slim_pod(pod: Pod) -> Pod:
-    """The part of a Pod that :func:`observe_job` reads: its phase and containers' terminated states."""
+    """The part of a Pod that :func:`observe_job` and the caches read: its phase, the labels of
+    :data:`_POD_LABELS` and its containers' exit codes and image IDs."""
     status = pod.get("status") or {}
-    kept = [_slim_container_status(c) for c in status.get("containerStatuses") or []]
+    kept = [c for c in map(_slim_container_status, status.get("containerStatuses") or []) if c is not None]
     # The phase as the API sent it (possibly missing, kept as null, as before the bodies were typed).
     slim_status = cast(Any, {"phase": status.get("phase"), "containerStatuses": kept})
-    return {"metadata": _slim_metadata(pod.get("metadata") or {}), "status": slim_status}
+    meta = cast(Mapping[str, Any], pod.get("metadata") or {})
+    slim_meta: dict[str, Any] = {k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp") if k in meta}
+    labels = meta.get("labels") or {}
+    slim_meta["labels"] = {k: labels[k] for k in _POD_LABELS if k in labels}
+    return {"metadata": cast(ObjectMeta, slim_meta), "status": slim_status}
 
 
 def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:

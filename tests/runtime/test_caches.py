@@ -78,6 +78,45 @@ def test_the_cache_keeps_slim_copies() -> None:
     assert "podIP" not in op.pods[("default", "a")]["a-1"]["status"]
 
 
+def test_the_slim_copies_keep_what_is_read_and_no_more() -> None:
+    # The counters and the conditions that do not hold, the Pods' other labels, their containers'
+    # states beyond the exit code: at 10,000 ScheduledJobs with their kept Jobs, tens of MB.
+    op = Operator(Settings())
+    body = job("a")
+    done = {"type": "Complete", "status": "True", "reason": "Done", "lastProbeTime": "2026-01-01T00:00:09Z"}
+    body["status"] = {
+        "active": 0,
+        "succeeded": 1,
+        "ready": 0,
+        "startTime": "2026-01-01T00:00:01Z",
+        "completionTime": "2026-01-01T00:00:09Z",
+        "uncountedTerminatedPods": {},
+        "conditions": [{"type": "SuccessCriteriaMet", "status": "False"}, done],
+    }
+    op.on_job("ADDED", body)
+    body_pod = pod("a-1", "a")
+    body_pod["metadata"]["labels"].update({"controller-uid": "x", "punctual.dev/bucket": "7", "team": "t"})
+    body_pod["status"] = {
+        "phase": "Succeeded",
+        "containerStatuses": [
+            {"name": "c", "imageID": "sha256:a", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+            {"name": "side", "state": {"running": {"startedAt": "2026-01-01T00:00:02Z"}}},
+        ],
+    }
+    op.on_pod("ADDED", body_pod)
+    assert op.jobs[("default", "sj")]["a"]["status"] == {
+        "startTime": "2026-01-01T00:00:01Z",
+        "completionTime": "2026-01-01T00:00:09Z",
+        "conditions": [{"type": "Complete", "status": "True", "reason": "Done"}],
+    }
+    cached_pod = op.pods[("default", "a")]["a-1"]
+    assert cached_pod["metadata"]["labels"] == {"batch.kubernetes.io/job-name": "a", "punctual.dev/bucket": "7"}
+    assert cached_pod["status"] == {
+        "phase": "Succeeded",
+        "containerStatuses": [{"state": {"terminated": {"exitCode": 0}}, "imageID": "sha256:a"}],
+    }
+
+
 def test_a_shard_keeps_only_its_own_scheduledjobs_jobs_and_pods() -> None:
     from punctual.core import shard_of
 

@@ -14,7 +14,7 @@ import pytest
 from punctual.bodies import ObjectMeta
 from punctual.runtime.app import Operator
 from punctual.runtime.settings import Settings
-from punctual.runtime.versions import Source, Versions
+from punctual.runtime.versions import MEMORY, Source, Versions
 
 W, L, OWN = Source.WATCH, Source.LISTING, Source.OWN
 TICKET_BEFORE = "before"  # our own answer, with the ticket taken before the step preceding it
@@ -106,6 +106,52 @@ def test_release_ends_every_wait() -> None:
     assert versions.admit("k", {"uid": "u1", "resourceVersion": "r"}, W, content="s3")
 
 
+@pytest.mark.parametrize(
+    "ending",
+    [(W, "a"), (L, "e"), (W, "d", "s1"), "release"],
+    ids=["the watch shows our version", "a listing", "an event carrying our write", "release"],
+)
+def test_a_wait_that_ends_lets_go_of_what_our_write_said(ending: Any) -> None:
+    # Held after the wait, the content would keep a whole old status (its history) per ScheduledJob.
+    class Written:
+        alive = 0
+
+        def __init__(self) -> None:
+            Written.alive += 1
+
+        def __del__(self) -> None:
+            Written.alive -= 1
+
+        def __eq__(self, other: object) -> bool:
+            return other == "s1" or isinstance(other, Written)
+
+        __hash__ = None  # type: ignore[assignment]
+
+    versions = Versions()
+    versions.admit("k", {"uid": "u1", "resourceVersion": "c"}, W, content="s0")
+    versions.admit("k", {"uid": "u1", "resourceVersion": "a"}, OWN, content=Written())
+    assert Written.alive == 1 and versions.waiting("k")
+    if ending == "release":
+        versions.release()
+    else:
+        source, version, *content = ending
+        assert versions.admit("k", {"uid": "u1", "resourceVersion": version}, source, content=(content or [None])[0])
+    assert not versions.waiting("k")
+    assert Written.alive == 0
+
+
+def test_only_the_last_few_replaced_versions_are_remembered() -> None:
+    versions = Versions()
+    for n in range(MEMORY + 3):
+        assert versions.admit("k", {"uid": "u1", "resourceVersion": f"v{n}"}, W)
+    newest = MEMORY + 2
+    # The last MEMORY replaced versions are stale; older ones are forgotten (taken again, as new).
+    replaced = range(newest - MEMORY, newest)
+    stale = [versions.admit("k", {"uid": "u1", "resourceVersion": f"v{n}"}, OWN) for n in replaced]
+    assert stale == [False] * MEMORY
+    assert versions.admit("k", {"uid": "u1", "resourceVersion": "v1"}, OWN)
+
+
 def sj(rv: str, *, written: str | None = None, generation: int = 1) -> dict[str, Any]:
     status = {"lastScheduleTime": written} if written else {}
     meta = {"namespace": "default", "name": "report", "uid": "u-report", "resourceVersion": rv}
@@ -171,7 +217,8 @@ def test_a_job_read_back_is_not_overwritten_by_the_watch_catching_up() -> None:
     ticket = op.cache.job_ticket()
     op.cache.remember_job(owner, job("8", active=0), source=Source.OWN, ticket=ticket)  # a GET (adopting it)
     op.on_job("MODIFIED", job("6", active=1))  # the watch, behind the GET
-    assert op.jobs[owner]["sj-1"]["status"] == {"active": 0}
+    # (the cache keeps what observe_job reads, not the counters: the version says which copy it is)
+    assert op.jobs[owner]["sj-1"]["metadata"]["resourceVersion"] == "8"
     op.on_job("MODIFIED", job("8", active=0))
     op.on_job("MODIFIED", job("9", active=2))
-    assert op.jobs[owner]["sj-1"]["status"] == {"active": 2}
+    assert op.jobs[owner]["sj-1"]["metadata"]["resourceVersion"] == "9"

@@ -31,9 +31,8 @@ Per object (per uid) the rule is:
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from punctual.bodies import ObjectMeta
@@ -56,15 +55,22 @@ class Source(Enum):
 class _Seen:
     uid: str
     current: str
-    superseded: deque[str] = field(default_factory=lambda: deque(maxlen=MEMORY))
+    superseded: tuple[str, ...] = ()
+    """The last :data:`MEMORY` versions it replaced, oldest first (a tuple: a deque costs some 600
+    bytes, and there is one of these per cached ScheduledJob and Job)."""
     awaiting: str | None = None
     """The version of our own answer that the watch has not shown yet."""
     awaiting_content: object = None
     """What that answer says (rule 2), when the caller gave it."""
 
+    def end_wait(self) -> None:
+        # The content goes with the wait: kept, it would hold a whole old status (history
+        # included) per ScheduledJob, some 25 KiB each with 20 records.
+        self.awaiting = self.awaiting_content = None
+
     def advance(self, version: str) -> None:
         if version != self.current:
-            self.superseded.append(self.current)
+            self.superseded = (*self.superseded, self.current)[-MEMORY:]
             self.current = version
 
 
@@ -102,11 +108,11 @@ class Versions:
             return True
         if source is Source.LISTING:
             seen.advance(version)
-            seen.awaiting = None
+            seen.end_wait()
             return True
         if version == seen.current:
             if source is Source.WATCH and seen.awaiting == version:
-                seen.awaiting = None  # the watch has caught up with our own answer
+                seen.end_wait()  # the watch has caught up with our own answer
             return True
         if version in seen.superseded:
             return False  # rule 1
@@ -119,7 +125,7 @@ class Versions:
         if seen.awaiting is not None:
             if content is None or content != seen.awaiting_content:
                 return False  # rule 2: the watch is still showing what came before our own answer
-            seen.awaiting = None  # rule 2: it carries our write (the watch skipped our own version)
+            seen.end_wait()  # rule 2: it carries our write (the watch skipped our own version)
         seen.advance(version)
         return True
 
@@ -131,7 +137,7 @@ class Versions:
     def release(self) -> None:
         """End every wait for our own versions: the watch's next copy of each object is taken."""
         for seen in self._seen.values():
-            seen.awaiting = None
+            seen.end_wait()
 
     def forget(self, key: Hashable) -> None:
         """The object is gone from the cache."""
