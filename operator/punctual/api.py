@@ -7,7 +7,7 @@ with them. Field names are the wire names (camelCase), as in the Kubernetes API.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -91,7 +91,14 @@ def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` suffix; whole seconds unless there is a fraction."""
     # isoformat, not strftime (several times faster, and this runs for every timestamp of every
     # status write): it prints the 6-digit fraction only when there is one, as the format says.
+    # A datetime already in UTC (nearly all: the clock's, and the API's parsed) needs no conversion:
+    # its isoformat ends in "+00:00".
+    if value.utcoffset() == _NO_OFFSET:
+        return value.isoformat()[:-6] + "Z"
     return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+_NO_OFFSET = timedelta(0)
 
 
 def parse_time(text: str) -> datetime:
