@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from punctual.runtime.app import Operator
@@ -241,3 +242,30 @@ def test_a_scheduledjob_is_cached_without_its_managed_fields() -> None:
     assert "managedFields" not in cached["metadata"]
     assert cached["metadata"]["resourceVersion"] == "1" and cached["status"] == body["status"]
     assert "managedFields" in body["metadata"]  # the event's own body is left as it came
+
+
+def test_values_that_repeat_are_kept_once() -> None:
+    # Each event's JSON decodes into new strings; the caches keep one of each repeating value.
+    op = Operator(Settings())
+    image_id = "docker.io/library/busybox@sha256:" + "9d75" * 16
+    record = {"job": "sj-1", "scheduledTime": "2026-01-01T00:00:00Z", "trigger": "schedule", "result": "Succeeded",
+              "reason": "Completed", "image": "busybox", "imageID": image_id}  # fmt: skip
+    for n in (1, 2):
+        text = json.dumps({
+            "metadata": {"name": f"sj{n}", "namespace": "default", "uid": f"u{n}", "resourceVersion": "1"},
+            "spec": {"schedule": "* * * * *"},
+            "status": {"history": [record, {**record, "job": "sj-2"}]},
+        })  # fmt: skip
+        op.on_scheduledjob("ADDED", json.loads(text))
+    first, second = (op.sjs[("default", name)]["status"]["history"] for name in ("sj1", "sj2"))
+    for field in ("trigger", "result", "reason", "image", "imageID"):
+        assert first[0][field] is first[1][field] is second[0][field], field
+    assert first[0]["imageID"] == image_id
+    assert first[0]["job"] == second[0]["job"] and first[0]["job"] is not second[0]["job"]  # unique values stay apart
+    # The slim Jobs share their label and owner values the same way.
+    for name in ("a", "b"):
+        op.on_job("ADDED", json.loads(json.dumps(job(name))))
+    a, b = (op.jobs[("default", "sj")][name]["metadata"] for name in ("a", "b"))
+    assert a["labels"]["punctual.dev/scheduledjob"] is b["labels"]["punctual.dev/scheduledjob"]
+    assert a["ownerReferences"][0]["apiVersion"] is b["ownerReferences"][0]["apiVersion"]
+    assert a["ownerReferences"] == [OWNER]

@@ -32,7 +32,7 @@ from punctual.bodies import Job, ScheduledJobBody
 from punctual.core import Event, shard_of
 from punctual.jobs import watch_selectors
 from punctual.runtime.background import Background
-from punctual.runtime.cache import Cache, Key, Scope, bucket_labelled, key_of, unlabelled
+from punctual.runtime.cache import Cache, Key, Scope, bucket_labelled, key_of, share_strings, unlabelled
 from punctual.runtime.http import make_app
 from punctual.runtime.kube import Credentials, Kube, load_credentials
 from punctual.runtime.leadership import Election, Elector
@@ -218,6 +218,8 @@ class Operator:
         """A ScheduledJob from kopf (``kind`` None: listed), or the answer to our own status write
         (``written``: the ticket taken before it; ``parsed``: the status written, if the answer has exactly it)."""
         key = key_of(body)
+        if kind != "DELETED":
+            share_strings(body)  # before the upstreams and the cache keep its history
         self.cache.upstreams.on_scheduledjob(kind, body)  # every shard's: a downstream here may need it
         if not self.mine(key):
             return  # another shard's: not cached, not scheduled, no metrics here
