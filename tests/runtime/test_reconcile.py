@@ -22,6 +22,7 @@ from punctual.runtime.cache import Cache, Key
 from punctual.runtime.kube import ApiError, ClusterUnreachable
 from punctual.runtime.reconcile import RBAC_GRACE, Reconciled, reconcile
 from punctual.runtime.status_writer import RETRY
+from punctual.runtime.versions import Source
 
 
 def scheduledjob(*, status: Mapping[str, Any] | None = None, deleting: bool = False, **spec: Any) -> Body:
@@ -293,3 +294,34 @@ def test_an_rbac_refusal_that_clears_within_the_grace_starts_the_run() -> None:
     (written,) = control.statuses
     assert {r.job: r for r in written.history}[job_name("10:30")].result is Result.RUNNING
     assert cache.refused == {}
+
+
+def test_a_reconcile_that_changes_nothing_writes_nothing() -> None:
+    # The 10:30 run starts and its status is written; the same moment decided again (its Job seen
+    # created, from the API's copy or from the pending one) changes nothing and asks for no write.
+    cache = cache_with(scheduledjob(status=THROUGH))
+    control = FakeJobControl()
+    run(cache, control, at("10:30"))
+    (written,) = control.statuses
+    cache.put_scheduledjob(scheduledjob(status=written.model_dump(mode="json", exclude_none=True)))
+    again = FakeJobControl()
+    done = run(cache, again, at("10:30"))
+    assert (again.created_names, again.statuses, again.events) == ([], [], [])
+    assert done.decision is not None and done.decision.status == written
+    pending = asyncio.run(reconcile(KEY, cache=cache, control=again, now=at("10:30"), pending=written))
+    assert again.statuses == [] and pending.decision is not None
+    # A change is written: the run's Job finishes.
+    later = FakeJobControl()
+    done_job = ours(job_name("10:30")) | {"status": {"conditions": [
+        {"type": "Complete", "status": "True"}], "completionTime": format_time(at("10:31"))}}  # fmt: skip
+    cache.remember_job(KEY, done_job, source=Source.LISTING)
+    run(cache, later, at("10:32"))
+    (finished,) = later.statuses
+    assert {r.job: r for r in finished.history}[job_name("10:30")].result is Result.SUCCEEDED
+
+
+def test_an_unreadable_status_is_written_again_even_when_the_rebuilt_one_is_empty() -> None:
+    cache = cache_with(scheduledjob(status={"history": "not a list"}, suspend=True))
+    control = FakeJobControl()
+    run(cache, control, at("10:30"))
+    assert len(control.statuses) == 1
