@@ -17,9 +17,10 @@ Runs, one after another (nothing else should run on the machine meanwhile):
 ``--api real`` runs every operator benchmark against the real-server tier instead of the emulator.
 
 The result is a markdown section (date, machine, commit, then each command and its tables); with
-``--write`` it is appended to ``docs/benchmarks.md``, otherwise printed. The full run takes about an
-hour on 2 cores (two with ``--long``); ``--smoke`` runs tiny sizes (about two minutes) to check the
-pipeline.
+``--write`` it is appended to ``docs/benchmarks.md`` (at the end), with ``--out`` written to a
+file (after each command, so that an interrupted run keeps what it measured), otherwise printed.
+The full run takes over an hour on 2 cores (two more with ``--long``); ``--smoke`` runs tiny sizes
+(about two minutes) to check the pipeline.
 
 Usage::
 
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {_machine()}. Each command below ran alone, in this order; its output follows it. "
         f"Load at the start (`uptime`): {_uptime()}.",
     ]
-    for command in commands:
+    for done_count, command in enumerate(commands, start=1):
         print("running: python " + " ".join(command), file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, check=False)
         shown = " ".join(f"'{a}'" if " " in a else a for a in command)
@@ -171,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         parts.append(done.stdout.strip())
         parts += ["", f"(`uptime` after it: {_uptime()}.)"]
+        if args.out is not None and done_count < len(commands):
+            # What has run so far, should the rest not finish (an hour and more): the file is the
+            # whole section once the last command is done.
+            progress = f"_In progress: {done_count} of {len(commands)} commands done._"
+            args.out.write_text("\n".join([*parts, "", progress]) + "\n")
     minutes = (datetime.now(UTC) - started).total_seconds() / 60
     parts += ["", f"The whole run took {minutes:.1f} minutes."]
     _emit("\n".join(parts) + "\n", args)
