@@ -286,7 +286,7 @@ _KEPT_METADATA = (
 def _slim_metadata(meta: ObjectMeta) -> ObjectMeta:
     kept = cast(dict[str, Any], {k: meta[k] for k in _KEPT_METADATA if k in meta})  # type: ignore[literal-required]
     # The keys, and the values that repeat from Job to Job (labels, the owner's name and kind), as
-    # one shared string each: the JSON decoder makes new ones for every event, some 1.5 KB a Job.
+    # one shared string each: the JSON decoder makes new ones for every event.
     if labels := kept.get("labels"):
         kept["labels"] = {intern(k): intern(v) if isinstance(v, str) else v for k, v in labels.items()}
     if annotations := kept.get("annotations"):

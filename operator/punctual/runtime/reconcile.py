@@ -189,7 +189,7 @@ async def reconcile(
     # 5. Write status when it changed (the writer may hold it briefly so that close changes share
     # one write). Unchanged, the status decided from is already written or pending; comparing the
     # models costs microseconds (the core replaces what it changes and shares the rest), dumping one
-    # for the writer's own comparison some 200 us with 20 history records, and most reconciles (a
+    # for the writer's own comparison some 200 us with 20 history records, and many reconciles (a
     # Job seen created, a Pod's phase) change nothing.
     if rebuilt or decision.status != status:
         await control.patch_status(key, decision.status)
