@@ -284,11 +284,12 @@ _KEPT_METADATA = (
 
 
 def _slim_metadata(meta: ObjectMeta) -> ObjectMeta:
-    kept = cast(dict[str, Any], {k: meta[k] for k in _KEPT_METADATA if k in meta})  # type: ignore[literal-required]
+    source = cast(Mapping[str, Any], meta)
+    kept = {k: source[k] for k in _KEPT_METADATA if k in source}
     # The keys, and the values that repeat from Job to Job (labels, the owner's name and kind), as
     # one shared string each: the JSON decoder makes new ones for every event.
     if labels := kept.get("labels"):
-        kept["labels"] = {intern(k): intern(v) if isinstance(v, str) else v for k, v in labels.items()}
+        kept["labels"] = _shared(labels)
     if annotations := kept.get("annotations"):
         kept["annotations"] = {intern(k): v for k, v in annotations.items()}
     if refs := kept.get("ownerReferences"):
@@ -296,8 +297,9 @@ def _slim_metadata(meta: ObjectMeta) -> ObjectMeta:
     return cast(ObjectMeta, kept)
 
 
-def _shared(ref: Mapping[str, Any]) -> dict[str, Any]:
-    return {intern(k): intern(v) if isinstance(v, str) else v for k, v in ref.items()}
+def _shared(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """``mapping`` with its keys and string values each one shared string (``sys.intern``)."""
+    return {intern(k): intern(v) if isinstance(v, str) else v for k, v in mapping.items()}
 
 
 def _containers(job: Job) -> list[Container]:
