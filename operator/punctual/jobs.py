@@ -7,7 +7,6 @@ taken and the operator adopts its own Job (as CronJob's ``getJobName`` does).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import zlib
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,17 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from punctual.api import API_VERSION, KIND, Overrides, ScheduledJobSpec, Trigger, format_time, parse_time
-from punctual.bodies import Container, ContainerStatus, EnvVar, Job, JobSpec, JobStatus, ObjectMeta, Pod
+from punctual.bodies import (
+    Container,
+    ContainerStatus,
+    EnvVar,
+    Job,
+    JobSpec,
+    JobStatus,
+    ObjectMeta,
+    Pod,
+    copy_json,
+)
 
 __all__ = [
     "ANNOTATION_ATTEMPT",
@@ -177,7 +186,7 @@ def build_job(
     }
     # The user's Job spec (validated by the API model to have a pod template with containers),
     # typed from here on; its fields Punctual does not read pass through untouched.
-    job_spec = cast(JobSpec, copy.deepcopy(template.spec))
+    job_spec = cast(JobSpec, copy_json(template.spec))
     pod_template = job_spec.setdefault("template", {})
     pod_meta = pod_template.setdefault("metadata", {})
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **ours}
@@ -195,7 +204,7 @@ def build_job(
     containers: list[Container] = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
     for container in containers:
         kept = [e for e in container.get("env") or [] if e.get("name") not in names]
-        container["env"] = kept + copy.deepcopy(env)
+        container["env"] = kept + copy_json(env)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -13,7 +13,6 @@ changes a Job manifest by it, the same code for the operator and ``kubectl sj ru
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from punctual.api import Overrides
-from punctual.bodies import Container, EnvVar, Job, JobSpec
+from punctual.bodies import Container, EnvVar, Job, JobSpec, copy_json
 from punctual.jobs import ANNOTATION_RUN_OVERRIDES, RESERVED_ENV
 
 __all__ = [
@@ -168,7 +167,7 @@ def apply_overrides(job: Job, overrides: Overrides) -> Job:
     work would break a setup step. An env var already there is replaced where it stands (its
     ``valueFrom`` too), a new one is added at the end; ``args`` replaces the container's args.
     """
-    out = copy.deepcopy(job)
+    out = cast(Job, copy_json(job))
     env = [tuple(item.split("=", 1)) for item in overrides.env or []]
     for container in _targets(out, overrides.container):
         current: list[EnvVar] = list(container.get("env") or [])

@@ -72,6 +72,9 @@ class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):
     def build(self, *, body: Any, extra_fields: Any = None) -> Any:
         return {}
 
+    def fetch(self, *, body: Any) -> Any:
+        return None  # nor read the last one back from the annotations (none is ever stored)
+
 
 class ApiJobControl:
     """The reconcile's ``JobControl`` in the operator: the API, the status writer, the Event recorder."""

@@ -24,6 +24,7 @@ import math
 from datetime import datetime
 from typing import Final
 
+from prometheus_client import Counter
 from prometheus_client.exposition import generate_latest
 
 from punctual import __version__
@@ -134,6 +135,10 @@ class Metrics(MetricFamilies):
         self._series: Final = ObjectSeries()
         self.registry.register(self._series)
         self._shard = "0"
+        # The labelled children of the per-request and per-event counters, by label: labels()
+        # takes a lock and builds a tuple at each call, and these count every request and watch event.
+        self._requests_by_verb: dict[str, Counter] = {}
+        self._events_by_resource: dict[str, Counter] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
@@ -247,13 +252,19 @@ class Metrics(MetricFamilies):
         """Count one API request; ``error_code`` is the HTTP status of a failed one (0: no reply)."""
         if not verb:
             raise ValueError("verb must be non-empty")
-        self.api_requests.labels(verb).inc()
+        child = self._requests_by_verb.get(verb)
+        if child is None:
+            child = self._requests_by_verb[verb] = self.api_requests.labels(verb)
+        child.inc()
         if error_code is not None:
             self.api_request_errors.labels(verb, str(error_code)).inc()
 
     def watch_event(self, resource: str) -> None:
         """Count one watch event received of ``resource`` (``jobs``, ``pods``, ``scheduledjobs``, ...)."""
-        self.watch_events.labels(resource).inc()
+        child = self._events_by_resource.get(resource)
+        if child is None:
+            child = self._events_by_resource[resource] = self.watch_events.labels(resource)
+        child.inc()
 
     def set_heap_size(self, n: int) -> None:
         self.heap_size.set(n)
