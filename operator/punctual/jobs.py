@@ -54,6 +54,7 @@ __all__ = [
     "buckets_of_shard",
     "build_job",
     "job_image",
+    "job_phase",
     "label_value",
     "manual_job_name",
     "observe_job",
@@ -383,19 +384,8 @@ def slim_pod(pod: Pod) -> Pod:
     return {"metadata": cast(ObjectMeta, slim_meta), "status": slim_status}
 
 
-def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
-    """Read a Job (and its Pods, for the exit code and image ID); None if it is not a Punctual run."""
-    meta = job.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    labels = meta.get("labels") or {}
-    slot = _time(annotations.get(ANNOTATION_SCHEDULED_TIME))
-    if slot is None:
-        return None
-    try:
-        trigger = Trigger(labels.get(LABEL_TRIGGER, Trigger.SCHEDULE.value))
-    except ValueError:
-        trigger = Trigger.SCHEDULE
-    status = job.get("status") or {}
+def _phase_of(status: JobStatus) -> tuple[JobPhase, str | None, str | None, datetime | None]:
+    """A Job's phase from its status' conditions, with their reason, message and the finish time."""
     phase = JobPhase.ACTIVE
     reason = message = None
     finished_at = _time(status.get("completionTime"))
@@ -410,6 +400,31 @@ def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
             reason = cond.get("reason") or "Failed"
             message = cond.get("message")
             finished_at = finished_at or _time(cond.get("lastTransitionTime"))
+    return phase, reason, message, finished_at
+
+
+def job_phase(job: Job) -> JobPhase | None:
+    """``observe_job(job).phase`` without the rest of the observation (None: not a Punctual run)."""
+    annotations = (job.get("metadata") or {}).get("annotations") or {}
+    if _time(annotations.get(ANNOTATION_SCHEDULED_TIME)) is None:
+        return None
+    return _phase_of(job.get("status") or {})[0]
+
+
+def observe_job(job: Job, pods: Sequence[Pod] = ()) -> ObservedJob | None:
+    """Read a Job (and its Pods, for the exit code and image ID); None if it is not a Punctual run."""
+    meta = job.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    slot = _time(annotations.get(ANNOTATION_SCHEDULED_TIME))
+    if slot is None:
+        return None
+    try:
+        trigger = Trigger(labels.get(LABEL_TRIGGER, Trigger.SCHEDULE.value))
+    except ValueError:
+        trigger = Trigger.SCHEDULE
+    status = job.get("status") or {}
+    phase, reason, message, finished_at = _phase_of(status)
     image = job_image(job)
     attempt_text = annotations.get(ANNOTATION_ATTEMPT) or ""
     retry_of = annotations.get(ANNOTATION_RETRY_OF) or None

@@ -248,6 +248,10 @@ def cron_matcher(expr: str) -> Callable[[datetime], bool]:
     return _parse_cron(text, "").matches
 
 
+_RECENT = 4
+"""How many of next_after's answers a Schedule keeps."""
+
+
 class Schedule:
     """The run times of a ScheduledJob: the union of its expressions, in one time zone."""
 
@@ -271,6 +275,10 @@ class Schedule:
         self.anchor = anchor.astimezone(UTC)
         self._crons: list[_Cron] = []
         self._everies: list[timedelta] = []
+        # next_after's last answers, (from, slot): every t in [from, slot) has that same next slot.
+        # A reconcile asks for the same next slot several times (the decision, its wake-up, the
+        # metrics' interval), and so does every reconcile until the slot passes.
+        self._recent: list[tuple[datetime, datetime]] = []
         for raw in expressions:
             expr = " ".join(str(raw).split())
             if not expr:
@@ -308,11 +316,17 @@ class Schedule:
         """The first slot strictly after ``t`` (aware), as an aware UTC datetime; None if none in 5 years
         (or none before ``not_after``)."""
         t = t.astimezone(UTC)
+        for start, slot in self._recent:
+            if start <= t < slot:
+                return slot
+        asked = t
         if self.not_before is not None and t < self.not_before:
             t = self.not_before - _RESOLUTION
         best = self._next_unbounded(t)
         if best is not None and self.not_after is not None and best > self.not_after:
             return None
+        if best is not None:
+            self._recent = [(asked, best), *self._recent[: _RECENT - 1]]
         return best
 
     def ended(self, now: datetime) -> bool:

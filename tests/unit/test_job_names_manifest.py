@@ -20,6 +20,7 @@ from punctual.jobs import (
     JobPhase,
     Owner,
     build_job,
+    job_phase,
     label_value,
     manual_job_name,
     observe_job,
@@ -242,5 +243,7 @@ def test_the_slim_copies_the_cache_keeps_read_the_same(
     full = observe_job(job, bodies)
     slim = observe_job(slim_job(job), [slim_pod(p) for p in bodies])
     assert slim == full
+    # The cache's cheap phase (whether a Job event wakes its ScheduledJob) is observe_job's.
+    assert job_phase(job) == job_phase(slim_job(job)) == (full.phase if full else None)
     assert "managedFields" not in slim_job(job)["metadata"]
     assert "podIP" not in slim_pod(bodies[0])["status"] if bodies else True

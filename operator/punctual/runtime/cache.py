@@ -27,6 +27,7 @@ from punctual.jobs import (
     LABEL_SCHEDULED_JOB,
     MAX_NAME,
     ObservedJob,
+    job_phase,
     observe_job,
     slim_job,
     slim_pod,
@@ -132,9 +133,6 @@ def share_strings(body: ScheduledJobBody) -> None:
                     record[field] = intern(value)
 
 
-def _job_phase(body: Job) -> str:
-    observed = observe_job(body)
-    return observed.phase.value if observed else "?"
 
 
 class Cache:
@@ -291,7 +289,7 @@ class Cache:
             self.pods.pop((ns, job_name), None)
         else:
             self.remember_job(owner, body, source=Source.LISTING if kind is None else Source.WATCH)
-        if before is None or kind == "DELETED" or _job_phase(before) != _job_phase(body):
+        if before is None or kind == "DELETED" or job_phase(before) != job_phase(body):
             self.wake(owner)
 
     def _forget_deleted(self, owner: Key, job_name: str, uid: str | None) -> None:
