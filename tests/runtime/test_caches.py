@@ -269,3 +269,27 @@ def test_values_that_repeat_are_kept_once() -> None:
     assert a["labels"]["punctual.dev/scheduledjob"] is b["labels"]["punctual.dev/scheduledjob"]
     assert a["ownerReferences"][0]["apiVersion"] is b["ownerReferences"][0]["apiVersion"]
     assert a["ownerReferences"] == [OWNER]
+
+
+def test_a_pod_that_ends_wakes_its_scheduledjob_only_once_the_job_has_finished() -> None:
+    woken: list[tuple[str, str]] = []
+    op = Operator(Settings())
+    op.cache.wake = woken.append
+    op.on_job("ADDED", job("j"))
+    woken.clear()
+    ended = pod("j-1", "j")
+    ended["status"] = {"phase": "Succeeded", "containerStatuses": [{"state": {"terminated": {"exitCode": 0}}}]}
+    op.on_pod("ADDED", pod("j-1", "j"))
+    op.on_pod("MODIFIED", ended)
+    assert woken == []  # the Job is active: its own Complete event brings the reconcile, Pod read then
+    done = job("j", rv="2")
+    done["status"] = {"conditions": [{"type": "Complete", "status": "True"}], "completionTime": "2026-01-01T00:00:05Z"}
+    op.on_job("MODIFIED", done)
+    assert woken == [("default", "sj")]
+    # A Pod that ends after its Job was marked finished (its exit code not read yet) wakes it.
+    woken.clear()
+    op.on_pod("ADDED", pod("j-2", "j"))
+    late = pod("j-2", "j")
+    late["status"] = {"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 1}}}]}
+    op.on_pod("MODIFIED", late)
+    assert woken == [("default", "sj")]

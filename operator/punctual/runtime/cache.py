@@ -26,6 +26,7 @@ from punctual.jobs import (
     LABEL_BUCKET,
     LABEL_SCHEDULED_JOB,
     MAX_NAME,
+    JobPhase,
     ObservedJob,
     job_phase,
     observe_job,
@@ -340,7 +341,11 @@ class Cache:
         was = ((before or {}).get("status") or {}).get("phase")
         owner = self.job_owner.get((ns, job_name))
         if owner is not None and phase != was and phase in ("Succeeded", "Failed"):
-            self.wake(owner)
+            # Its exit code and image ID are read once the Job has finished (punctual.history): a
+            # Pod that ends while the cached Job is still active is read at the Job's own event.
+            job = self.jobs.get(owner, {}).get(job_name)
+            if job is None or job_phase(job) is not JobPhase.ACTIVE:
+                self.wake(owner)
 
     # -- fresh lists --------------------------------------------------------------------------------
 
