@@ -25,6 +25,8 @@ Usage::
     python bench/operator_e2e.py --count 1000 --env PUNCTUAL_EVENT_BURST=0 ... # the event burst spent: steady state
     python bench/operator_e2e.py --count 1000 --shards 2 ...  # two shard processes: CPU and watch events per shard
     python bench/operator_e2e.py --count 100 --api real --design punctual,floor   # a real kube-apiserver
+    python bench/operator_e2e.py --count 1000 --design punctual,floor --repeat 3   # medians and ranges of 3 rounds
+    python bench/operator_e2e.py --count 1000 --env PYTHONPATH=/tmp/old/operator ...   # another checkout's operator
 
 ``--api real`` runs the same measurement against the real-server test tier instead of the emulator
 (``tests/support/punctual_realserver.py``: etcd, kube-apiserver and kube-controller-manager on
@@ -53,6 +55,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,10 +119,16 @@ class Result:
     """Watch events each shard received in the window, by resource (punctual_watch_events_total)."""
     not_started: dict[str, int] = field(default_factory=dict)
     """Punctual only: the window's slots without a Job, by what the ScheduledJobs' histories say (result/reason)."""
+    round: int = 0
+    """With --repeat: which round (1, 2, ...) of the designs this run was; 0 without."""
+
+    @property
+    def design_label(self) -> str:
+        return self.design if self.shards == 1 else f"{self.design} ({self.shards} shards)"
 
     @property
     def label(self) -> str:
-        return self.design if self.shards == 1 else f"{self.design} ({self.shards} shards)"
+        return self.design_label if not self.round else f"{self.design_label} #{self.round}"
 
     @property
     def writes_total(self) -> float:
@@ -627,6 +636,30 @@ def _per_shard(r: Result) -> str:
     return f"{runs} | {cpu} | {watch}"
 
 
+def spread(results: list[Result]) -> str:
+    """With --repeat: each design's median and range over its rounds, for the figures that vary most."""
+    figures: list[tuple[str, Callable[[Result], float]]] = [
+        ("lag p50 (s)", lambda r: _pct(r.lag_watch, 0.5)),
+        ("lag p99 (s)", lambda r: _pct(r.lag_watch, 0.99)),
+        ("operator CPU (ms / run)", lambda r: r.op_cpu / max(r.jobs, 1) * 1000),
+        ("API writes / run without Events", lambda r: r.writes_without_events / max(r.jobs, 1)),
+        ("operator peak RSS (MB)", lambda r: r.op_rss_mb),
+    ]
+    by_design: dict[str, list[Result]] = {}
+    for r in results:
+        by_design.setdefault(r.design_label, []).append(r)
+    lines = ["", f"Median and range over {max(r.round for r in results)} rounds:", ""]
+    lines.append("| design | " + " | ".join(name for name, _ in figures) + " |")
+    lines.append("|---|" + "---:|" * len(figures))
+    for label, runs in by_design.items():
+        cells = []
+        for _, get in figures:
+            values = [get(r) for r in runs]
+            cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def ratios(results: list[Result]) -> str:
     """Each other design against the first (Punctual), from the same invocation: the figure is a ratio."""
     base = results[0]
@@ -671,9 +704,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the operator, e.g. PUNCTUAL_EVENT_BURST=0 (repeatable)")
     parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs in this directory")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the designs this many rounds, interleaved, and print each figure's median and "
+                             "range (this machine's figures vary from run to run)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the operator under py-spy and write its collapsed stacks here (needs py-spy)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     designs = [d.strip() for d in args.design.split(",") if d.strip()]
     unknown = [d for d in designs if d not in ("punctual", "naive", "floor")]
     if not designs or unknown:
@@ -687,20 +725,28 @@ def main(argv: list[str] | None = None) -> int:
     schedule = "*/10 * * * * *" if args.seconds else args.schedule
     window = args.window or (60.0 if len(schedule.split()) == 6 else 120.0)
     results = []
-    for design in designs:
-        log_dir = args.logs / design if args.logs else None
-        if log_dir:
-            log_dir.mkdir(parents=True, exist_ok=True)
-        results.append(asyncio.run(
-            run(count=args.count, schedule=schedule, window=window, design=design, settle=args.settle,
-                log_dir=log_dir, profile=args.profile if design == "punctual" else None, extra_env=extra_env,
-                shards=args.shards if design == "punctual" else 1, api_kind=args.api)
-        ))
-        print(f"{design}: {results[-1].jobs} Jobs; lag samples: {len(results[-1].lag_watch)}; "
-              f"mean {statistics.fmean(results[-1].lag_watch or [0]):.3f} s", file=sys.stderr)
+    for round_ in range(1, args.repeat + 1):  # rounds interleave the designs: a busy spell hits each alike
+        for design in designs:
+            log_dir = args.logs / design if args.logs else None
+            if log_dir and args.repeat > 1:
+                log_dir = log_dir / str(round_)
+            if log_dir:
+                log_dir.mkdir(parents=True, exist_ok=True)
+            result = asyncio.run(
+                run(count=args.count, schedule=schedule, window=window, design=design, settle=args.settle,
+                    log_dir=log_dir, profile=args.profile if design == "punctual" and round_ == 1 else None,
+                    extra_env=extra_env, shards=args.shards if design == "punctual" else 1, api_kind=args.api)
+            )
+            result.round = round_ if args.repeat > 1 else 0
+            results.append(result)
+            print(f"{result.label}: {result.jobs} Jobs; lag samples: {len(result.lag_watch)}; "
+                  f"mean {statistics.fmean(result.lag_watch or [0]):.3f} s", file=sys.stderr)
     print(table(results))
-    if len(results) > 1:
-        print(ratios(results))
+    if args.repeat > 1:
+        print(spread(results))
+    first = [r for r in results if r.round in (0, 1)]
+    if len(first) > 1:
+        print(ratios(first))
     return 0
 
 

@@ -79,6 +79,36 @@ def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
     assert 0 < float(cell["RSS at the end (MB)"]) <= float(cell["operator peak RSS (MB)"])
 
 
+def test_repeated_rounds_print_each_run_and_the_median_and_range() -> None:
+    out = _run(
+        "bench/operator_e2e.py",
+        "--design",
+        "floor",
+        "--repeat",
+        "2",
+        "--count",
+        "10",
+        "--schedule",
+        "*/2 * * * * *",
+        "--window",
+        "4",
+        "--settle",
+        "1",
+        timeout=100,
+    )
+    first, second = _cells(out)
+    assert (first["design"], second["design"]) == ("floor #1", "floor #2")
+    assert first["Jobs / expected"] == second["Jobs / expected"] == "20 / 20", out
+    spread = out.split("Median and range over 2 rounds:")[1]
+    (row,) = _rows(spread)
+    assert row[0] == "floor"
+    p99s = sorted(float(c["lag p99 (s)"]) for c in (first, second))
+    median, bounds = row[2].split(" ")
+    assert abs(float(median) - sum(p99s) / 2) < 0.006  # the median of two is their mean
+    assert bounds == f"({p99s[0]:.2f}-{p99s[1]:.2f})"
+    assert row[4].startswith("1.00 (1.00-1.00)")  # the floor's one write per run, each round
+
+
 def test_designs_in_one_invocation_with_ratios_shards_and_operator_env() -> None:
     # Punctual as two shard processes with its Normal-Event burst at 0, and the floor (Job creates
     # alone): both rows, then the ratio table against the first design.
