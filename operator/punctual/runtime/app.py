@@ -146,6 +146,7 @@ class Operator:
             instance=self.instance,
             burst=settings.event_burst,
             refill=timedelta(seconds=settings.event_refill_seconds),
+            on_dropped=self.metrics.event_dropped,
         )
         self.ready = threading.Event()
         # Without a Lease (a lone `punctual run`, the sandbox) this process leads; with one, only
@@ -395,6 +396,7 @@ class Operator:
         async with client as kube:
             self.kube = kube
             self.background.reset()
+            self.recorder.reset()
             await kube.check_crd()
             tasks, listed = self._start_watches(kube)
             try:

@@ -194,6 +194,15 @@ class MetricFamilies:
             ["resource"],
             registry=r,
         )
+        self.events_dropped: Final = Counter(
+            "punctual_events_dropped",
+            "Events logged but not posted: over the object's budget (reason budget) or with "
+            "MAX_QUEUED_EVENTS waiting (reason queue).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("budget", "queue"):
+            self.events_dropped.labels(reason)  # both series from the start, at 0
         self.heap_size: Final = Gauge(
             "punctual_scheduler_heap_size", "Wake-ups pending in the scheduler's heap.", registry=r
         )

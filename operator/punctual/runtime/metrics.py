@@ -70,6 +70,7 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset(
         "punctual_api_requests_total",
         "punctual_api_request_errors_total",
         "punctual_watch_events_total",
+        "punctual_events_dropped_total",
         "punctual_scheduler_heap_size",
         "punctual_scheduledjobs",
         "punctual_build_info",
@@ -265,6 +266,11 @@ class Metrics(MetricFamilies):
         if child is None:
             child = self._events_by_resource[resource] = self.watch_events.labels(resource)
         child.inc()
+
+    def event_dropped(self, reason: str) -> None:
+        """Count one Event logged but not posted (``budget`` or ``queue``)."""
+        _check(reason, ("budget", "queue"), "reason")
+        self.events_dropped.labels(reason).inc()
 
     def set_heap_size(self, n: int) -> None:
         self.heap_size.set(n)

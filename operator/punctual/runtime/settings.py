@@ -68,7 +68,7 @@ class Settings(BaseModel):
     event_burst: int = Field(
         default=25,
         ge=0,
-        description="Normal Events one ScheduledJob may post at once (client-go's spam filter); Warnings always post.",
+        description="Normal Events a ScheduledJob may post at once (client-go's spam filter); no budget for Warnings.",
     )
     event_refill_seconds: float = Field(
         default=300, gt=0, description="Seconds for one more Normal Event of a ScheduledJob after the burst."
