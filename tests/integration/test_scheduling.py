@@ -6,6 +6,7 @@ The real operator over HTTP against the emulator; simulated Jobs run for what th
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 
 from integration_support import (
@@ -221,7 +222,7 @@ def test_routine_events_keep_to_the_budget_and_warnings_always_post(
     emulator: Emulator, operator: OperatorFactory, script: JobScript
 ) -> None:
     script.rule = lambda job, n: (0.3, 0 if n % 2 else 1)  # every other run fails: a Warning each time
-    operator(event_burst=3, event_refill_seconds=3600)
+    running = operator(event_burst=3, event_refill_seconds=3600)
     emulator.create(scheduled_job("chatty", "*/2 * * * * *", historyLimit=50))
     wait_for(lambda: len(records(emulator, "chatty", "Failed")) >= 3, 40, what="3 Failed runs")
     wait_for(lambda: len(records(emulator, "chatty", "Succeeded")) >= 3, 40, what="3 Succeeded runs")
@@ -230,6 +231,11 @@ def test_routine_events_keep_to_the_budget_and_warnings_always_post(
     warnings = [e["reason"] for e in posted if e["type"] == "Warning"]
     assert len(normal) == 3, normal  # RunStarted/RunSucceeded beyond the burst of 3 are not posted
     assert warnings.count("RunFailed") >= 3, warnings  # every failure is, whatever the budget
+    # Those not posted are counted: at least the RunStarted of the 6 runs and 3 RunSucceeded, less the 3 posted.
+    text = running.op.metrics.exposition().decode()
+    budget = re.search(r'^punctual_events_dropped_total\{reason="budget"\} (\S+)$', text, re.M)
+    assert budget is not None and float(budget.group(1)) >= 6, text
+    assert 'punctual_events_dropped_total{reason="queue"} 0.0' in text
 
 
 def test_a_foreign_job_holding_the_slots_name_fails_that_run_and_is_not_counted_as_started(
