@@ -29,6 +29,7 @@ ALERT_NAMES = (
     "PunctualRunOverBudget",
     "PunctualSlotsMissed",
     "PunctualSlotsDropped",
+    "PunctualEventsDropped",
     "PunctualPaused",
     "PunctualStartLagHigh",
     "PunctualOperatorDown",
