@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -80,22 +81,8 @@ def test_operator_benchmark_every_slot_gets_exactly_one_job() -> None:
 
 
 def test_repeated_rounds_print_each_run_and_the_median_and_range() -> None:
-    out = _run(
-        "bench/operator_e2e.py",
-        "--design",
-        "floor",
-        "--repeat",
-        "2",
-        "--count",
-        "10",
-        "--schedule",
-        "*/2 * * * * *",
-        "--window",
-        "4",
-        "--settle",
-        "1",
-        timeout=100,
-    )
+    args = "--design floor --repeat 2 --count 10 --schedule '*/2 * * * * *' --window 4 --settle 1"
+    out = _run("bench/operator_e2e.py", *shlex.split(args), timeout=100)
     first, second = _cells(out)
     assert (first["design"], second["design"]) == ("floor #1", "floor #2")
     assert first["Jobs / expected"] == second["Jobs / expected"] == "20 / 20", out
