@@ -14,7 +14,7 @@ from punctual.core import Event
 from punctual.runtime.background import Background
 from punctual.runtime.kube import Kube
 from punctual.runtime.metrics import Metrics
-from punctual.runtime.recorder import MAX_QUEUED_EVENTS, EventRecorder
+from punctual.runtime.recorder import MAX_EVENTS_PER_RECONCILE, MAX_QUEUED_EVENTS, EventRecorder
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -103,3 +103,17 @@ def test_both_reasons_are_exposed_from_the_start() -> None:
     text = Metrics().exposition().decode()
     assert 'punctual_events_dropped_total{reason="budget"} 0.0' in text
     assert 'punctual_events_dropped_total{reason="queue"} 0.0' in text
+
+
+@pytest.mark.asyncio
+async def test_events_beyond_the_decisions_cap_are_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    api, metrics = _SlowApi(), Metrics()
+    api.release.set()
+    recorder = _recorder(api, metrics, max_queued=MAX_QUEUED_EVENTS)
+    caplog.set_level(logging.INFO, logger="punctual")
+    missed = [Event("Warning", "SlotMissed", f"slot {i} missed") for i in range(MAX_EVENTS_PER_RECONCILE + 5)]
+    recorder.post(("ns", "sj"), "u", missed, NOW)
+    await recorder.background.wait()
+    assert len(api.posted) == MAX_EVENTS_PER_RECONCILE
+    assert _dropped(metrics, "budget") == 5
+    assert sum("SlotMissed: slot" in r.getMessage() for r in caplog.records) == MAX_EVENTS_PER_RECONCILE + 5

@@ -196,8 +196,8 @@ class MetricFamilies:
         )
         self.events_dropped: Final = Counter(
             "punctual_events_dropped",
-            "Events logged but not posted: over the object's budget (reason budget) or with "
-            "MAX_QUEUED_EVENTS waiting (reason queue).",
+            "Events logged but not posted: over the object's budget or the decision's cap (reason budget), "
+            "or with MAX_QUEUED_EVENTS waiting (reason queue).",
             ["reason"],
             registry=r,
         )

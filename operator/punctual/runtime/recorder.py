@@ -40,7 +40,8 @@ class EventRecorder:
         self.background = background
         self.instance = instance
         self.budget = EventBudget(burst=burst, refill=refill)
-        self.on_dropped = on_dropped  # reason: "budget" (the spam filter) or "queue" (MAX_QUEUED_EVENTS)
+        # reason: "budget" (the spam filter, or beyond MAX_EVENTS_PER_RECONCILE) or "queue" (MAX_QUEUED_EVENTS)
+        self.on_dropped = on_dropped
         self.max_queued = max_queued
         self.queued = 0  # Events taken for posting and not yet posted (or failed)
         self._dropping = False  # logged once per spell of a full queue
@@ -76,6 +77,8 @@ class EventRecorder:
                     )
                 continue
             taken.append(event)
+        for _ in events[MAX_EVENTS_PER_RECONCILE:]:
+            self.on_dropped("budget")  # beyond the decision's own cap
         if taken:
             self.queued += len(taken)
             self.background.spawn(self._post(key, uid, taken, now))
