@@ -238,7 +238,7 @@ def test_the_exposition_benchmark_writes_what_generate_latest_writes() -> None:
     rows = [line for line in out.splitlines() if line.startswith("| 30 |") or line.startswith("| 60 |")]
     assert len(rows) == 2
     assert all(row.endswith("| same bytes |") for row in rows)
-    assert "1,727 lines" in rows[0] and "3,377 lines" in rows[1]  # 77 process-wide, 55 per ScheduledJob
+    assert "1,731 lines" in rows[0] and "3,381 lines" in rows[1]  # 81 process-wide, 55 per ScheduledJob
 
 
 def test_the_cache_memory_benchmark_measures_what_an_idle_scheduledjob_holds() -> None:
