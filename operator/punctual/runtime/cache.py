@@ -134,8 +134,6 @@ def share_strings(body: ScheduledJobBody) -> None:
                     record[field] = intern(value)
 
 
-
-
 class Cache:
     """ScheduledJobs, their Jobs and their Pods, as the watches last showed them."""
 

@@ -122,6 +122,14 @@ def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
         raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
 
 
+def _child(children: dict[str, Counter], family: Counter, label: str) -> Counter:
+    """``family.labels(label)``, kept in ``children``: labels() takes a lock and builds a tuple at each call."""
+    child = children.get(label)
+    if child is None:
+        child = children[label] = family.labels(label)
+    return child
+
+
 class Metrics(MetricFamilies):
     """All of Punctual's metrics, on a registry of their own.
 
@@ -136,10 +144,11 @@ class Metrics(MetricFamilies):
         self._series: Final = ObjectSeries()
         self.registry.register(self._series)
         self._shard = "0"
-        # The labelled children of the per-request and per-event counters, by label: labels()
-        # takes a lock and builds a tuple at each call, and these count every request and watch event.
+        # The labelled children of the counters that count every request, watch event and Event
+        # not posted, by label (_child).
         self._requests_by_verb: dict[str, Counter] = {}
         self._events_by_resource: dict[str, Counter] = {}
+        self._dropped_by_reason: dict[str, Counter] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
@@ -253,24 +262,18 @@ class Metrics(MetricFamilies):
         """Count one API request; ``error_code`` is the HTTP status of a failed one (0: no reply)."""
         if not verb:
             raise ValueError("verb must be non-empty")
-        child = self._requests_by_verb.get(verb)
-        if child is None:
-            child = self._requests_by_verb[verb] = self.api_requests.labels(verb)
-        child.inc()
+        _child(self._requests_by_verb, self.api_requests, verb).inc()
         if error_code is not None:
             self.api_request_errors.labels(verb, str(error_code)).inc()
 
     def watch_event(self, resource: str) -> None:
         """Count one watch event received of ``resource`` (``jobs``, ``pods``, ``scheduledjobs``, ...)."""
-        child = self._events_by_resource.get(resource)
-        if child is None:
-            child = self._events_by_resource[resource] = self.watch_events.labels(resource)
-        child.inc()
+        _child(self._events_by_resource, self.watch_events, resource).inc()
 
     def event_dropped(self, reason: str) -> None:
         """Count one Event logged but not posted (``budget`` or ``queue``)."""
         _check(reason, ("budget", "queue"), "reason")
-        self.events_dropped.labels(reason).inc()
+        _child(self._dropped_by_reason, self.events_dropped, reason).inc()
 
     def set_heap_size(self, n: int) -> None:
         self.heap_size.set(n)
