@@ -177,3 +177,51 @@ async def test_server_errors_and_throttling_are_retried_until_the_list_succeeds(
         assert rec.lists[-1] == ["a"]
     finally:
         await stop(kube, task)
+
+
+async def test_a_refused_watch_is_one_log_line_with_the_status_message(caplog: pytest.LogCaptureFixture) -> None:
+    """kube-apiserver refuses a watch with a Status body ending in a newline (RBAC not yet synced
+    after a restart, say): the warning is one line with the Status's reason and message, and the
+    watch is tried again."""
+    from aiohttp import web
+
+    status = (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"jobs.batch is forbidden: '
+        'User \\"u\\" cannot watch resource \\"jobs\\"","reason":"Forbidden","code":403}\n'
+    )
+    watches: list[str] = []
+
+    async def jobs(request: web.Request) -> web.Response:
+        if request.query.get("watch") == "true":
+            watches.append(request.query["resourceVersion"])
+            return web.Response(status=403, text=status, content_type="application/json")
+        listing = '{"kind":"JobList","apiVersion":"batch/v1","metadata":{"resourceVersion":"7"},"items":[]}'
+        return web.Response(text=listing, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get(JOBS, jobs)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    kube = Kube(Credentials(server=f"http://127.0.0.1:{port}"))
+    await kube.__aenter__()
+    rec = Recorder()
+    task = asyncio.create_task(
+        kube.list_and_watch(JOBS, label_selector=LABEL, on_list=rec.on_list, on_event=rec.on_event, first_retry=0.05)
+    )
+    try:
+        with caplog.at_level("WARNING", logger="punctual.kube"):
+            await eventually(lambda: len(watches) >= 2)
+        refusals = [r.getMessage() for r in caplog.records if r.name == "punctual.kube"]
+        assert refusals, caplog.text
+        for text in refusals:
+            assert "\n" not in text, text
+            assert text.startswith(f"watching {JOBS}: 403 Forbidden: jobs.batch is forbidden: "), text
+            assert 'cannot watch resource "jobs"; retrying in 0 s' in text, text
+        assert watches[:2] == ["7", "7"]  # retried from the list's version, not listed again
+        assert rec.lists == [[]]
+    finally:
+        await stop(kube, task)
+        await runner.cleanup()

@@ -64,6 +64,7 @@ class StandInKubelet:
         self._finished: set[str] = set()
         self._exit_codes: dict[str, tuple[int, str]] = {}  # uid -> (exit code, startedAt) of a running Pod
         self._threads: list[threading.Thread] = []
+        self._relist = False  # a Pod's step failed: list every Pod again
         self.paused = threading.Event()  # set: Pods are left as they are (a kubelet that is down)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -127,6 +128,8 @@ class StandInKubelet:
 
         version = ""
         while not self._stop.is_set():
+            if self._relist:
+                self._relist, version = False, ""
             try:
                 if not version:
                     listed = self._core.list_pod_for_all_namespaces(_preload_content=False)
@@ -181,6 +184,9 @@ class StandInKubelet:
                 self._run(pod)
         except Exception as exc:  # one Pod's trouble (gone meanwhile, a conflict) never stops the loop
             logger.debug("stand-in kubelet: %s/%s: %s", namespace, name, exc)
+            # It may have been the API server restarting: a kubelet syncs its Pods again, so list them
+            # afresh at the next turn of the watch loop (every step above is safe to repeat).
+            self._relist = True
 
     def _bind(self, namespace: str, name: str, uid: str) -> None:
         binding = {

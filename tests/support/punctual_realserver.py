@@ -132,6 +132,7 @@ class RealServer:
         self.ca_path = self.workdir / "pki" / "ca.crt"
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
         self.processes: dict[str, ServerProcess] = {}
+        self.last_restart: dict[str, float] = {}
         self._kubelet: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -170,12 +171,22 @@ class RealServer:
 
     def restart_apiserver(self, *, down_for: float = 0.0, ready_timeout: float = 90.0) -> float:
         """Stop kube-apiserver (etcd and everything else keep running), wait, start it again.
-        Returns the wall time at which the new process was started (it served nothing before)."""
-        self.processes["kube-apiserver"].stop()
+        Returns the wall time at which the new process was started (it served nothing before);
+        ``last_restart`` keeps how long each phase took (seconds), for failure messages."""
+        begun = time.time()
+        # It stops listening at once but may take 20 s more to exit; nothing it holds outlives it
+        # (etcd keeps the data), so a short grace keeps the outage near ``down_for``.
+        self.processes["kube-apiserver"].stop(timeout=5)
+        stopped = time.time()
         time.sleep(down_for)
         started_at = time.time()
         self.processes["kube-apiserver"].start()
         self.wait_ready(ready_timeout)
+        self.last_restart = {
+            "stop": round(stopped - begun, 1),
+            "down": down_for,
+            "ready": round(time.time() - started_at, 1),
+        }
         return started_at
 
     def wait_ready(self, timeout: float) -> None:

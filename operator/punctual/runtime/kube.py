@@ -45,6 +45,19 @@ class ApiError(Exception):
         return self.status >= 500 or self.status in (408, 429)
 
 
+def _api_error(status: int, http_reason: str | None, text: str) -> ApiError:
+    """The error an answer of ``status`` stands for: the reason and message of its Status body, else
+    the HTTP reason and the start of the text (one line: a body's newlines would split a log line)."""
+    try:
+        payload = json.loads(text)
+        if not isinstance(payload, dict):
+            raise ValueError("not a Status")
+        reason, message = str(payload.get("reason", "")), str(payload.get("message", text))
+    except ValueError:
+        reason, message = http_reason or "", text[:500]
+    return ApiError(status, reason, " ".join(message.strip().splitlines()))
+
+
 class WatchExpired(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again."""
 
@@ -118,12 +131,7 @@ class Kube:
                 if resp.status >= 400:
                     if self._counter:
                         self._counter.api_request(verb, error_code=resp.status)
-                    try:
-                        payload = json.loads(text)
-                        reason, message = str(payload.get("reason", "")), str(payload.get("message", text))
-                    except ValueError:
-                        reason, message = resp.reason or "", text[:500]
-                    raise ApiError(resp.status, reason, message)
+                    raise _api_error(resp.status, resp.reason, text)
                 if self._counter:
                     self._counter.api_request(verb)
                 return dict(json.loads(text)) if text else {}
@@ -159,8 +167,7 @@ class Kube:
                         self._counter.api_request("watch", error_code=resp.status)
                     if resp.status == 410:
                         raise WatchExpired(path)
-                    text = await resp.text()
-                    raise ApiError(resp.status, resp.reason or "", text[:500])
+                    raise _api_error(resp.status, resp.reason, await resp.text())
                 if self._counter:
                     self._counter.api_request("watch")
                 buffer = b""
