@@ -73,8 +73,14 @@ def breakdown(objects: list[Any]) -> list[str]:
         ("cache.upstreams", cache.upstreams), ("cache.calendars", cache.calendars),
         ("writer.pending", op.writer.pending), ("writer", op.writer), ("recorder", op.recorder),
         ("metrics", op.metrics), ("scheduler", op.scheduler), ("background", op.background),
+        # kopf's per-object backlogs of watch events waiting for their worker (its queueing.Stream)
+        ("asyncio queues", [o for o in objects if isinstance(o, asyncio.Queue)]),
     ]  # fmt: skip
-    return [f"{deep_size(obj, seen) / 2**20:9.1f} MB {name}" for name, obj in parts]
+    sizes = [(name, deep_size(obj, seen)) for name, obj in parts]
+    queued = sum(o.qsize() for o in objects if isinstance(o, asyncio.Queue))
+    lines = [f"{size / 2**20:9.1f} MB {name}" for name, size in sizes]
+    lines.append(f"{sum(s for _, s in sizes) / 2**20:9.1f} MB in all; {queued} items in asyncio queues")
+    return lines
 
 
 def _snapshot(n: int, out: str) -> None:

@@ -303,7 +303,9 @@ def test_a_reconcile_that_changes_nothing_writes_nothing() -> None:
     control = FakeJobControl()
     run(cache, control, at("10:30"))
     (written,) = control.statuses
-    cache.put_scheduledjob(scheduledjob(status=written.model_dump(mode="json", exclude_none=True)))
+    answer = scheduledjob(status=written.model_dump(mode="json", exclude_none=True))
+    answer["metadata"]["resourceVersion"] = "2"  # the write's answer: a new version
+    cache.put_scheduledjob(answer)
     again = FakeJobControl()
     done = run(cache, again, at("10:30"))
     assert (again.created_names, again.statuses, again.events) == ([], [], [])

@@ -168,13 +168,13 @@ def test_an_old_watch_event_after_our_status_write_does_not_put_the_old_status_b
     # ... then the watch's event of someone else's change made before ours (its version would compare
     # *greater* than ours as a string, and smaller as a number: neither is consulted).
     op.on_scheduledjob("MODIFIED", sj("900", generation=2))
-    assert op.sjs[key]["status"] == {"lastScheduleTime": "2026-01-05T10:30:00Z"}
+    assert op.cache.raw_status(key) == {"lastScheduleTime": "2026-01-05T10:30:00Z"}
     # Should the watch skip our own version, an event that carries our status is newer.
     op.on_scheduledjob("MODIFIED", sj("1250", written="2026-01-05T10:30:00Z", generation=2))
     assert op.sjs[key]["metadata"]["resourceVersion"] == "1250"
     # Whatever comes after it is taken as usual.
     op.on_scheduledjob("MODIFIED", sj("1300", written="2026-01-05T11:00:00Z", generation=2))
-    assert op.sjs[key]["status"] == {"lastScheduleTime": "2026-01-05T11:00:00Z"}
+    assert op.cache.raw_status(key) == {"lastScheduleTime": "2026-01-05T11:00:00Z"}
     assert op.sjs[key]["metadata"]["resourceVersion"] == "1300"
 
 
@@ -186,7 +186,7 @@ def test_a_replica_that_stops_leading_takes_the_watchs_copies_again() -> None:
     op._on_leadership(False)
     # The new leader's status write: not what this replica wrote, but the watch's copy is the truth now.
     op.on_scheduledjob("MODIFIED", sj("1400", written="2026-01-05T11:00:00Z"))
-    assert op.sjs[key]["status"] == {"lastScheduleTime": "2026-01-05T11:00:00Z"}
+    assert op.cache.raw_status(key) == {"lastScheduleTime": "2026-01-05T11:00:00Z"}
 
 
 def test_watch_events_without_our_own_writes_are_taken_in_the_order_they_come() -> None:

@@ -32,7 +32,7 @@ from punctual.bodies import Job, ScheduledJobBody
 from punctual.core import Event, shard_of
 from punctual.jobs import watch_selectors
 from punctual.runtime.background import Background
-from punctual.runtime.cache import Cache, Key, Scope, bucket_labelled, key_of, share_strings, unlabelled
+from punctual.runtime.cache import Cache, Key, Scope, bucket_labelled, key_of, unlabelled
 from punctual.runtime.http import make_app
 from punctual.runtime.kube import Credentials, Kube, load_credentials
 from punctual.runtime.leadership import Election, Elector
@@ -133,7 +133,7 @@ class Operator:
         self.writer = StatusWriter(
             delay=settings.status_delay,
             background=self.background,
-            current=lambda key: (self.sjs.get(key) or {}).get("status") or {},
+            current=self.cache.raw_status,
             patch=lambda ns, name, patch: self._api().patch_status(ns, name, patch),
             on_written=lambda body, ticket, status: self.on_scheduledjob(
                 "MODIFIED", body, written=ticket, parsed=status
@@ -222,8 +222,6 @@ class Operator:
         """A ScheduledJob from kopf (``kind`` None: listed), or the answer to our own status write
         (``written``: the ticket taken before it; ``parsed``: the status written, if the answer has exactly it)."""
         key = key_of(body)
-        if kind != "DELETED":
-            share_strings(body)  # before the upstreams and the cache keep its history
         self.cache.upstreams.on_scheduledjob(kind, body)  # every shard's: a downstream here may need it
         if not self.mine(key):
             return  # another shard's: not cached, not scheduled, no metrics here

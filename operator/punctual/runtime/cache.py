@@ -9,10 +9,10 @@ resourceVersions are compared for equality only.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from sys import intern
 from typing import TypeVar, cast
 
 from punctual.api import GROUP, ScheduledJobStatus
@@ -46,7 +46,7 @@ __all__ = [
     "bucket_labelled",
     "controller_of",
     "key_of",
-    "share_strings",
+    "status_text",
     "unlabelled",
 ]
 
@@ -100,38 +100,20 @@ def _version_of(meta: ObjectMeta) -> tuple[str, str]:
     return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
 
 
-def _without_managed_fields(body: ScheduledJobBody) -> ScheduledJobBody:
-    """The body as cached: a real API server's ``managedFields`` (server-side apply's bookkeeping,
-    KBs per object that nothing here reads) left out, the rest shared with the event's."""
+def status_text(status: Mapping[str, object]) -> str:
+    """A status as the cache keeps it: compact JSON, keys sorted (equal statuses, equal texts)."""
+    return json.dumps(status, separators=(",", ":"), sort_keys=True)
+
+
+def _cached_body(body: ScheduledJobBody) -> ScheduledJobBody:
+    """The body as cached: its status apart (as :func:`status_text`), a real API server's
+    ``managedFields`` (server-side apply's bookkeeping, KBs per object that nothing here reads) left
+    out, the rest shared with the event's."""
     meta = body.get("metadata")
-    if not meta or "managedFields" not in meta:
-        return body
-    kept = cast(ObjectMeta, {k: v for k, v in meta.items() if k != "managedFields"})
-    return cast(ScheduledJobBody, {**body, "metadata": kept})
-
-
-_SHARED_RECORD_FIELDS = ("trigger", "result", "reason", "image", "imageID")
-"""History record fields whose values repeat from record to record (and ScheduledJob to ScheduledJob)."""
-
-
-def share_strings(body: ScheduledJobBody) -> None:
-    """Make the repeating values of the status's history records (:data:`_SHARED_RECORD_FIELDS`)
-    one shared string each, in place (the values stay equal).
-
-    The JSON decoder makes a new string for every value of every event: with 20 records, the image
-    ID alone (about 100 characters) is 20 copies per ScheduledJob. The cache and the upstreams keep
-    these records for as long as the ScheduledJob exists.
-    """
-    status = body.get("status")
-    history = status.get("history") if isinstance(status, dict) else None
-    if not isinstance(history, list):
-        return
-    for record in history:
-        if isinstance(record, dict):
-            for field in _SHARED_RECORD_FIELDS:
-                value = record.get(field)
-                if type(value) is str:
-                    record[field] = intern(value)
+    kept = {k: v for k, v in body.items() if k != "status"}
+    if meta and "managedFields" in meta:
+        kept["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    return cast(ScheduledJobBody, kept)
 
 
 class Cache:
@@ -154,13 +136,17 @@ class Cache:
         self.refused: dict[tuple[Key, str], datetime] = {}
         self._sj_versions = Versions()
         self._job_versions = Versions()
+        # Each cached ScheduledJob's status as compact JSON (status_text), apart from its body: the
+        # text of a status with 20 history records is about 8 KB, the decoded dicts 20 KiB. The
+        # reconcile reads it as the model (status_of), the writer as dicts (raw_status).
+        self._status_texts: dict[Key, str] = {}
         # The status as the model, with the (uid, resourceVersion) it was read at, of each
         # ScheduledJob with runs active: their Jobs' and Pods' events each want a reconcile, and
         # pydantic validates the status once per version, not at each; our own writes' answers come
         # with the model we wrote (put_scheduledjob's ``parsed``). An idle one's is validated again
-        # at its next reconcile (about 90 us with 20 history records): the model is larger than the
-        # body's status dict (39 against 25 KiB with 20 records), and at 10,000 ScheduledJobs
-        # keeping every one would cost some 390 MB.
+        # at its next reconcile (about 60 us with 20 history records): the model is larger than the
+        # status's text (39 against 8 KiB with 20 records), and at 10,000 ScheduledJobs keeping
+        # every one would cost some 390 MB.
         self._statuses: dict[Key, tuple[tuple[str, str], ScheduledJobStatus]] = {}
 
     def scheduledjob_ticket(self) -> int:
@@ -193,19 +179,31 @@ class Cache:
         key = key_of(body)
         old = self.sjs.get(key)
         meta: ObjectMeta = body.get("metadata") or {}
-        if not self._sj_versions.admit(key, meta, source, ticket=ticket, content=body.get("status") or {}):
-            return False
-        self.sjs[key] = _without_managed_fields(body)
         version = _version_of(meta)
+        cached = self._status_texts.get(key)
+        if cached is None or not version[1] or old is None or _version_of(old.get("metadata") or {}) != version:
+            text = status_text(body.get("status") or {})
+        else:
+            text = cached  # the version cached: the same content (a resourceVersion names one)
+        if not self._sj_versions.admit(key, meta, source, ticket=ticket, content=text):
+            return False
+        self.sjs[key] = _cached_body(body)
+        self._status_texts[key] = text
         if parsed is not None:
             self._keep_status(key, version, parsed)
         elif (known := self._statuses.get(key)) is not None and known[0] != version:
             del self._statuses[key]  # an older version's: never read again
         return old is None or self._wants_reconcile(old, body)
 
+    def raw_status(self, key: Key) -> dict[str, object]:
+        """The cached status of ``key`` as the API sent it (empty when none is cached)."""
+        text = self._status_texts.get(key)
+        return cast(dict[str, object], json.loads(text)) if text else {}
+
     def status_of(self, key: Key, body: ScheduledJobBody) -> ScheduledJobStatus:
-        """``body``'s status as the model (pydantic's ValidationError if unreadable), validated once
-        per version while the ScheduledJob has runs active (``_statuses``), else at each call.
+        """The cached status of ``key`` (whose cached body is ``body``) as the model (pydantic's
+        ValidationError if unreadable), validated once per version while the ScheduledJob has runs
+        active (``_statuses``), else at each call.
 
         A resourceVersion names one content of the object (compared for equality only), so the
         model read at a version serves every reconcile until the next one. The model is shared:
@@ -215,7 +213,7 @@ class Cache:
         known = self._statuses.get(key)
         if known is not None and version[1] and known[0] == version:
             return known[1]
-        status = ScheduledJobStatus.model_validate(body.get("status") or {})
+        status = ScheduledJobStatus.model_validate_json(self._status_texts.get(key) or "{}")
         self._keep_status(key, version, status)
         return status
 
@@ -237,6 +235,7 @@ class Cache:
     def forget_scheduledjob(self, key: Key) -> None:
         """The ScheduledJob was deleted."""
         self.sjs.pop(key, None)
+        self._status_texts.pop(key, None)
         self._statuses.pop(key, None)
         self._sj_versions.forget(key)
         for refused in [r for r in self.refused if r[0] == key]:

@@ -10,6 +10,7 @@ core as its ``upstreams``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -46,26 +47,34 @@ def _rv(body: Mapping[str, Any]) -> int:
         return 0
 
 
-def _slices(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a body an UpstreamView is read from (the body's own lists, not copies)."""
+def _slices(body: Mapping[str, Any]) -> str:
+    """The parts of a body an UpstreamView is read from, as compact JSON: of each history record
+    only its logical time and result (a record is some 400 bytes, these about 60)."""
     status = body.get("status") or {}
-    return {
+    history = status.get("history")
+    if isinstance(history, list):
+        history = [
+            {f: r[f] for f in ("scheduledTime", "result") if f in r} if isinstance(r, Mapping) else r for r in history
+        ]
+    slices = {
         "spec": {"dependsOn": (body.get("spec") or {}).get("dependsOn")},
-        "status": {k: status.get(k) for k in ("history", "queued", "scheduledThrough", "upstreamThrough")},
+        "status": {"history": history, **{k: status.get(k) for k in ("queued", "scheduledThrough", "upstreamThrough")}},
     }
+    return json.dumps(slices, separators=(",", ":"), sort_keys=True)
 
 
 class Upstreams:
     """Every ScheduledJob as its downstreams see it, and the index upstream -> downstreams.
 
-    Only the slices of each body a view is read from are kept, and a view is parsed when a
+    Only the slices of each body a view is read from are kept (as compact JSON), and a view is parsed when a
     downstream first asks for it (most ScheduledJobs are nobody's upstream), then kept until the
     ScheduledJob changes.
     """
 
     def __init__(self, *, mine: Callable[[_Key], bool], wake: Callable[[_Key], None]) -> None:
         self.mine, self.wake = mine, wake
-        self.raw: dict[_Key, dict[str, Any]] = {}
+        self.raw: dict[_Key, str] = {}
+        self.names: dict[_Key, tuple[str, ...]] = {}  # each one's dependsOn
         self.versions: dict[_Key, int] = {}
         self.parsed: dict[_Key, UpstreamView] = {}
         self.downstreams: dict[_Key, set[_Key]] = {}
@@ -78,7 +87,7 @@ class Upstreams:
         """The view of one ScheduledJob (KeyError: there is none)."""
         found = self.parsed.get(key)
         if found is None:
-            found = self.parsed[key] = view_of(self.raw[key])
+            found = self.parsed[key] = view_of(json.loads(self.raw[key]))
         return found
 
     def on_scheduledjob(self, kind: str | None, body: Mapping[str, Any]) -> None:
@@ -87,7 +96,7 @@ class Upstreams:
         old = self.raw.get(key)
         if kind == "DELETED":
             if old is not None:
-                self._unlink(key, _names(old))
+                self._unlink(key, self.names.pop(key, ()))
                 del self.raw[key]
                 self.versions.pop(key, None)
                 self.parsed.pop(key, None)
@@ -95,13 +104,17 @@ class Upstreams:
             return
         if key in self.versions and _rv(body) < self.versions[key]:
             return  # an older event than our own patch's response
+        if old is not None and _rv(body) and _rv(body) == self.versions[key]:
+            return  # the version kept (our own patch's response, then its watch event): the same content
         new = _slices(body)
         self.versions[key] = _rv(body)
-        if old is not None and _names(old) != _names(new):
-            self._unlink(key, _names(old))
-        for name in _names(new):
+        names = _names((body.get("spec") or {}).get("dependsOn"))
+        if old is not None and self.names.get(key, ()) != names:
+            self._unlink(key, self.names.get(key, ()))
+        for name in names:
             self.downstreams.setdefault((key[0], name), set()).add(key)
         self.raw[key] = new
+        self.names[key] = names
         if old is None or old != new:
             # Its runs, queue or cursor changed (what its downstreams decide on), or its own
             # dependsOn (a cycle through it may have formed or gone).
@@ -122,8 +135,7 @@ class Upstreams:
                 self.wake(downstream)
 
 
-def _names(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    deps = raw["spec"]["dependsOn"]
+def _names(deps: Any) -> tuple[str, ...]:
     if not isinstance(deps, list):
         return ()
     return tuple(str(d.get("name")) for d in deps if isinstance(d, Mapping) and d.get("name"))
