@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from sys import intern
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -295,21 +294,7 @@ _KEPT_METADATA = (
 
 def _slim_metadata(meta: ObjectMeta) -> ObjectMeta:
     source = cast(Mapping[str, Any], meta)
-    kept = {k: source[k] for k in _KEPT_METADATA if k in source}
-    # The keys, and the values that repeat from Job to Job (labels, the owner's name and kind), as
-    # one shared string each: the JSON decoder makes new ones for every event.
-    if labels := kept.get("labels"):
-        kept["labels"] = _shared(labels)
-    if annotations := kept.get("annotations"):
-        kept["annotations"] = {intern(k): v for k, v in annotations.items()}
-    if refs := kept.get("ownerReferences"):
-        kept["ownerReferences"] = [_shared(ref) for ref in refs]
-    return cast(ObjectMeta, kept)
-
-
-def _shared(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """``mapping`` with its keys and string values each one shared string (``sys.intern``)."""
-    return {intern(k): intern(v) if isinstance(v, str) else v for k, v in mapping.items()}
+    return cast(ObjectMeta, {k: source[k] for k in _KEPT_METADATA if k in source})
 
 
 def _containers(job: Job) -> list[Container]:

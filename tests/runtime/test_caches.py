@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from punctual.api import ScheduledJobStatus
+from punctual.jobs import slim_job, slim_pod
 from punctual.runtime.app import Operator
 from punctual.runtime.settings import Settings
 
@@ -46,7 +47,7 @@ def test_a_fresh_list_replaces_the_cache_of_its_namespace_only() -> None:
         op.on_job("ADDED", body)
     op.on_jobs_listed("default", [job("b", rv="2"), job("d")])
     assert names(op) == {("default", "b"), ("default", "d"), ("other", "c")}
-    assert op.jobs[("default", "sj")]["b"]["metadata"]["resourceVersion"] == "2"
+    assert op.cache.job(("default", "sj"), "b")["metadata"]["resourceVersion"] == "2"
     # "a" went while nobody watched: it is remembered as gone, so a replayed event cannot bring it back.
     op.on_job("MODIFIED", job("a", rv="3"))
     assert ("default", "a") not in names(op)
@@ -74,10 +75,10 @@ def test_the_cache_keeps_slim_copies() -> None:
     op = Operator(Settings())
     op.on_job("ADDED", job("a"))
     op.on_pod("ADDED", pod("a-1", "a"))
-    cached = op.jobs[("default", "sj")]["a"]
+    cached = op.cache.job(("default", "sj"), "a")
     assert "managedFields" not in cached["metadata"]
     assert cached["spec"] == {"template": {"spec": {"containers": [{"image": "busybox"}]}}}
-    assert "podIP" not in op.pods[("default", "a")]["a-1"]["status"]
+    assert "podIP" not in op.cache.pods_of("default", "a")["a-1"]["status"]
 
 
 def test_the_slim_copies_keep_what_is_read_and_no_more() -> None:
@@ -106,12 +107,12 @@ def test_the_slim_copies_keep_what_is_read_and_no_more() -> None:
         ],
     }
     op.on_pod("ADDED", body_pod)
-    assert op.jobs[("default", "sj")]["a"]["status"] == {
+    assert op.cache.job(("default", "sj"), "a")["status"] == {
         "startTime": "2026-01-01T00:00:01Z",
         "completionTime": "2026-01-01T00:00:09Z",
         "conditions": [{"type": "Complete", "status": "True", "reason": "Done"}],
     }
-    cached_pod = op.pods[("default", "a")]["a-1"]
+    cached_pod = op.cache.pods_of("default", "a")["a-1"]
     assert cached_pod["metadata"]["labels"] == {"batch.kubernetes.io/job-name": "a", "punctual.dev/bucket": "7"}
     assert cached_pod["status"] == {
         "phase": "Succeeded",
@@ -271,15 +272,20 @@ def test_a_status_is_kept_as_compact_text_and_read_back_equal() -> None:
     assert key not in op.cache._status_texts and op.cache.raw_status(key) == {}
 
 
-def test_values_that_repeat_are_kept_once() -> None:
-    # Each event's JSON decodes into new strings; the slim Jobs keep one of each repeating value.
+def test_jobs_and_pods_are_kept_as_the_compact_text_of_their_slim_copies() -> None:
+    # One string of a few hundred bytes each, not dozens of small dicts and lists.
     op = Operator(Settings())
-    for name in ("a", "b"):
-        op.on_job("ADDED", json.loads(json.dumps(job(name))))
-    a, b = (op.jobs[("default", "sj")][name]["metadata"] for name in ("a", "b"))
-    assert a["labels"]["punctual.dev/scheduledjob"] is b["labels"]["punctual.dev/scheduledjob"]
-    assert a["ownerReferences"][0]["apiVersion"] is b["ownerReferences"][0]["apiVersion"]
-    assert a["ownerReferences"] == [OWNER]
+    body, body_pod = job("a"), pod("a-1", "a")
+    op.on_job("ADDED", json.loads(json.dumps(body)))
+    op.on_pod("ADDED", json.loads(json.dumps(body_pod)))
+    (text,) = op.jobs[("default", "sj")].values()
+    assert text == json.dumps(slim_job(body), separators=(",", ":"))
+    assert op.cache.job(("default", "sj"), "a") == slim_job(body)
+    assert op.cache.job(("default", "sj"), "b") is None
+    (pod_text,) = op.pods[("default", "a")].values()
+    assert pod_text == json.dumps(slim_pod(body_pod), separators=(",", ":"))
+    assert op.cache.pods_of("default", "a") == {"a-1": slim_pod(body_pod)} and op.cache.pods_of("default", "b") == {}
+    assert op.cache.job(("default", "sj"), "a")["metadata"]["ownerReferences"] == [OWNER]
 
 
 def test_a_pod_that_ends_wakes_its_scheduledjob_only_once_the_job_has_finished() -> None:

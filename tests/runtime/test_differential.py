@@ -90,7 +90,7 @@ class World:
         self.added.clear()
         for name, sim_job in self.sim.jobs.items():
             when, fail = sim_job.finish_at, sim_job.fail
-            job = self.cache.jobs.get(KEY, {}).get(name)
+            job = self.cache.job(KEY, name)
             if job is None or when > now or job["status"].get("completionTime"):
                 continue
             kind = "Failed" if fail else "Complete"

@@ -218,7 +218,7 @@ def test_a_job_read_back_is_not_overwritten_by_the_watch_catching_up() -> None:
     op.cache.remember_job(owner, job("8", active=0), source=Source.OWN, ticket=ticket)  # a GET (adopting it)
     op.on_job("MODIFIED", job("6", active=1))  # the watch, behind the GET
     # (the cache keeps what observe_job reads, not the counters: the version says which copy it is)
-    assert op.jobs[owner]["sj-1"]["metadata"]["resourceVersion"] == "8"
+    assert op.cache.job(owner, "sj-1")["metadata"]["resourceVersion"] == "8"
     op.on_job("MODIFIED", job("8", active=0))
     op.on_job("MODIFIED", job("9", active=2))
-    assert op.jobs[owner]["sj-1"]["metadata"]["resourceVersion"] == "9"
+    assert op.cache.job(owner, "sj-1")["metadata"]["resourceVersion"] == "9"

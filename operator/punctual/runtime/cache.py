@@ -13,7 +13,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from punctual.api import GROUP, ScheduledJobStatus
 from punctual.bodies import Job, ObjectMeta, Pod, ScheduledJobBody
@@ -100,6 +100,14 @@ def _version_of(meta: ObjectMeta) -> tuple[str, str]:
     return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
 
 
+def _pack(body: Mapping[str, object]) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _unpack(text: str) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(text))
+
+
 def status_text(status: Mapping[str, object]) -> str:
     """A status as the cache keeps it: compact JSON, keys sorted (equal statuses, equal texts)."""
     return json.dumps(status, separators=(",", ":"), sort_keys=True)
@@ -123,8 +131,11 @@ class Cache:
         self.mine = mine
         self.wake = wake
         self.sjs: dict[Key, ScheduledJobBody] = {}
-        self.jobs: dict[Key, dict[str, Job]] = {}
-        self.pods: dict[Key, dict[str, Pod]] = {}  # (namespace, job name) -> pods
+        # The slim Jobs and Pods (punctual.jobs.slim_job, slim_pod) as compact JSON (_pack): a few
+        # hundred bytes each, against some 3 KiB as decoded dicts, and one allocation each rather than
+        # dozens of small ones that pin pymalloc's arenas after the peak of each slot.
+        self.jobs: dict[Key, dict[str, str]] = {}
+        self.pods: dict[Key, dict[str, str]] = {}  # (namespace, job name) -> pods
         self.job_owner: dict[Key, Key] = {}
         # Every ScheduledJob (of every shard) as its downstreams see it, and who to wake (dependsOn).
         self.upstreams = Upstreams(mine=mine, wake=wake)
@@ -262,14 +273,23 @@ class Cache:
             return
         jobs = self.jobs.setdefault(owner, {})
         if self._job_versions.admit((owner[0], name), meta, source, ticket=ticket):
-            jobs[name] = slim_job(body)
+            jobs[name] = _pack(slim_job(body))
         self.job_owner[(owner[0], name)] = owner
 
     def forget_job(self, owner: Key, job_name: str) -> None:
         """Drop a Job we deleted, remembering its uid as gone."""
-        gone = self.jobs.get(owner, {}).get(job_name)
+        gone = self.job(owner, job_name)
         if gone is not None:
             self._forget_deleted(owner, job_name, (gone.get("metadata") or {}).get("uid"))
+
+    def job(self, owner: Key, job_name: str) -> Job | None:
+        """The slim copy of one of ``owner``'s cached Jobs."""
+        text = self.jobs.get(owner, {}).get(job_name)
+        return None if text is None else cast(Job, _unpack(text))
+
+    def pods_of(self, namespace: str, job_name: str) -> dict[str, Pod]:
+        """The slim copies of a Job's cached Pods, by name."""
+        return {name: cast(Pod, _unpack(text)) for name, text in self.pods.get((namespace, job_name), {}).items()}
 
     def on_job(self, kind: str | None, body: Job) -> None:
         """A watch event of one of our Jobs (``kind`` None: an item of a fresh list)."""
@@ -281,7 +301,7 @@ class Cache:
         if not self.mine(owner):
             self.pods.pop((ns, job_name), None)  # its Pods may have arrived before it
             return
-        before = self.jobs.get(owner, {}).get(job_name)
+        before = self.job(owner, job_name)
         if kind == "DELETED":
             self._forget_deleted(owner, job_name, (body.get("metadata") or {}).get("uid"))
             self.pods.pop((ns, job_name), None)
@@ -302,11 +322,12 @@ class Cache:
     def jobs_of(self, key: Key, uid: str) -> list[ObservedJob]:
         """The Jobs of the ScheduledJob ``key`` with this uid, each observed with its Pods."""
         observed = []
-        for job in self.jobs.get(key, {}).values():
+        for text in self.jobs.get(key, {}).values():
+            job = cast(Job, _unpack(text))
             ref = controller_of(job)
             if ref is None or ref[1] != uid:
                 continue  # a Job of an earlier object with the same name
-            found = observe_job(job, list(self.pods.get((key[0], str(job["metadata"]["name"])), {}).values()))
+            found = observe_job(job, list(self.pods_of(key[0], str(job["metadata"]["name"])).values()))
             if found is not None:
                 observed.append(found)
         return observed
@@ -333,14 +354,14 @@ class Cache:
             return  # another shard's (a label value under 63 characters is the whole ScheduledJob name)
         pods = self.pods.setdefault((ns, job_name), {})
         before = pods.get(name)
-        pods[name] = slim_pod(body)
+        pods[name] = _pack(slim_pod(body))
         phase = (body.get("status") or {}).get("phase")
-        was = ((before or {}).get("status") or {}).get("phase")
+        was = ((_unpack(before) if before is not None else {}).get("status") or {}).get("phase")
         owner = self.job_owner.get((ns, job_name))
         if owner is not None and phase != was and phase in ("Succeeded", "Failed"):
             # Its exit code and image ID are read once the Job has finished (punctual.history): a
             # Pod that ends while the cached Job is still active is read at the Job's own event.
-            job = self.jobs.get(owner, {}).get(job_name)
+            job = self.job(owner, job_name)
             if job is None or job_phase(job) is not JobPhase.ACTIVE:
                 self.wake(owner)
 
@@ -356,7 +377,7 @@ class Cache:
 
     @staticmethod
     def _relisted(
-        cache: Mapping[Key, Mapping[str, _Cached]],
+        cache: Mapping[Key, Mapping[str, str]],
         namespace: str | None,
         items: list[_Cached],
         handle: Callable[[str | None, _Cached], None],
@@ -369,7 +390,8 @@ class Cache:
         listed = {key_of(item) for item in items}
         for (ns, _), bodies in list(cache.items()):
             if namespace is None or ns == namespace:
-                for name, body in list(bodies.items()):
+                for name, text in list(bodies.items()):
+                    body = cast(_Cached, _unpack(text))
                     if (ns, name) not in listed and (scope is None or scope(body)):
                         handle("DELETED", body)
         for item in items:
