@@ -135,9 +135,7 @@ class Operator:
             background=self.background,
             current=self.cache.raw_status,
             patch=lambda ns, name, patch: self._api().patch_status(ns, name, patch),
-            on_written=lambda body, ticket, status: self.on_scheduledjob(
-                "MODIFIED", body, written=ticket, parsed=status
-            ),
+            on_written=lambda body, ticket: self.on_scheduledjob("MODIFIED", body, written=ticket),
             ticket=self.cache.scheduledjob_ticket,
         )
         self.recorder = EventRecorder(
@@ -258,7 +256,7 @@ class Operator:
                 cache=self.cache,
                 control=ApiJobControl(kube, self.writer, self.recorder),
                 now=now,
-                pending=self.writer.pending.get(key),
+                pending=self.writer.pending_status(key),
                 default_time_zone=self.settings.default_time_zone,
                 wake=self.scheduler.wake,
             )
