@@ -80,6 +80,9 @@ def breakdown(objects: list[Any]) -> list[str]:
     queued = sum(o.qsize() for o in objects if isinstance(o, asyncio.Queue))
     lines = [f"{size / 2**20:9.1f} MB {name}" for name, size in sizes]
     lines.append(f"{sum(s for _, s in sizes) / 2**20:9.1f} MB in all; {queued} items in asyncio queues")
+    due = getattr(op.writer, "_due", None)  # the status writes whose delay is over, waiting for a writer
+    if due is not None:
+        lines.append(f"{len(due):9d} status writes due and waiting for a writer")
     return lines
 
 
