@@ -68,7 +68,7 @@ def measure(count: int, records: int) -> float:
         }
         op.on_scheduledjob("ADDED", cast(ScheduledJobBody, body))
         key = ("default", f"sj-{n:05d}")
-        op.cache.status_of(key, op.sjs[key])
+        op.cache.status_of(key)
     del texts
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - before

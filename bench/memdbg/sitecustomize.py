@@ -68,7 +68,8 @@ def breakdown(objects: list[Any]) -> list[str]:
     seen = {id(op), id(op.__dict__), id(cache), id(cache.__dict__)}
     parts = [
         ("cache.sjs", cache.sjs), ("cache.jobs", cache.jobs), ("cache.pods", cache.pods),
-        ("cache.job_owner", cache.job_owner), ("cache._gone", cache._gone), ("cache._statuses", cache._statuses),
+        ("cache.job_owner", cache.job_owner), ("cache._gone", cache._gone),
+        ("cache._statuses", getattr(cache, "_statuses", {})),  # gone since 7ab5262: 0 from then on
         ("cache._sj_versions", cache._sj_versions), ("cache._job_versions", cache._job_versions),
         ("cache.upstreams", cache.upstreams), ("cache.calendars", cache.calendars),
         ("writer.pending", op.writer.pending), ("writer", op.writer), ("recorder", op.recorder),

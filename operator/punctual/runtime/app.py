@@ -215,10 +215,9 @@ class Operator:
         body: ScheduledJobBody,
         *,
         written: int | None = None,
-        parsed: ScheduledJobStatus | None = None,
     ) -> None:
         """A ScheduledJob from kopf (``kind`` None: listed), or the answer to our own status write
-        (``written``: the ticket taken before it; ``parsed``: the status written, if the answer has exactly it)."""
+        (``written``: the ticket taken before it)."""
         key = key_of(body)
         self.cache.upstreams.on_scheduledjob(kind, body)  # every shard's: a downstream here may need it
         if not self.mine(key):
@@ -232,7 +231,7 @@ class Operator:
             self.metrics.set_scheduledjobs(len(self.sjs))
             return
         source = Source.OWN if written is not None else Source.LISTING if kind is None else Source.WATCH
-        wanted = self.cache.put_scheduledjob(body, source=source, ticket=written, parsed=parsed)
+        wanted = self.cache.put_scheduledjob(body, source=source, ticket=written)
         self.metrics.set_scheduledjobs(len(self.sjs))
         if wanted:
             self.scheduler.wake(key)

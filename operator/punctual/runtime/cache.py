@@ -151,14 +151,10 @@ class Cache:
         # text of a status with 20 history records is about 8 KB, the decoded dicts 20 KiB. The
         # reconcile reads it as the model (status_of), the writer as dicts (raw_status).
         self._status_texts: dict[Key, str] = {}
-        # The status as the model, with the (uid, resourceVersion) it was read at, of each
-        # ScheduledJob with runs active: their Jobs' and Pods' events each want a reconcile, and
-        # pydantic validates the status once per version, not at each; our own writes' answers come
-        # with the model we wrote (put_scheduledjob's ``parsed``). An idle one's is validated again
-        # at its next reconcile (about 60 us with 20 history records): the model is larger than the
-        # status's text (39 against 8 KiB with 20 records), and at 10,000 ScheduledJobs keeping
-        # every one would cost some 390 MB.
-        self._statuses: dict[Key, tuple[tuple[str, str], ScheduledJobStatus]] = {}
+        # The status as the model is not kept: each reconcile validates the text (model_validate_json,
+        # about 60 us with 20 history records). The model is larger than the text (37 against 3 to
+        # 8 KiB with 20 records), and at a slot every ScheduledJob has a run active: keeping the
+        # models of those (as this cache did) held up to 10,000 of them at once.
 
     def scheduledjob_ticket(self) -> int:
         """Taken before our own write of a ScheduledJob, given back with its answer."""
@@ -176,16 +172,13 @@ class Cache:
         *,
         source: Source = Source.WATCH,
         ticket: int | None = None,
-        parsed: ScheduledJobStatus | None = None,
     ) -> bool:
         """Cache a ScheduledJob; whether it wants a reconcile (new, or a change the core reads).
 
         ``source`` and ``ticket`` say where it comes from (:mod:`punctual.runtime.versions`): an
         event older than our own status write's answer is dropped. kopf (1.45) hands the handler
         every event in order, but the rule does not count on seeing our own version: an event that
-        carries the status we wrote is as new (only the leader writes status). ``parsed``: the
-        body's status as the model, when the caller has it (our own write, whose answer says what
-        we sent): :meth:`status_of` then needs no validation of this version.
+        carries the status we wrote is as new (only the leader writes status).
         """
         key = key_of(body)
         old = self.sjs.get(key)
@@ -200,10 +193,6 @@ class Cache:
             return False
         self.sjs[key] = _cached_body(body)
         self._status_texts[key] = text
-        if parsed is not None:
-            self._keep_status(key, version, parsed)
-        elif (known := self._statuses.get(key)) is not None and known[0] != version:
-            del self._statuses[key]  # an older version's: never read again
         return old is None or self._wants_reconcile(old, body)
 
     def raw_status(self, key: Key) -> dict[str, object]:
@@ -211,29 +200,13 @@ class Cache:
         text = self._status_texts.get(key)
         return cast(dict[str, object], json.loads(text)) if text else {}
 
-    def status_of(self, key: Key, body: ScheduledJobBody) -> ScheduledJobStatus:
-        """The cached status of ``key`` (whose cached body is ``body``) as the model (pydantic's
-        ValidationError if unreadable), validated once per version while the ScheduledJob has runs
-        active (``_statuses``), else at each call.
+    def status_of(self, key: Key) -> ScheduledJobStatus:
+        """The cached status of ``key`` as a new model (pydantic's ValidationError if unreadable).
 
-        A resourceVersion names one content of the object (compared for equality only), so the
-        model read at a version serves every reconcile until the next one. The model is shared:
-        the core never changes a status in place (``decide`` copies it), as with a pending status.
+        Validated at each call, for the length of one reconcile (see ``_status_texts``); the core
+        never changes a status in place (``decide`` copies it).
         """
-        version = _version_of(body.get("metadata") or {})
-        known = self._statuses.get(key)
-        if known is not None and version[1] and known[0] == version:
-            return known[1]
-        status = ScheduledJobStatus.model_validate_json(self._status_texts.get(key) or "{}")
-        self._keep_status(key, version, status)
-        return status
-
-    def _keep_status(self, key: Key, version: tuple[str, str], status: ScheduledJobStatus) -> None:
-        """Keep the model of a version while the ScheduledJob has runs active (see ``_statuses``)."""
-        if version[1] and status.active:
-            self._statuses[key] = (version, status)
-        else:
-            self._statuses.pop(key, None)
+        return ScheduledJobStatus.model_validate_json(self._status_texts.get(key) or "{}")
 
     def release_waits(self) -> None:
         """This replica stops writing (it is no longer the leader): the watch alone is the truth from now on.
@@ -247,7 +220,6 @@ class Cache:
         """The ScheduledJob was deleted."""
         self.sjs.pop(key, None)
         self._status_texts.pop(key, None)
-        self._statuses.pop(key, None)
         self._sj_versions.forget(key)
         for refused in [r for r in self.refused if r[0] == key]:
             del self.refused[refused]

@@ -115,7 +115,7 @@ async def reconcile(
         status = pending  # decided but not yet written: newer than the API's copy
     else:
         try:
-            status = cache.status_of(key, body)  # validated once per resourceVersion while runs are active
+            status = cache.status_of(key)  # validated from its text, for this reconcile
         except ValidationError:
             log.warning("%s/%s: unreadable status, rebuilding it from the Jobs", ns, name)
             status, rebuilt = ScheduledJobStatus(), True
