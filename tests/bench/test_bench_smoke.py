@@ -250,3 +250,14 @@ def test_the_cache_memory_benchmark_measures_what_an_idle_scheduledjob_holds() -
     # rest of the slim body and the pipeline index it measured 11.6. The status kept as decoded
     # dicts (as before session 14) measured 19.5, and its validated model another 39 on top.
     assert 7.6 < float(found.group(1)) < 19.5, out
+
+
+def test_the_watch_cost_benchmark_hands_every_status_write_to_both_consumers() -> None:
+    out = _run("bench/watch_cost.py", "--count", "40", "--rounds", "2", "--linger", "0.5", timeout=120)
+    rows = {row[0]: row for row in _rows(out)}
+    assert set(rows) == {"kopf", "lean"}, out
+    for row in rows.values():
+        assert row[1] == "80 / 80", row  # every write reached the operator's handler as one event
+        per_event_ms, *rss = (float(cell) for cell in row[2:])
+        assert 0 < per_event_ms < 50, row
+        assert all(20 < mb < 2000 for mb in rss), row
