@@ -68,7 +68,7 @@ KOPF_IDLE_TIMEOUT: Final = 0.5
 kopf hands each object's events to a worker task of its own, which holds its queue and the last
 event's decoded body until it has idled this long. Every status write echoes back as an event, so
 at a slot every ScheduledJob had a worker holding its whole body, history included, for 5 s:
-at 5,000 ScheduledJobs after two writes each, 216 MB of RSS against 141 MB with 0.5 s (our own
+at 5,000 ScheduledJobs after two writes each, 211 MB of RSS against 138 MB with 0.5 s (our own
 loop, with no per-object workers: 119 MB), ``python bench/watch_cost.py --count 5000 --rounds 2``.
 A ScheduledJob's events come seconds apart, so a new worker per event costs nothing more."""
 
