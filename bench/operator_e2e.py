@@ -118,6 +118,10 @@ class Result:
     shard_watch: list[dict[str, float]] = field(default_factory=list)
     """Watch events each shard received in the window, by resource (punctual_watch_events_total)."""
     not_started: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+    """Slots with neither a Job nor a record at the window's end whose Job came within LATE_GRACE more."""
+    late_max: float = 0.0
+    """The largest start lag among those late slots (s)."""
     """Punctual only: the window's slots without a Job, by what the ScheduledJobs' histories say (result/reason)."""
     round: int = 0
     """With --repeat: which round (1, 2, ...) of the designs this run was; 0 without."""
@@ -376,15 +380,43 @@ def _start_real(tmp: Path, log_dir: Path, stack: contextlib.ExitStack) -> _Api:
     return api
 
 
+LATE_GRACE = 120.0
+"""Seconds the operator is given after the window to start the slots with neither a Job nor a
+history record: a slot started late is told apart from one never started (its lag is not in the
+table's figures)."""
+
+
+async def _late_jobs(
+    seen: Seen, missing: set[tuple[str, datetime]], *, grace: float
+) -> dict[tuple[str, datetime], float]:
+    """The ``missing`` slots whose Job the watch delivers within ``grace`` more seconds: each one's lag."""
+    deadline = time.monotonic() + grace
+    found: dict[tuple[str, datetime], float] = {}
+    while True:
+        for arrived, meta in list(seen.values()):
+            stamp = (meta.get("annotations") or {}).get("punctual.dev/scheduled-time")
+            if not stamp:
+                continue
+            slot = parse_time(stamp)
+            key = (meta["labels"]["punctual.dev/scheduledjob"], slot)
+            if key in missing and key not in found:
+                found[key] = arrived - slot.timestamp()
+        if len(found) == len(missing) or time.monotonic() >= deadline:
+            return found
+        await asyncio.sleep(1.0)
+
+
 async def _not_started(
     session: aiohttp.ClientSession, url: str, per: Counter[tuple[str, datetime]], want: set[datetime] | None,
     own: dict[str, set[datetime]],
-) -> dict[str, int]:
-    """Why the window's slots without a Job have none, by the ScheduledJobs' own history records."""
+) -> tuple[dict[str, int], set[tuple[str, datetime]]]:
+    """Why the window's slots without a Job have none, by the ScheduledJobs' own history records;
+    and the slots with no record at all (not decided yet, or lost)."""
     async with session.get(f"{url}/apis/punctual.dev/v1/namespaces/{NS}/scheduledjobs") as resp:
         resp.raise_for_status()
         items = (await resp.json()).get("items") or []
     reasons: Counter[str] = Counter()
+    undecided: set[tuple[str, datetime]] = set()
     for item in items:
         name = item["metadata"]["name"]
         slots = want if want is not None else own.get(name, set())
@@ -394,7 +426,9 @@ async def _not_started(
                 continue
             record = records.get(slot)
             reasons[f"{record['result']}/{record.get('reason') or '-'}" if record else "no record"] += 1
-    return dict(reasons.most_common())
+            if record is None:
+                undecided.add((name, slot))
+    return dict(reasons.most_common()), undecided
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
@@ -544,7 +578,13 @@ async def run(
             result.duplicates = sum(n - 1 for n in per.values() if n > 1)
             result.missing = result.expected - len(per)
             if design == "punctual" and result.missing:
-                result.not_started = await _not_started(session, url, per, want if not spread else None, own)
+                # Why, by the history records now (the history limit trims them later); then the
+                # slots with no record at all get LATE_GRACE more seconds: started late, or never?
+                result.not_started, undecided = await _not_started(
+                    session, url, per, want if not spread else None, own
+                )
+                late = await _late_jobs(seen, undecided, grace=LATE_GRACE) if undecided else {}
+                result.late, result.late_max = len(late), max(late.values(), default=0.0)
             verbs = sorted(set(after) | set(before))
             result.writes = {verb: after.get(verb, 0) - before.get(verb, 0) for verb in verbs}
             result.shard_cpu = [b - a for a, b in zip(shard_cpu0, shard_cpu1, strict=True)]
@@ -614,7 +654,15 @@ def table(results: list[Result]) -> str:
         for r in results:
             if r.not_started:
                 why = ", ".join(f"{reason} {n:,}" for reason, n in r.not_started.items())
-                out.append(f"Slots without a Job, {r.label}, by their history records: {why}.")
+                line = f"Slots without a Job, {r.label}, by their history records: {why}"
+                undecided = r.not_started.get("no record", 0)
+                if undecided:
+                    line += (f"; of those with no record, {r.late:,} got their Job within {LATE_GRACE:.0f} s "
+                             f"after the window")
+                    if r.late:
+                        line += f" (the latest {r.late_max:.1f} s after its slot)"
+                    line += f" and {undecided - r.late:,} did not"
+                out.append(line + ".")
         for r in parts:
             split = ", ".join(f"{name} {cpu:.2f} s" for name, cpu in r.api_cpu_parts.items())
             out.append(f"API side CPU in the window, {r.label}: {split}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import re
@@ -9,8 +10,11 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,3 +265,31 @@ def test_the_watch_cost_benchmark_hands_every_status_write_to_both_consumers() -
         per_event_ms, *rss = (float(cell) for cell in row[2:])
         assert 0 < per_event_ms < 50, row
         assert all(20 < mb < 2000 for mb in rss), row
+
+
+def test_a_slot_started_after_the_window_is_told_apart_from_one_never_started() -> None:
+    spec = importlib.util.spec_from_file_location("bench_operator_e2e", ROOT / "bench" / "operator_e2e.py")
+    assert spec is not None and spec.loader is not None
+    e2e = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = e2e  # its dataclasses look their module up while it loads
+    try:
+        spec.loader.exec_module(e2e)
+    finally:
+        del sys.modules[spec.name]
+    slot = datetime(2026, 12, 8, tzinfo=UTC)
+    late, never = ("sj-00000", slot), ("sj-00001", slot)
+    seen: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def deliver_one_late() -> None:
+        await asyncio.sleep(0.3)
+        meta = {"annotations": {"punctual.dev/scheduled-time": "2026-12-08T00:00:00Z"},
+                "labels": {"punctual.dev/scheduledjob": "sj-00000"}}
+        seen["sj-00000-x"] = (slot.timestamp() + 70.5, meta)
+
+    async def both() -> dict[tuple[str, datetime], float]:
+        _, found = await asyncio.gather(deliver_one_late(), e2e._late_jobs(seen, {late, never}, grace=2.0))
+        return dict(found)
+
+    started = time.monotonic()
+    assert asyncio.run(both()) == {late: 70.5}
+    assert 1.5 < time.monotonic() - started < 10  # it waited out the grace for the one never started
