@@ -118,11 +118,11 @@ class Result:
     shard_watch: list[dict[str, float]] = field(default_factory=list)
     """Watch events each shard received in the window, by resource (punctual_watch_events_total)."""
     not_started: dict[str, int] = field(default_factory=dict)
+    """Punctual only: the window's slots without a Job, by what the ScheduledJobs' histories say (result/reason)."""
     late: int = 0
     """Slots with neither a Job nor a record at the window's end whose Job came within LATE_GRACE more."""
     late_max: float = 0.0
     """The largest start lag among those late slots (s)."""
-    """Punctual only: the window's slots without a Job, by what the ScheduledJobs' histories say (result/reason)."""
     round: int = 0
     """With --repeat: which round (1, 2, ...) of the designs this run was; 0 without."""
 
