@@ -96,7 +96,11 @@ def test_repeated_rounds_print_each_run_and_the_median_and_range() -> None:
     p99s = sorted(float(c["lag p99 (s)"]) for c in (first, second))
     median, bounds = row[2].split(" ")
     assert abs(float(median) - sum(p99s) / 2) < 0.006  # the median of two is their mean
-    assert bounds == f"({p99s[0]:.2f}-{p99s[1]:.2f})"
+    # The range is the rounds' lowest and highest p99, printed to 2 decimals from the unrounded
+    # figures (the table's have 3): 0.0152 prints 0.015 there and 0.02 here, so compare to within
+    # the rounding of both, not by re-rounding the table's figure.
+    low, high = (float(b) for b in bounds.strip("()").split("-"))
+    assert abs(low - p99s[0]) <= 0.0051 and abs(high - p99s[1]) <= 0.0051, (bounds, p99s)
     assert row[4].startswith("1.00 (1.00-1.00)")  # the floor's one write per run, each round
 
 
