@@ -34,6 +34,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 from cache_memory import status_text
+from operator_e2e import _cpu, _hwm_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "scheduledjobs.punctual.dev.yaml"
@@ -75,20 +76,6 @@ else:
         settings.queueing.idle_timeout = float(idle)
     asyncio.run(kopf.operator(registry=operator.registry, settings=settings, clusterwide=True, standalone=True))
 """
-
-
-def _cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @dataclass
@@ -163,7 +150,7 @@ async def measure(consumer: str, *, count: int, rounds: int, records: int, linge
                         raise RuntimeError(f"{consumer}: listed {seen[0]} of {count}; see {tmp}/consumer.log")
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(linger)
-                listed, rss_listed, cpu0 = seen[0], _rss(cons.pid), _cpu(cons.pid)
+                listed, rss_listed, cpu0 = seen[0], _hwm_mb(cons.pid, "VmRSS"), _cpu(cons.pid)
                 texts = [json.loads(status_text(n, records)) for n in range(count)]
                 for _ in range(rounds):
                     for status in texts:  # a new version each round, as a run's outcome is
@@ -186,9 +173,9 @@ async def measure(consumer: str, *, count: int, rounds: int, records: int, linge
                 while seen[0] - listed < expected and time.monotonic() < deadline:
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(0.5)
-                cpu, rss_after = _cpu(cons.pid) - cpu0, _rss(cons.pid)
+                cpu, rss_after = _cpu(cons.pid) - cpu0, _hwm_mb(cons.pid, "VmRSS")
                 await asyncio.sleep(linger)
-                rss_later = _rss(cons.pid)
+                rss_later = _hwm_mb(cons.pid, "VmRSS")
                 reader.cancel()
                 return Result(consumer, seen[0] - listed, expected, cpu, rss_listed, rss_after, rss_later)
     finally:
